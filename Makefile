@@ -1,0 +1,135 @@
+# gridroute: a plain GNU Makefile. `make help` lists the targets.
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+DESTDIR    ?=
+
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+PYTHON     ?= /usr/bin/python3
+PKGS       := libevent hiredis jansson yaml-0.1
+
+# The Debian 12 packages that building, testing and running need.
+DEB_PKGS := gcc make pkg-config libevent-dev libhiredis-dev libjansson-dev \
+	libyaml-dev libcmocka-dev redis-server python3 python3-pytest python3-redis \
+	clang-format
+
+WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
+	-Wmissing-prototypes -Wcast-qual -Wpointer-arith
+ifneq ($(CI),)
+WARN += -Werror
+endif
+
+BUILD := build
+OPT   := -O2 -g -D_FORTIFY_SOURCE=2
+ifneq ($(SANITIZE),)
+comma := ,
+BUILD := build/san-$(subst $(comma),-,$(SANITIZE))
+OPT   := -O1 -g -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+SANLD := -fsanitize=$(SANITIZE)
+endif
+
+DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+DEPLIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+ALL_CFLAGS  = $(WARN) $(OPT) -D_DEFAULT_SOURCE -fstack-protector-strong -fPIE \
+	-Iinclude $(DEPCFLAGS) -MMD -MP $(CFLAGS)
+ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD) $(LDFLAGS)
+
+# The pure modules: no libevent, no hiredis; unit tests and fuzzers drive them.
+CORE := util log timeutil diag reason htab yamldoc config rules incident route explain
+CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
+DAEMON_OBJS := $(BUILD)/main.o
+GRIDCTL_OBJS := $(BUILD)/gridctl.o
+
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+BINS := $(BUILD)/gridrouted $(BUILD)/gridctl
+
+.PHONY: all deps check unit system install clean format format-check help bench run
+.DEFAULT_GOAL := all
+
+all: $(BINS)
+
+$(BUILD)/%.o: src/%.c | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libgridroute.a: $(CORE_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/gridrouted: $(DAEMON_OBJS) $(BUILD)/libgridroute.a
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(DEPLIBS) -lm
+
+$(BUILD)/gridctl: $(GRIDCTL_OBJS) $(BUILD)/libgridroute.a
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(DEPLIBS) -lm
+
+$(BUILD)/tests/%.o: tests/unit/%.c | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -Itests/unit -c -o $@ $<
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libgridroute.a
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(DEPLIBS) -lcmocka -lm
+
+$(BUILD) $(BUILD)/tests:
+	mkdir -p $@
+
+# Install what is missing (Debian 12); a no-op when everything is there.
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing" $$missing; \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# Unit tests of this build (SANITIZE=... builds and runs them sanitized).
+unit: $(UNIT_TESTS)
+	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+
+# System tests: a real redis-server and the real daemon.
+system: all
+	@if ls tests/system/test_*.py >/dev/null 2>&1; then \
+		GRIDROUTE_BUILD=$(BUILD) $(PYTHON) -m pytest -q tests/system; \
+	fi
+
+# Every test tier: the normal build, then the sanitizer build, then system tests.
+check: deps
+	$(MAKE) all unit
+	$(MAKE) SANITIZE=address,undefined unit
+	$(MAKE) system
+
+FORMAT_FILES = $(wildcard src/*.c include/*.h tests/unit/*.c tests/unit/*.h tests/bench/*.c tests/fuzz/*.c)
+format:
+	clang-format -i $(FORMAT_FILES)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+bench:
+	$(MAKE) -C tests/bench
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/gridroute
+	install -m 0755 $(BUILD)/gridrouted $(DESTDIR)$(SBINDIR)/gridrouted
+	install -m 0755 $(BUILD)/gridctl $(DESTDIR)$(BINDIR)/gridctl
+	install -m 0644 conf/gridrouted.yaml conf/rules.yaml $(DESTDIR)$(SYSCONFDIR)/gridroute/
+
+clean:
+	rm -rf build
+
+help:
+	@echo "make            build build/gridrouted and build/gridctl"
+	@echo "make deps       install the Debian packages that are missing"
+	@echo "make check      deps, build, unit tests (plain and sanitized), system tests"
+	@echo "make unit       unit tests only (SANITIZE=address,undefined for sanitized)"
+	@echo "make bench      benchmarks (tests/bench), not part of check"
+	@echo "make install    PREFIX=$(PREFIX) DESTDIR=..."
+	@echo "make format-check"
+
+-include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)

@@ -1,0 +1,95 @@
+/*
+ * incident.h: incident and command JSON in (SPEC §4, §5): parse, validate
+ * and normalize, with the §8 reason code and a sentence on failure.
+ * Nothing here knows the rules: category, unit and level keys are only
+ * checked for form; route.c checks them against the rules.
+ */
+#ifndef GR_INCIDENT_H
+#define GR_INCIDENT_H
+
+#include <jansson.h>
+
+#include "reason.h"
+#include "timeutil.h"
+
+enum channel { CH_PATROL, CH_FEEDBACK, CH_SCHEDULED, CH_ALERT, CH__COUNT };
+enum severity { SEV_LOW, SEV_NORMAL, SEV_HIGH, SEV_CRITICAL, SEV__COUNT };
+
+const char *channel_name(enum channel c);
+int channel_parse(const char *s, enum channel *out); /* 0 or -1 */
+const char *severity_name(enum severity s);
+int severity_parse(const char *s, enum severity *out);
+
+#define INCIDENT_ID_MAX    128
+#define INCIDENT_TITLE_MAX 512
+#define INCIDENT_DEDUP_MAX 256
+#define UNIT_ID_MAX_DEPTH  16
+
+/* [A-Za-z0-9._:-]{1,128}: safe inside a Redis key. */
+bool incident_id_valid(const char *s, size_t len);
+/* '/'-joined segments [a-z0-9][a-z0-9_-]{0,63}, 1..16 of them. */
+bool unit_id_valid(const char *s, size_t len);
+/* [A-Za-z0-9][A-Za-z0-9._-]{0,63} */
+bool person_id_valid(const char *s, size_t len);
+/* [a-z][a-z0-9_]{0,63}: level, category, role and kind keys. */
+bool key_valid(const char *s, size_t len);
+
+struct incident_ctx {
+	enum channel channel;
+	const char *entry_id; /* the stream entry id; NULL outside the daemon */
+	int64_t entry_ms;     /* the entry's time: default reported_at */
+	size_t max_bytes;     /* limits.max_incident_bytes; 0: no limit */
+};
+
+struct incident {
+	json_t *doc; /* normalized document, owned; the fields below point into it */
+	const char *id;
+	const char *category;
+	const char *unit;
+	size_t unit_len;
+	const char *title;
+	const char *dedup_key; /* NULL if absent */
+	enum channel channel;
+	enum severity severity;
+	int64_t reported_at; /* ms since epoch */
+	int64_t due_at;      /* TIME_NONE if absent */
+	json_t *attrs;       /* borrowed from doc; NULL if absent */
+};
+
+/*
+ * Parse buf[0..len). On success fills out (free with incident_free) and
+ * returns 0; the document then has id, channel, severity and reported_at
+ * set, times rewritten as UTC with milliseconds, unknown fields kept.
+ * Default id: "<channel>-<entry_id>", or "<channel>-<reported_at ms>"
+ * without an entry. On failure returns -1 with rj filled, in SPEC §8
+ * order: too_large, invalid_json, missing_field/invalid_field,
+ * channel_mismatch.
+ */
+int incident_parse(const char *buf, size_t len, const struct incident_ctx *ctx,
+		   struct incident *out, struct rejection *rj);
+void incident_free(struct incident *inc);
+
+enum cmd_op { OP_ACK, OP_RESOLVE, OP_ESCALATE, OP_REASSIGN, OP_COMMENT, OP__COUNT };
+
+const char *cmd_op_name(enum cmd_op op);
+int cmd_op_parse(const char *s, enum cmd_op *out);
+
+struct command {
+	json_t *doc; /* owned */
+	enum cmd_op op;
+	const char *incident;
+	const char *by;
+	const char *note;  /* NULL if absent */
+	const char *level; /* NULL if absent */
+};
+
+/*
+ * Parse a command: too_large, invalid_json, missing_field (op, incident,
+ * by; level for reassign), invalid_field (types, id syntax), unknown_op.
+ * Whether the level key exists is the rules' business (route.h).
+ */
+int command_parse(const char *buf, size_t len, size_t max_bytes, struct command *out,
+		  struct rejection *rj);
+void command_free(struct command *cmd);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * log.h: one line per event on stderr, logfmt or JSON. Every line carries
+ * ts, level and event; further fields are key/value string pairs. Values
+ * are escaped, so anything a peer sent may be logged safely.
+ */
+#ifndef GR_LOG_H
+#define GR_LOG_H
+
+#include <stdnoreturn.h>
+
+#include "util.h"
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+enum log_format { LOG_FORMAT_LOGFMT, LOG_FORMAT_JSON };
+
+void log_init(enum log_format format, enum log_level level);
+int log_level_parse(const char *s, enum log_level *out);
+int log_format_parse(const char *s, enum log_format *out);
+const char *log_level_name(enum log_level level);
+bool log_enabled(enum log_level level);
+
+/* Key/value pairs of strings, terminated by NULL. A NULL value is skipped. */
+void log_kv(enum log_level level, const char *event, ...) __attribute__((sentinel));
+void log_kvv(enum log_level level, const char *event, va_list ap);
+
+/* A free-text "msg" field after the event. */
+void log_msg(enum log_level level, const char *event, const char *fmt, ...) GR_PRINTF(3, 4);
+
+/* Start-up failures and broken invariants only; never for peer input. */
+noreturn void fatalx(const char *fmt, ...) GR_PRINTF(1, 2);
+noreturn void fatal(const char *fmt, ...) GR_PRINTF(1, 2); /* appends strerror(errno) */
+
+#endif

@@ -1,0 +1,107 @@
+/*
+ * route.h: routing as pure functions of (rules, incident) — unit
+ * resolution with deepest-prefix fallback, first-match policy selection,
+ * the chain of levels with its assignees, per-level deadlines, and the
+ * SPEC §5 authorization of commands. No I/O here.
+ */
+#ifndef GR_ROUTE_H
+#define GR_ROUTE_H
+
+#include "rules.h"
+
+#define ROUTE_MAX_CO 16 /* co_assign roles per policy (rules.c enforces it) */
+
+struct route_level {
+	bool vacant;
+	int unit; /* the unit serving this level (nearest of the level's kind), -1 if none */
+	struct rules_plist assignees;
+};
+
+/* Who serves an incident of one unit and category, at every level. */
+struct route_chain {
+	int unit;
+	int category;
+	size_t nlevels; /* = rules.nlevels */
+	struct route_level levels[RULES_MAX_LEVELS];
+	/* co-assignees: one people list per co_assign role that some unit above has */
+	struct rules_plist co[ROUTE_MAX_CO];
+	size_t nco;
+};
+
+struct route_result {
+	int policy;
+	int unit; /* resolved (configured) unit */
+	bool fallback; /* the reported unit itself is not configured */
+	int category;
+	int level; /* first non-vacant level from the policy's start_level */
+	struct route_chain chain;
+};
+
+/*
+ * The deepest configured unit that is a segment-wise prefix of unit[0..len),
+ * or -1. *fallback tells whether it is a proper prefix.
+ */
+int route_resolve_unit(const struct rules *r, const char *unit, size_t len, bool *fallback);
+
+/* The first policy whose match holds for inc (of category index cat), or -1. */
+int route_match(const struct rules *r, const struct incident *inc, int cat);
+
+/* The chain for (unit, category); co-assignees from pol's co_assign (pol may be NULL). */
+void route_chain(const struct rules *r, int unit, int cat, const struct rules_policy *pol,
+		 struct route_chain *out);
+
+/* The first non-vacant level at or above from, or -1. */
+int route_first(const struct route_chain *c, int from);
+/* The next non-vacant level above from, or -1. */
+int route_next(const struct route_chain *c, int from);
+
+/*
+ * Route a parsed incident: unknown_category, unknown_unit, no_policy,
+ * no_assignee (SPEC §8 order). Returns 0 and fills out, or -1 and rj.
+ */
+int route_incident(const struct rules *r, const struct incident *inc, struct route_result *out,
+		   struct rejection *rj);
+
+/* Durations of policy p for level index lvl (SPEC §3 "Durations per level"). */
+int64_t route_ack_within(const struct rules *r, const struct rules_policy *p, int lvl);
+int64_t route_resolve_within(const struct rules *r, const struct rules_policy *p, int lvl);
+
+/*
+ * Deadlines of an assignment to lvl at time t. due_at (TIME_NONE if none)
+ * caps the resolve deadline: pass it for the first assignment only.
+ */
+void route_deadlines(const struct rules *r, const struct rules_policy *p, int lvl, int64_t t,
+		     int64_t due_at, int64_t *ack, int64_t *resolve);
+
+enum inc_state { STATE_OPEN, STATE_ACKED, STATE_RESOLVED };
+
+const char *inc_state_name(enum inc_state s);
+int inc_state_parse(const char *s, enum inc_state *out);
+
+/* What a command needs to know of a stored incident. */
+struct incident_state {
+	enum inc_state state;
+	int level; /* index of its level_key in the current rules, -1 if that key is gone */
+	const char *const *assignees;
+	size_t nassignees;
+	const char *const *co_assignees;
+	size_t nco;
+};
+
+/*
+ * The part of the §8 "fields" check that needs the rules: reassign's level
+ * must be a level key (invalid_field). Returns 0 or -1 with rj.
+ */
+int route_command_check(const struct rules *r, const struct command *cmd, struct rejection *rj);
+
+/*
+ * SPEC §5 authorization, then the transition check (not_authorized, then
+ * invalid_transition). chain is the incident's chain under the current
+ * rules. On success, for escalate and reassign, *target is the level to
+ * move to (else st->level). Returns 0 or -1 with rj.
+ */
+int route_authorize(const struct rules *r, const struct route_chain *chain,
+		    const struct incident_state *st, const struct command *cmd, int *target,
+		    struct rejection *rj);
+
+#endif

@@ -1,0 +1,1 @@
+/* explain.c: being written */

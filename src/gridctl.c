@@ -1,0 +1,6 @@
+/* gridctl.c: being written */
+int main(void);
+int main(void)
+{
+	return 0;
+}

@@ -1,0 +1,228 @@
+/*
+ * log.c: structured log lines on stderr. Each line is built whole and
+ * written with one write(2), so lines never interleave. Values are
+ * escaped: a peer's bytes can neither break a line nor fake a field.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "timeutil.h"
+
+static enum log_format log_format = LOG_FORMAT_LOGFMT;
+static enum log_level log_min = LOG_INFO;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void log_init(enum log_format format, enum log_level level)
+{
+	log_format = format;
+	log_min = level;
+}
+
+int log_level_parse(const char *s, enum log_level *out)
+{
+	for (size_t i = 0; i < GR_NELEM(level_names); i++) {
+		if (strcmp(s, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int log_format_parse(const char *s, enum log_format *out)
+{
+	if (strcmp(s, "logfmt") == 0)
+		*out = LOG_FORMAT_LOGFMT;
+	else if (strcmp(s, "json") == 0)
+		*out = LOG_FORMAT_JSON;
+	else
+		return -1;
+	return 0;
+}
+
+const char *log_level_name(enum log_level level)
+{
+	return level_names[level];
+}
+
+bool log_enabled(enum log_level level)
+{
+	return level >= log_min;
+}
+
+/* Bytes that are not printable ASCII or valid UTF-8 are written as \xNN. */
+static void put_escaped(struct buf *b, const char *s, bool json)
+{
+	size_t len = strlen(s);
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\') {
+			buf_putc(b, '\\');
+			buf_putc(b, (char)c);
+		} else if (c == '\n') {
+			buf_puts(b, "\\n");
+		} else if (c == '\t') {
+			buf_puts(b, "\\t");
+		} else if (c == '\r') {
+			buf_puts(b, "\\r");
+		} else if (c < 0x20 || c == 0x7f) {
+			buf_printf(b, json ? "\\u%04x" : "\\x%02x", c);
+		} else if (c >= 0x80) {
+			size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+			if (i + n <= len && utf8_valid(s + i, n)) {
+				buf_append(b, s + i, n);
+				i += n - 1;
+			} else {
+				/* JSON has no byte escape: use the replacement character */
+				if (json)
+					buf_puts(b, "\\ufffd");
+				else
+					buf_printf(b, "\\x%02x", c);
+			}
+		} else {
+			buf_putc(b, (char)c);
+		}
+	}
+}
+
+static bool needs_quotes(const char *s)
+{
+	if (*s == '\0')
+		return true;
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p <= ' ' || *p == '=' || *p == '"' || *p == '\\' || *p == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+static void put_field(struct buf *b, const char *key, const char *val)
+{
+	if (log_format == LOG_FORMAT_JSON) {
+		buf_puts(b, b->len > 1 ? ",\"" : "\"");
+		put_escaped(b, key, true);
+		buf_puts(b, "\":\"");
+		put_escaped(b, val, true);
+		buf_putc(b, '"');
+		return;
+	}
+	if (b->len > 0)
+		buf_putc(b, ' ');
+	buf_puts(b, key);
+	buf_putc(b, '=');
+	if (needs_quotes(val)) {
+		buf_putc(b, '"');
+		put_escaped(b, val, false);
+		buf_putc(b, '"');
+	} else {
+		put_escaped(b, val, false);
+	}
+}
+
+static void emit(enum log_level level, const char *event, const char *msg, va_list *ap)
+{
+	char ts[TIME_BUFSZ];
+	struct buf b;
+
+	time_format(time_now_ms(), ts);
+	buf_init(&b);
+	if (log_format == LOG_FORMAT_JSON)
+		buf_putc(&b, '{');
+	put_field(&b, "ts", ts);
+	put_field(&b, "level", level_names[level]);
+	put_field(&b, "event", event);
+	if (ap != NULL) {
+		const char *k, *v;
+		while ((k = va_arg(*ap, const char *)) != NULL) {
+			v = va_arg(*ap, const char *);
+			if (v != NULL)
+				put_field(&b, k, v);
+		}
+	}
+	if (msg != NULL)
+		put_field(&b, "msg", msg);
+	if (log_format == LOG_FORMAT_JSON)
+		buf_putc(&b, '}');
+	buf_putc(&b, '\n');
+
+	const char *p = b.data;
+	size_t left = b.len;
+	while (left > 0) {
+		ssize_t n = write(STDERR_FILENO, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		p += n;
+		left -= (size_t)n;
+	}
+	buf_free(&b);
+}
+
+void log_kvv(enum log_level level, const char *event, va_list ap)
+{
+	va_list cp;
+
+	if (!log_enabled(level))
+		return;
+	va_copy(cp, ap);
+	emit(level, event, NULL, &cp);
+	va_end(cp);
+}
+
+void log_kv(enum log_level level, const char *event, ...)
+{
+	va_list ap;
+
+	va_start(ap, event);
+	log_kvv(level, event, ap);
+	va_end(ap);
+}
+
+void log_msg(enum log_level level, const char *event, const char *fmt, ...)
+{
+	struct buf b;
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	buf_init(&b);
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	emit(level, event, b.data != NULL ? b.data : "", NULL);
+	buf_free(&b);
+}
+
+noreturn void fatalx(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	emit(LOG_ERROR, "fatal", msg, NULL);
+	exit(1);
+}
+
+noreturn void fatal(const char *fmt, ...)
+{
+	char msg[1024];
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	size_t n = strlen(msg);
+	snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(saved));
+	emit(LOG_ERROR, "fatal", msg, NULL);
+	exit(1);
+}

@@ -1,0 +1,6 @@
+/* main.c: being written */
+int main(void);
+int main(void)
+{
+	return 0;
+}

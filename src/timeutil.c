@@ -1,0 +1,231 @@
+/*
+ * timeutil.c: civil-time arithmetic done by hand (no timegm, no TZ), so
+ * that parsing is exact for any offset and any year 1..9999.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "timeutil.h"
+#include "util.h"
+
+int64_t time_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's method). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+static int days_in_month(int64_t y, int m)
+{
+	static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return 29;
+	return dm[m - 1];
+}
+
+/* n digits at s[*i]; advances *i. */
+static int digits(const char *s, size_t len, size_t *i, int n, int *out)
+{
+	int v = 0;
+	for (int k = 0; k < n; k++) {
+		if (*i >= len || s[*i] < '0' || s[*i] > '9')
+			return -1;
+		v = v * 10 + (s[*i] - '0');
+		(*i)++;
+	}
+	*out = v;
+	return 0;
+}
+
+static int expect(const char *s, size_t len, size_t *i, char c)
+{
+	if (*i >= len || s[*i] != c)
+		return -1;
+	(*i)++;
+	return 0;
+}
+
+int time_parse_rfc3339(const char *s, size_t len, int64_t *ms)
+{
+	size_t i = 0;
+	int y, mo, d, h, mi, sec, frac = 0, oh = 0, om = 0, sign = 0;
+
+	if (digits(s, len, &i, 4, &y) < 0 || expect(s, len, &i, '-') < 0 ||
+	    digits(s, len, &i, 2, &mo) < 0 || expect(s, len, &i, '-') < 0 ||
+	    digits(s, len, &i, 2, &d) < 0)
+		return -1;
+	if (i >= len || (s[i] != 'T' && s[i] != 't' && s[i] != ' '))
+		return -1;
+	i++;
+	if (digits(s, len, &i, 2, &h) < 0 || expect(s, len, &i, ':') < 0 ||
+	    digits(s, len, &i, 2, &mi) < 0 || expect(s, len, &i, ':') < 0 ||
+	    digits(s, len, &i, 2, &sec) < 0)
+		return -1;
+	if (i < len && s[i] == '.') {
+		int nd = 0;
+		i++;
+		while (i < len && s[i] >= '0' && s[i] <= '9') {
+			if (nd < 3)
+				frac = frac * 10 + (s[i] - '0');
+			nd++;
+			i++;
+		}
+		if (nd == 0)
+			return -1;
+		for (int k = nd; k < 3; k++)
+			frac *= 10;
+	}
+	if (i >= len)
+		return -1;
+	if (s[i] == 'Z' || s[i] == 'z') {
+		i++;
+	} else if (s[i] == '+' || s[i] == '-') {
+		sign = s[i] == '-' ? -1 : 1;
+		i++;
+		if (digits(s, len, &i, 2, &oh) < 0 || expect(s, len, &i, ':') < 0 ||
+		    digits(s, len, &i, 2, &om) < 0)
+			return -1;
+		if (oh > 23 || om > 59)
+			return -1;
+	} else {
+		return -1;
+	}
+	if (i != len)
+		return -1;
+	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
+	    mi > 59 || sec > 59)
+		return -1;
+
+	int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+	secs -= (int64_t)sign * (oh * 3600 + om * 60);
+	*ms = secs * 1000 + frac;
+	return 0;
+}
+
+void time_format(int64_t ms, char out[TIME_BUFSZ])
+{
+	int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+	int frac = (int)(ms - secs * 1000);
+	int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+	int64_t rem = secs - days * 86400;
+	int64_t y;
+	int m, d;
+
+	civil_from_days(days, &y, &m, &d);
+	snprintf(out, TIME_BUFSZ, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
+		 (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), frac);
+}
+
+int duration_parse(const char *s, int64_t *ms)
+{
+	int64_t total = 0;
+	size_t i = 0, len = strlen(s);
+
+	if (len == 0)
+		return -1;
+	while (i < len) {
+		int64_t v = 0, mult;
+		size_t start = i;
+
+		while (i < len && s[i] >= '0' && s[i] <= '9') {
+			if (v > (INT64_MAX - 9) / 10)
+				return -1;
+			v = v * 10 + (s[i] - '0');
+			i++;
+		}
+		if (i == start || i >= len)
+			return -1;
+		if (s[i] == 'm' && i + 1 < len && s[i + 1] == 's') {
+			mult = 1;
+			i += 2;
+		} else {
+			switch (s[i]) {
+			case 's':
+				mult = 1000;
+				break;
+			case 'm':
+				mult = 60 * 1000;
+				break;
+			case 'h':
+				mult = 3600 * 1000;
+				break;
+			case 'd':
+				mult = 86400 * 1000;
+				break;
+			default:
+				return -1;
+			}
+			i++;
+		}
+		if (v > (INT64_MAX - total) / mult)
+			return -1;
+		total += v * mult;
+	}
+	if (total == 0)
+		return -2;
+	*ms = total;
+	return 0;
+}
+
+void duration_format(int64_t ms, char out[DUR_BUFSZ])
+{
+	static const struct {
+		int64_t ms;
+		const char *unit;
+	} units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}, {1, "ms"}};
+	size_t off = 0;
+
+	if (ms <= 0) {
+		snprintf(out, DUR_BUFSZ, "0s");
+		return;
+	}
+	out[0] = '\0';
+	for (size_t k = 0; k < GR_NELEM(units) && ms > 0; k++) {
+		if (ms >= units[k].ms) {
+			int n = snprintf(out + off, DUR_BUFSZ - off, "%lld%s",
+					 (long long)(ms / units[k].ms), units[k].unit);
+			if (n > 0)
+				off += (size_t)n;
+			ms %= units[k].ms;
+		}
+	}
+}
+
+int stream_id_ms(const char *id, int64_t *ms)
+{
+	const char *dash = strchr(id, '-');
+	char tmp[24];
+	size_t n = dash != NULL ? (size_t)(dash - id) : strlen(id);
+
+	if (n == 0 || n >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, id, n);
+	tmp[n] = '\0';
+	return parse_int64(tmp, 0, INT64_MAX, ms);
+}

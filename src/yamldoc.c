@@ -1,0 +1,1 @@
+/* yamldoc.c: being written */
