@@ -137,9 +137,13 @@ void time_format(int64_t ms, char out[TIME_BUFSZ])
 	int64_t y;
 	int m, d;
 
+	char tmp[128];
+
 	civil_from_days(days, &y, &m, &d);
-	snprintf(out, TIME_BUFSZ, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
+	/* via a roomy buffer: the compiler cannot see that every field is small */
+	snprintf(tmp, sizeof(tmp), "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
 		 (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), frac);
+	snprintf(out, TIME_BUFSZ, "%s", tmp);
 }
 
 int duration_parse(const char *s, int64_t *ms)
