@@ -137,13 +137,15 @@ void time_format(int64_t ms, char out[TIME_BUFSZ])
 	int64_t y;
 	int m, d;
 
-	char tmp[128];
-
 	civil_from_days(days, &y, &m, &d);
-	/* via a roomy buffer: the compiler cannot see that every field is small */
-	snprintf(tmp, sizeof(tmp), "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
-		 (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), frac);
-	snprintf(out, TIME_BUFSZ, "%s", tmp);
+	if (y < 0)
+		y = 0;
+	if (y > 9999)
+		y = 9999;
+	/* the modulos tell the compiler every field is small: no truncation */
+	snprintf(out, TIME_BUFSZ, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)y % 10000u,
+		 (unsigned)m % 13u, (unsigned)d % 32u, (unsigned)(rem / 3600) % 24u,
+		 (unsigned)(rem / 60) % 60u, (unsigned)rem % 60u, (unsigned)frac % 1000u);
 }
 
 int duration_parse(const char *s, int64_t *ms)
