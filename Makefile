@@ -42,7 +42,7 @@ ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD) $(LDFLAGS)
 # The pure modules: no libevent, no hiredis; unit tests and fuzzers drive them.
 CORE := util log timeutil diag reason htab yamldoc config rules incident route explain
 CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
-DAEMON_OBJS := $(BUILD)/main.o
+DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o
 GRIDCTL_OBJS := $(BUILD)/gridctl.o
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
@@ -133,3 +133,20 @@ help:
 	@echo "make format-check"
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)
+
+# A private Redis on a unix socket under ./run/ and the daemon on conf/, in
+# the foreground; Ctrl-C stops both.
+RUNDIR := $(CURDIR)/run
+run: deps all
+	@mkdir -p $(RUNDIR)
+	@printf 'port 0\nunixsocket %s/redis.sock\nunixsocketperm 700\ndir %s\nappendonly yes\nsave ""\n' \
+		"$(RUNDIR)" "$(RUNDIR)" > $(RUNDIR)/redis.conf
+	@sed -e 's|^rules:.*|rules: $(CURDIR)/conf/rules.yaml|' \
+	     -e 's|^\(  *socket:\).*|\1 "$(RUNDIR)/redis.sock"|' conf/gridrouted.yaml > $(RUNDIR)/gridrouted.yaml
+	@$(BUILD)/gridrouted --check -c $(RUNDIR)/gridrouted.yaml
+	@echo "== try, in another terminal:"
+	@echo "   $(BUILD)/gridctl --socket $(RUNDIR)/redis.sock submit patrol - <<< '{\"category\":\"urban_management\",\"unit\":\"xifeng/beijie/beidajie/g03\",\"title\":\"井盖缺失\"}'"
+	@echo "   $(BUILD)/gridctl --socket $(RUNDIR)/redis.sock tail"
+	@redis-server $(RUNDIR)/redis.conf --daemonize yes --pidfile $(RUNDIR)/redis.pid --logfile $(RUNDIR)/redis.log
+	@trap 'kill $$(cat $(RUNDIR)/redis.pid) 2>/dev/null' EXIT INT TERM; \
+		$(BUILD)/gridrouted -c $(RUNDIR)/gridrouted.yaml

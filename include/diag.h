@@ -31,7 +31,7 @@ struct diags {
 void diags_init(struct diags *d, const char *file);
 void diags_free(struct diags *d);
 void diags_add(struct diags *d, enum diag_severity sev, int line, int col, const char *path,
-	       const char *fmt, ...) GR_PRINTF(6, 7);
+               const char *fmt, ...) GR_PRINTF(6, 7);
 /* Orders by line and column, keeping the order of equal positions. */
 void diags_sort(struct diags *d);
 /* One diagnostic as a line, without newline; caller frees. */

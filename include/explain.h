@@ -21,6 +21,6 @@ struct explain_opts {
  * and sentence the daemon would dead-letter it with.
  */
 int explain_incident(const struct rules *r, const char *buf, size_t len,
-		     const struct explain_opts *o, struct buf *out, struct rejection *rj);
+                     const struct explain_opts *o, struct buf *out, struct rejection *rj);
 
 #endif

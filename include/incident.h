@@ -66,7 +66,7 @@ struct incident {
  * channel_mismatch.
  */
 int incident_parse(const char *buf, size_t len, const struct incident_ctx *ctx,
-		   struct incident *out, struct rejection *rj);
+                   struct incident *out, struct rejection *rj);
 void incident_free(struct incident *inc);
 
 enum cmd_op { OP_ACK, OP_RESOLVE, OP_ESCALATE, OP_REASSIGN, OP_COMMENT, OP__COUNT };
@@ -89,7 +89,7 @@ struct command {
  * Whether the level key exists is the rules' business (route.h).
  */
 int command_parse(const char *buf, size_t len, size_t max_bytes, struct command *out,
-		  struct rejection *rj);
+                  struct rejection *rj);
 void command_free(struct command *cmd);
 
 #endif

@@ -29,7 +29,7 @@ enum reason {
 #define X(name, code) REASON_##name,
 	REASON_LIST(X)
 #undef X
-	REASON__COUNT
+	        REASON__COUNT
 };
 
 #define REJECT_MSGSZ 512

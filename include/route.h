@@ -30,7 +30,7 @@ struct route_chain {
 
 struct route_result {
 	int policy;
-	int unit; /* resolved (configured) unit */
+	int unit;      /* resolved (configured) unit */
 	bool fallback; /* the reported unit itself is not configured */
 	int category;
 	int level; /* first non-vacant level from the policy's start_level */
@@ -48,7 +48,7 @@ int route_match(const struct rules *r, const struct incident *inc, int cat);
 
 /* The chain for (unit, category); co-assignees from pol's co_assign (pol may be NULL). */
 void route_chain(const struct rules *r, int unit, int cat, const struct rules_policy *pol,
-		 struct route_chain *out);
+                 struct route_chain *out);
 
 /* The first non-vacant level at or above from, or -1. */
 int route_first(const struct route_chain *c, int from);
@@ -60,7 +60,7 @@ int route_next(const struct route_chain *c, int from);
  * no_assignee (SPEC §8 order). Returns 0 and fills out, or -1 and rj.
  */
 int route_incident(const struct rules *r, const struct incident *inc, struct route_result *out,
-		   struct rejection *rj);
+                   struct rejection *rj);
 
 /* Durations of policy p for level index lvl (SPEC §3 "Durations per level"). */
 int64_t route_ack_within(const struct rules *r, const struct rules_policy *p, int lvl);
@@ -71,7 +71,7 @@ int64_t route_resolve_within(const struct rules *r, const struct rules_policy *p
  * caps the resolve deadline: pass it for the first assignment only.
  */
 void route_deadlines(const struct rules *r, const struct rules_policy *p, int lvl, int64_t t,
-		     int64_t due_at, int64_t *ack, int64_t *resolve);
+                     int64_t due_at, int64_t *ack, int64_t *resolve);
 
 enum inc_state { STATE_OPEN, STATE_ACKED, STATE_RESOLVED };
 
@@ -101,7 +101,7 @@ int route_command_check(const struct rules *r, const struct command *cmd, struct
  * move to (else st->level). Returns 0 or -1 with rj.
  */
 int route_authorize(const struct rules *r, const struct route_chain *chain,
-		    const struct incident_state *st, const struct command *cmd, int *target,
-		    struct rejection *rj);
+                    const struct incident_state *st, const struct command *cmd, int *target,
+                    struct rejection *rj);
 
 #endif

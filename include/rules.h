@@ -24,7 +24,7 @@ struct rules_level {
 	char *name;
 	char *unit_kind; /* the kind of unit whose people serve this level */
 	char *role;
-	int kind; /* index into rules.kinds */
+	int kind;     /* index into rules.kinds */
 	int role_idx; /* index into rules.roles, -1 if no unit has this role */
 };
 
@@ -128,12 +128,8 @@ struct rules {
 	struct {
 		int *v;
 		size_t n;
-	} *policy_buckets, policy_anyunit;
+	} * policy_buckets, policy_anyunit;
 	size_t nbuckets;
-
-	/* private: arena of people lists */
-	int *plist_pool;
-	size_t plist_len;
 };
 
 /*
@@ -154,5 +150,15 @@ int rules_person(const struct rules *r, const char *id);
 int rules_category(const struct rules *r, const char *key);
 int rules_level(const struct rules *r, const char *key);
 int rules_role(const struct rules *r, const char *name);
+
+/* The nearest unit of kind k on the path from unit u to the root, or -1. */
+int rules_nearest_kind(const struct rules *r, int u, int kind);
+
+/*
+ * The people unit u has for role (index into rules.roles) and category:
+ * roles[R][category] if present (it may be empty: nobody), else
+ * roles[R].default. Returns false when the unit has neither.
+ */
+bool rules_unit_people(const struct rules *r, int u, int role, int cat, struct rules_plist *out);
 
 #endif

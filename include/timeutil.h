@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TIME_NONE   INT64_MIN /* "no time given" */
-#define TIME_BUFSZ  32        /* "2026-11-26T04:00:00.123Z" and NUL */
-#define DUR_BUFSZ   48
+#define TIME_NONE  INT64_MIN /* "no time given" */
+#define TIME_BUFSZ 32        /* "2026-11-26T04:00:00.123Z" and NUL */
+#define DUR_BUFSZ  48
 
 int64_t time_now_ms(void);
 

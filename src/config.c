@@ -1,1 +1,373 @@
-/* config.c: being written */
+/*
+ * config.c: the daemon config. Every key is one row of the table below
+ * (section, key, type, bounds, default); the loader, the defaults and the
+ * documentation checks all read the same rows, so adding a key is one line.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "timeutil.h"
+#include "yamldoc.h"
+
+enum ctype {
+	C_STR,      /* any string */
+	C_NAME,     /* a non-empty string without spaces or control characters */
+	C_OPTNAME,  /* C_NAME or "" */
+	C_PATH,     /* a file name, relative ones against the config's directory; "" for none */
+	C_INT,      /* an integer within [min, max] */
+	C_DUR,      /* a duration */
+	C_HOSTPORT, /* "host:port", or "" to disable */
+	C_LIST,     /* a list of "host:port" */
+	C_LOGFMT,
+	C_LOGLEVEL,
+};
+
+struct ckey {
+	const char *section; /* NULL: top level */
+	const char *key;
+	enum ctype type;
+	size_t off;
+	int64_t min, max;
+	const char *dflt;
+};
+
+#define OFF(f) offsetof(struct config, f)
+
+static const struct ckey table[] = {
+        {"redis", "host", C_STR, OFF(redis_host), 0, 0, "127.0.0.1"},
+        {"redis", "port", C_INT, OFF(redis_port), 1, 65535, "6379"},
+        {"redis", "socket", C_PATH, OFF(redis_socket), 0, 0, ""},
+        {"redis", "db", C_INT, OFF(redis_db), 0, 1000000, "0"},
+        {"redis", "username", C_STR, OFF(redis_username), 0, 0, ""},
+        {"redis", "password_file", C_PATH, OFF(redis_password_file), 0, 0, ""},
+        {"redis", "sentinels", C_LIST, OFF(redis_sentinels), 0, 0, ""},
+        {"redis", "master_name", C_OPTNAME, OFF(redis_master_name), 0, 0, ""},
+        {NULL, "prefix", C_NAME, OFF(prefix), 0, 0, "gr:"},
+        {NULL, "group", C_NAME, OFF(group), 0, 0, "gridrouted"},
+        {NULL, "consumer", C_OPTNAME, OFF(consumer), 0, 0, ""},
+        {NULL, "rules", C_PATH, OFF(rules), 0, 0, "rules.yaml"},
+        {"http", "listen", C_HOSTPORT, OFF(http_listen), 0, 0, "127.0.0.1:9464"},
+        {"log", "format", C_LOGFMT, OFF(log_format), 0, 0, "logfmt"},
+        {"log", "level", C_LOGLEVEL, OFF(log_level), 0, 0, "info"},
+        {"limits", "max_incident_bytes", C_INT, OFF(max_incident_bytes), 64, 512LL << 20, "65536"},
+        {"limits", "batch", C_INT, OFF(batch), 1, 10000, "256"},
+        {"limits", "block_ms", C_INT, OFF(block_ms), 1, 60000, "1000"},
+        {"limits", "claim_idle_ms", C_INT, OFF(claim_idle_ms), 100, 86400000, "30000"},
+        {"limits", "max_deliveries", C_INT, OFF(max_deliveries), 1, 1000, "5"},
+        {"limits", "tick_ms", C_INT, OFF(tick_ms), 10, 60000, "200"},
+        {"retention", "out_maxlen", C_INT, OFF(out_maxlen), 1, INT64_C(1) << 40, "1000000"},
+        {"retention", "resolved", C_DUR, OFF(resolved_ms), 0, 0, "30d"},
+};
+
+static const char *const sections[] = {"redis", "http", "log", "limits", "retention"};
+
+#define FIELD(c, k, T) ((T *)(void *)((char *)(c) + (k)->off))
+
+int config_split_hostport(const char *s, char *host, size_t hostsz, int *port)
+{
+	const char *colon, *h = s;
+	size_t hlen;
+	int64_t p;
+
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (close == NULL || close[1] != ':')
+			return -1;
+		h = s + 1;
+		hlen = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL)
+			return -1;
+		hlen = (size_t)(colon - s);
+		if (memchr(s, ':', hlen) != NULL)
+			return -1; /* a bare IPv6 address needs brackets */
+	}
+	if (hlen >= hostsz || parse_int64(colon + 1, 1, 65535, &p) < 0)
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	*port = (int)p;
+	return 0;
+}
+
+static bool name_ok(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s <= ' ' || *s == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+static char *resolve_path(const char *cfgpath, const char *p)
+{
+	const char *slash = strrchr(cfgpath, '/');
+
+	if (p[0] == '\0' || p[0] == '/' || slash == NULL)
+		return xstrdup(p);
+	return xasprintf("%.*s/%s", (int)(slash - cfgpath), cfgpath, p);
+}
+
+static void free_list(struct config *c)
+{
+	for (size_t i = 0; i < c->redis_nsentinels; i++)
+		free(c->redis_sentinels[i]);
+	free(c->redis_sentinels);
+	c->redis_sentinels = NULL;
+	c->redis_nsentinels = 0;
+}
+
+/*
+ * Set one key from text. Errors are reported at n when y is given; the
+ * defaults (y == NULL) are known to be good.
+ */
+static int set_value(struct config *c, const struct ckey *k, struct ydoc *y, yaml_node_t *n,
+                     const char *text)
+{
+	char host[256];
+	int port;
+
+	switch (k->type) {
+	case C_NAME:
+	case C_OPTNAME:
+		if (!(k->type == C_OPTNAME && text[0] == '\0') && !name_ok(text)) {
+			ydoc_error(y, n, "expected a non-empty name without spaces, got \"%s\"",
+			           text);
+			return -1;
+		}
+		/* fallthrough */
+	case C_STR:
+		free(*FIELD(c, k, char *));
+		*FIELD(c, k, char *) = xstrdup(text);
+		return 0;
+	case C_PATH:
+		free(*FIELD(c, k, char *));
+		*FIELD(c, k, char *) = resolve_path(c->path != NULL ? c->path : "", text);
+		return 0;
+	case C_INT:
+		if (y == NULL)
+			return parse_int64(text, k->min, k->max, FIELD(c, k, int64_t));
+		return ydoc_int(y, n, k->min, k->max, FIELD(c, k, int64_t));
+	case C_DUR:
+		if (y == NULL)
+			return duration_parse(text, FIELD(c, k, int64_t));
+		return ydoc_duration(y, n, FIELD(c, k, int64_t));
+	case C_HOSTPORT:
+		if (text[0] != '\0' && config_split_hostport(text, host, sizeof(host), &port) < 0) {
+			ydoc_error(y, n,
+			           "expected \"host:port\" (e.g. 127.0.0.1:9464 or [::1]:9464) or "
+			           "\"\" to disable, got \"%s\"",
+			           text);
+			return -1;
+		}
+		free(*FIELD(c, k, char *));
+		*FIELD(c, k, char *) = xstrdup(text);
+		return 0;
+	case C_LOGFMT:
+		if (log_format_parse(text, FIELD(c, k, enum log_format)) < 0) {
+			ydoc_error(y, n, "expected logfmt or json, got \"%s\"", text);
+			return -1;
+		}
+		return 0;
+	case C_LOGLEVEL:
+		if (log_level_parse(text, FIELD(c, k, enum log_level)) < 0) {
+			ydoc_error(y, n, "expected debug, info, warn or error, got \"%s\"", text);
+			return -1;
+		}
+		return 0;
+	case C_LIST:
+		free_list(c);
+		return 0;
+	}
+	return -1;
+}
+
+void config_defaults(struct config *c)
+{
+	char *path = c->path;
+
+	memset(c, 0, sizeof(*c));
+	c->path = path;
+	for (size_t i = 0; i < GR_NELEM(table); i++) {
+		if (set_value(c, &table[i], NULL, NULL, table[i].dflt) < 0)
+			fatalx("config default for %s is invalid", table[i].key);
+	}
+}
+
+static void read_sentinels(struct config *c, struct ydoc *y, yaml_node_t *n)
+{
+	size_t i = 0;
+
+	free_list(c);
+	if (ydoc_expect_seq(y, n) < 0)
+		return;
+	c->redis_sentinels =
+	        xcalloc((size_t)(n->data.sequence.items.top - n->data.sequence.items.start) + 1,
+	                sizeof(char *));
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++, i++) {
+		yaml_node_t *item = ydoc_node(y, *it);
+		size_t o = ydoc_push_index(y, i);
+		const char *s;
+		char host[256];
+		int port;
+
+		if (ydoc_str(y, item, &s) == 0) {
+			if (config_split_hostport(s, host, sizeof(host), &port) < 0 ||
+			    host[0] == '\0')
+				ydoc_error(y, item, "expected \"host:port\", got \"%s\"", s);
+			else
+				c->redis_sentinels[c->redis_nsentinels++] = xstrdup(s);
+		}
+		ydoc_pop(y, o);
+	}
+}
+
+static void read_key(struct config *c, struct ydoc *y, const struct ckey *k, yaml_node_t *n)
+{
+	const char *s;
+
+	if (k->type == C_LIST) {
+		read_sentinels(c, y, n);
+		return;
+	}
+	if (n->type != YAML_SCALAR_NODE || ydoc_is_null(n)) {
+		/* let the typed reader word the error */
+		if (k->type == C_INT)
+			ydoc_int(y, n, k->min, k->max, FIELD(c, k, int64_t));
+		else
+			ydoc_str(y, n, &s);
+		return;
+	}
+	if (ydoc_str(y, n, &s) == 0)
+		set_value(c, k, y, n, s);
+}
+
+/* Reads the keys of one section (NULL: the top level's scalar keys). */
+static void read_section(struct config *c, struct ydoc *y, const char *section, yaml_node_t *n)
+{
+	const char *names[GR_NELEM(table)];
+	const struct ckey *rows[GR_NELEM(table)];
+	yaml_node_t *vals[GR_NELEM(table)];
+	size_t nk = 0;
+
+	for (size_t i = 0; i < GR_NELEM(table); i++) {
+		if (table[i].section != NULL && strcmp(table[i].section, section) == 0) {
+			names[nk] = table[i].key;
+			rows[nk++] = &table[i];
+		}
+	}
+	if (ydoc_fields(y, n, names, nk, NULL, vals) < 0)
+		return;
+	for (size_t i = 0; i < nk; i++) {
+		if (vals[i] == NULL)
+			continue;
+		size_t o = ydoc_push_key(y, names[i]);
+		read_key(c, y, rows[i], vals[i]);
+		ydoc_pop(y, o);
+	}
+}
+
+int config_load_buf(const char *name, const char *buf, size_t len, struct config *c,
+                    struct diags *d)
+{
+	const char *names[GR_NELEM(table) + GR_NELEM(sections)];
+	yaml_node_t *vals[GR_NELEM(names)];
+	size_t nk = 0, errors = d->nerrors;
+	struct ydoc y;
+
+	c->path = xstrdup(name);
+	config_defaults(c);
+	if (ydoc_load(&y, buf, len, d) == 0) {
+		for (size_t i = 0; i < GR_NELEM(sections); i++)
+			names[nk++] = sections[i];
+		for (size_t i = 0; i < GR_NELEM(table); i++) {
+			if (table[i].section == NULL)
+				names[nk++] = table[i].key;
+		}
+		yaml_node_t *root = ydoc_root(&y);
+		if (ydoc_fields(&y, root, names, nk, NULL, vals) == 0) {
+			for (size_t i = 0; i < nk; i++) {
+				if (vals[i] == NULL)
+					continue;
+				size_t o = ydoc_push_key(&y, names[i]);
+				if (i < GR_NELEM(sections)) {
+					read_section(c, &y, names[i], vals[i]);
+				} else {
+					for (size_t t = 0; t < GR_NELEM(table); t++) {
+						if (table[t].section == NULL &&
+						    strcmp(table[t].key, names[i]) == 0)
+							read_key(c, &y, &table[t], vals[i]);
+					}
+				}
+				ydoc_pop(&y, o);
+			}
+			if (c->redis_nsentinels > 0 && c->redis_master_name[0] == '\0')
+				ydoc_error(&y, root,
+				           "redis.sentinels needs redis.master_name: the name the "
+				           "sentinels know the primary by");
+			if (c->rules[0] == '\0')
+				ydoc_error(&y, root, "rules must name the rules file");
+		}
+	}
+	ydoc_free(&y);
+	diags_sort(d);
+	if (d->nerrors > errors) {
+		config_free(c);
+		return -1;
+	}
+	if (c->consumer[0] == '\0') {
+		char host[256];
+		if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == '\0')
+			snprintf(host, sizeof(host), "gridrouted");
+		host[sizeof(host) - 1] = '\0';
+		free(c->consumer);
+		c->consumer = xstrdup(host);
+	}
+	return 0;
+}
+
+int config_load(const char *path, struct config *c, struct diags *d)
+{
+	FILE *fp = fopen(path, "rb");
+	struct buf b;
+	char chunk[8192];
+	size_t n;
+
+	memset(c, 0, sizeof(*c));
+	if (fp == NULL) {
+		diags_add(d, DIAG_ERROR, 0, 0, "", "cannot open: %s", strerror(errno));
+		return -1;
+	}
+	buf_init(&b);
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0 && b.len < (1u << 20))
+		buf_append(&b, chunk, n);
+	fclose(fp);
+	int rc = config_load_buf(path, b.data != NULL ? b.data : "", b.len, c, d);
+	buf_free(&b);
+	return rc;
+}
+
+void config_free(struct config *c)
+{
+	for (size_t i = 0; i < GR_NELEM(table); i++) {
+		const struct ckey *k = &table[i];
+		if (k->type == C_STR || k->type == C_NAME || k->type == C_OPTNAME ||
+		    k->type == C_PATH || k->type == C_HOSTPORT) {
+			free(*FIELD(c, k, char *));
+			*FIELD(c, k, char *) = NULL;
+		}
+	}
+	free_list(c);
+	free(c->path);
+	c->path = NULL;
+}

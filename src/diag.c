@@ -24,7 +24,7 @@ void diags_free(struct diags *d)
 }
 
 void diags_add(struct diags *d, enum diag_severity sev, int line, int col, const char *path,
-	       const char *fmt, ...)
+               const char *fmt, ...)
 {
 	struct buf b;
 	va_list ap;
@@ -71,11 +71,12 @@ char *diag_format(const struct diags *d, const struct diag *g)
 	const char *sev = g->severity == DIAG_ERROR ? "error" : "warning";
 
 	if (g->line <= 0)
-		return g->path[0] != '\0' ? xasprintf("%s: %s: %s (%s)", d->file, sev, g->msg, g->path)
-					  : xasprintf("%s: %s: %s", d->file, sev, g->msg);
+		return g->path[0] != '\0'
+		               ? xasprintf("%s: %s: %s (%s)", d->file, sev, g->msg, g->path)
+		               : xasprintf("%s: %s: %s", d->file, sev, g->msg);
 	if (g->path[0] != '\0')
 		return xasprintf("%s:%d:%d: %s: %s (%s)", d->file, g->line, g->col, sev, g->msg,
-				 g->path);
+		                 g->path);
 	return xasprintf("%s:%d:%d: %s: %s", d->file, g->line, g->col, sev, g->msg);
 }
 

@@ -6,10 +6,9 @@
 
 #include "reason.h"
 
-static const char *const codes[REASON__COUNT] = {
-	[REASON_NONE] = "",
+static const char *const codes[REASON__COUNT] = {[REASON_NONE] = "",
 #define X(name, code) [REASON_##name] = code,
-	REASON_LIST(X)
+                                                 REASON_LIST(X)
 #undef X
 };
 

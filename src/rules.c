@@ -1,1 +1,1104 @@
-/* rules.c: being written */
+/*
+ * rules.c: the rules model and its YAML loading (SPEC §3).
+ *
+ * The loader reads the whole document, reports every mistake it finds
+ * (file:line:col, with the path in the document), and only hands out a
+ * rules object when there was no error. Sections are read in dependency
+ * order whatever their order in the file: levels, categories, people,
+ * units (which name people and categories), then policies (which name
+ * levels, categories and roles).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rules.h"
+#include "route.h"
+#include "yamldoc.h"
+
+#define RULES_MAX_FILE (256u * 1024 * 1024)
+
+struct loader {
+	struct ydoc y;
+	struct rules *r;
+	bool *referenced; /* per person: named by some unit role */
+	yaml_node_t **person_nodes;
+	yaml_node_t **unit_id_nodes; /* per loaded unit: its id node */
+	size_t *unit_seq;            /* per loaded unit: its place in the units list */
+	yaml_node_t **level_unit_nodes;
+};
+
+static const char *const channel_keys[] = {"patrol", "feedback", "scheduled", "alert"};
+
+/* Interns s into names/index; returns its index. */
+static int intern(char ***names, size_t *n, struct htab *index, const char *s)
+{
+	int i = htab_get(index, s, strlen(s));
+	if (i >= 0)
+		return i;
+	*names = xreallocarray(*names, *n + 1, sizeof(**names));
+	(*names)[*n] = xstrdup(s);
+	htab_put(index, (*names)[*n], strlen(s), (int)*n);
+	return (int)(*n)++;
+}
+
+static size_t seq_len(const yaml_node_t *n)
+{
+	return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+}
+
+static size_t map_len(const yaml_node_t *n)
+{
+	return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+}
+
+/* A required string that must satisfy valid(); reports and gives NULL. */
+static const char *read_id(struct loader *L, yaml_node_t *n, bool (*valid)(const char *, size_t),
+                           const char *what, const char *form)
+{
+	const char *s;
+
+	if (ydoc_str(&L->y, n, &s) < 0)
+		return NULL;
+	if (!valid(s, strlen(s))) {
+		ydoc_error(&L->y, n, "invalid %s \"%s\": expected %s", what, s, form);
+		return NULL;
+	}
+	return s;
+}
+
+#define KEY_FORM  "[a-z][a-z0-9_]{0,63}"
+#define UNIT_FORM "'/'-joined segments of [a-z0-9][a-z0-9_-]{0,63}, at most 16"
+#define PERS_FORM "[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+
+/* ---- levels ---- */
+
+static void load_levels(struct loader *L, yaml_node_t *n)
+{
+	static const char *const keys[] = {"key", "name", "unit", "role"};
+	struct rules *r = L->r;
+	size_t i = 0;
+
+	if (ydoc_expect_seq(&L->y, n) < 0)
+		return;
+	if (seq_len(n) == 0 || seq_len(n) > RULES_MAX_LEVELS) {
+		ydoc_error(&L->y, n, "expected 1 to %d levels, got %zu", RULES_MAX_LEVELS,
+		           seq_len(n));
+		if (seq_len(n) == 0)
+			return;
+	}
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++, i++) {
+		yaml_node_t *v[4], *item = ydoc_node(&L->y, *it);
+		size_t old = ydoc_push_index(&L->y, i);
+		const char *key = NULL, *name = NULL, *unit = NULL, *role = NULL;
+
+		if (ydoc_fields(&L->y, item, keys, 4, keys, v) == 0) {
+			size_t o;
+			if (v[0] != NULL) {
+				o = ydoc_push_key(&L->y, "key");
+				key = read_id(L, v[0], key_valid, "level key", KEY_FORM);
+				if (key != NULL &&
+				    htab_get(&r->level_index, key, strlen(key)) >= 0) {
+					ydoc_error(&L->y, v[0], "duplicate level \"%s\"", key);
+					key = NULL;
+				}
+				ydoc_pop(&L->y, o);
+			}
+			if (v[1] != NULL) {
+				o = ydoc_push_key(&L->y, "name");
+				if (ydoc_str(&L->y, v[1], &name) < 0)
+					name = NULL;
+				ydoc_pop(&L->y, o);
+			}
+			if (v[2] != NULL) {
+				o = ydoc_push_key(&L->y, "unit");
+				unit = read_id(L, v[2], key_valid, "unit kind", KEY_FORM);
+				ydoc_pop(&L->y, o);
+			}
+			if (v[3] != NULL) {
+				o = ydoc_push_key(&L->y, "role");
+				role = read_id(L, v[3], key_valid, "role", KEY_FORM);
+				ydoc_pop(&L->y, o);
+			}
+		}
+		if (r->nlevels < RULES_MAX_LEVELS) {
+			struct rules_level *lv = &r->levels[r->nlevels];
+			lv->key = xstrdup(key != NULL ? key : "");
+			lv->name = xstrdup(name != NULL ? name : "");
+			lv->unit_kind = xstrdup(unit != NULL ? unit : "");
+			lv->role = xstrdup(role != NULL ? role : "");
+			lv->kind = -1;
+			lv->role_idx = -1;
+			L->level_unit_nodes[r->nlevels] = v[2];
+			if (key != NULL)
+				htab_put(&r->level_index, lv->key, strlen(lv->key),
+				         (int)r->nlevels);
+			r->nlevels++;
+		}
+		ydoc_pop(&L->y, old);
+	}
+}
+
+/* ---- categories ---- */
+
+static void load_categories(struct loader *L, yaml_node_t *n)
+{
+	static const char *const keys[] = {"key", "name"};
+	struct rules *r = L->r;
+	size_t i = 0;
+
+	if (ydoc_expect_seq(&L->y, n) < 0)
+		return;
+	if (seq_len(n) == 0)
+		ydoc_error(&L->y, n, "expected at least one category");
+	r->categories = xcalloc(seq_len(n), sizeof(*r->categories));
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++, i++) {
+		yaml_node_t *v[2], *item = ydoc_node(&L->y, *it);
+		size_t old = ydoc_push_index(&L->y, i);
+		const char *key = NULL, *name = NULL;
+
+		if (ydoc_fields(&L->y, item, keys, 2, keys, v) == 0) {
+			size_t o;
+			if (v[0] != NULL) {
+				o = ydoc_push_key(&L->y, "key");
+				key = read_id(L, v[0], key_valid, "category key", KEY_FORM);
+				if (key != NULL &&
+				    htab_get(&r->category_index, key, strlen(key)) >= 0) {
+					ydoc_error(&L->y, v[0], "duplicate category \"%s\"", key);
+					key = NULL;
+				}
+				ydoc_pop(&L->y, o);
+			}
+			if (v[1] != NULL) {
+				o = ydoc_push_key(&L->y, "name");
+				if (ydoc_str(&L->y, v[1], &name) < 0)
+					name = NULL;
+				ydoc_pop(&L->y, o);
+			}
+		}
+		if (key != NULL) {
+			struct rules_category *c = &r->categories[r->ncategories];
+			c->key = xstrdup(key);
+			c->name = xstrdup(name != NULL ? name : key);
+			htab_put(&r->category_index, c->key, strlen(c->key), (int)r->ncategories);
+			r->ncategories++;
+		}
+		ydoc_pop(&L->y, old);
+	}
+}
+
+/* ---- people ---- */
+
+static void load_person(struct ydoc *y, const char *id, yaml_node_t *knode, yaml_node_t *val,
+                        void *arg)
+{
+	static const char *const keys[] = {"name", "notify", "admin"};
+	static const char *const required[] = {"name", NULL};
+	struct loader *L = arg;
+	struct rules *r = L->r;
+	yaml_node_t *v[3];
+	const char *name = NULL;
+	bool admin = false, ok = true;
+
+	if (!person_id_valid(id, strlen(id))) {
+		ydoc_error(y, knode, "invalid person id \"%s\": expected %s", id, PERS_FORM);
+		ok = false;
+	}
+	if (ydoc_fields(y, val, keys, 3, required, v) < 0)
+		return;
+	if (v[0] != NULL) {
+		size_t o = ydoc_push_key(y, "name");
+		if (ydoc_str(y, v[0], &name) < 0)
+			ok = false;
+		ydoc_pop(y, o);
+	}
+	if (v[2] != NULL) {
+		size_t o = ydoc_push_key(y, "admin");
+		if (ydoc_bool(y, v[2], &admin) < 0)
+			ok = false;
+		ydoc_pop(y, o);
+	}
+	struct rules_person *p = &r->people[r->npeople];
+	memset(p, 0, sizeof(*p));
+	if (v[1] != NULL) {
+		size_t o = ydoc_push_key(y, "notify");
+		if (ydoc_expect_seq(y, v[1]) == 0) {
+			size_t i = 0;
+			p->notify = xcalloc(seq_len(v[1]), sizeof(*p->notify));
+			for (yaml_node_item_t *it = v[1]->data.sequence.items.start;
+			     it < v[1]->data.sequence.items.top; it++, i++) {
+				const char *s;
+				size_t oi = ydoc_push_index(y, i);
+				if (ydoc_str(y, ydoc_node(y, *it), &s) == 0)
+					p->notify[p->nnotify++] = xstrdup(s);
+				ydoc_pop(y, oi);
+			}
+		}
+		ydoc_pop(y, o);
+	}
+	if (!ok || v[0] == NULL) {
+		for (size_t i = 0; i < p->nnotify; i++)
+			free(p->notify[i]);
+		free(p->notify);
+		return;
+	}
+	p->id = xstrdup(id);
+	p->name = xstrdup(name);
+	p->admin = admin;
+	htab_put(&r->person_index, p->id, strlen(p->id), (int)r->npeople);
+	L->person_nodes[r->npeople] = knode;
+	r->npeople++;
+}
+
+static void load_people(struct loader *L, yaml_node_t *n)
+{
+	if (ydoc_expect_map(&L->y, n) < 0)
+		return;
+	L->r->people = xcalloc(map_len(n), sizeof(*L->r->people));
+	L->referenced = xcalloc(map_len(n), sizeof(*L->referenced));
+	L->person_nodes = xcalloc(map_len(n), sizeof(*L->person_nodes));
+	ydoc_each_pair(&L->y, n, load_person, L);
+}
+
+/* ---- units ---- */
+
+/* A list of people ids into out; unknown ids are reported. */
+static void read_people_list(struct loader *L, yaml_node_t *n, struct rules_plist *out)
+{
+	int *ids;
+	size_t cnt = 0, i = 0;
+
+	out->ids = NULL;
+	out->n = 0;
+	if (ydoc_expect_seq(&L->y, n) < 0)
+		return;
+	ids = xcalloc(seq_len(n), sizeof(*ids));
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++, i++) {
+		yaml_node_t *item = ydoc_node(&L->y, *it);
+		size_t o = ydoc_push_index(&L->y, i);
+		const char *id;
+		int p;
+
+		if (ydoc_str(&L->y, item, &id) == 0) {
+			p = htab_get(&L->r->person_index, id, strlen(id));
+			if (p < 0) {
+				ydoc_error(&L->y, item, "unknown person \"%s\"", id);
+			} else {
+				bool dup = false;
+				for (size_t k = 0; k < cnt; k++)
+					dup = dup || ids[k] == p;
+				if (dup) {
+					ydoc_error(&L->y, item, "person \"%s\" is listed twice",
+					           id);
+				} else {
+					ids[cnt++] = p;
+					L->referenced[p] = true;
+				}
+			}
+		}
+		ydoc_pop(&L->y, o);
+	}
+	out->ids = ids;
+	out->n = cnt;
+}
+
+struct rolemap_ctx {
+	struct loader *L;
+	struct rules_rolemap *rm;
+};
+
+static void load_role_entry(struct ydoc *y, const char *key, yaml_node_t *knode, yaml_node_t *val,
+                            void *arg)
+{
+	struct rolemap_ctx *c = arg;
+	struct rules_rolemap *rm = c->rm;
+
+	if (strcmp(key, "default") == 0) {
+		rm->has_default = true;
+		read_people_list(c->L, val, &rm->dflt);
+		return;
+	}
+	int cat = htab_get(&c->L->r->category_index, key, strlen(key));
+	if (cat < 0) {
+		ydoc_error(y, knode,
+		           "unknown category \"%s\": expected \"default\" or a category key", key);
+		return;
+	}
+	struct rules_override *ov = &rm->over[rm->nover++];
+	ov->category = cat;
+	read_people_list(c->L, val, &ov->people);
+}
+
+struct unit_ctx {
+	struct loader *L;
+	struct rules_unit *u;
+};
+
+static void load_unit_role(struct ydoc *y, const char *role, yaml_node_t *knode, yaml_node_t *val,
+                           void *arg)
+{
+	struct unit_ctx *c = arg;
+	struct rules *r = c->L->r;
+
+	if (!key_valid(role, strlen(role))) {
+		ydoc_error(y, knode, "invalid role \"%s\": expected %s", role, KEY_FORM);
+		return;
+	}
+	if (ydoc_expect_map(y, val) < 0)
+		return;
+	struct rules_rolemap *rm = &c->u->roles[c->u->nroles];
+	memset(rm, 0, sizeof(*rm));
+	rm->role = intern(&r->roles, &r->nroles, &r->role_index, role);
+	rm->over = xcalloc(map_len(val), sizeof(*rm->over));
+	struct rolemap_ctx rc = {c->L, rm};
+	ydoc_each_pair(y, val, load_role_entry, &rc);
+	c->u->nroles++;
+}
+
+static size_t unit_depth(const char *id)
+{
+	size_t d = 1;
+	for (; *id != '\0'; id++)
+		d += *id == '/';
+	return d;
+}
+
+static void load_units(struct loader *L, yaml_node_t *n)
+{
+	static const char *const keys[] = {"id", "kind", "name", "roles"};
+	static const char *const required[] = {"id", "kind", "name", NULL};
+	struct rules *r = L->r;
+	struct htab kind_index;
+	yaml_node_t **roles_nodes;
+	size_t i = 0;
+
+	if (ydoc_expect_seq(&L->y, n) < 0)
+		return;
+	if (seq_len(n) == 0)
+		ydoc_error(&L->y, n, "expected at least one unit");
+	r->units = xcalloc(seq_len(n), sizeof(*r->units));
+	L->unit_id_nodes = xcalloc(seq_len(n), sizeof(*L->unit_id_nodes));
+	L->unit_seq = xcalloc(seq_len(n), sizeof(*L->unit_seq));
+	roles_nodes = xcalloc(seq_len(n), sizeof(*roles_nodes));
+	htab_free(&r->unit_index);
+	htab_init(&r->unit_index, seq_len(n));
+	htab_init(&kind_index, 8);
+
+	/* first the ids, so that parents may come in any order */
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++, i++) {
+		yaml_node_t *v[4], *item = ydoc_node(&L->y, *it);
+		size_t old = ydoc_push_index(&L->y, i), o;
+		const char *id = NULL, *kind = NULL, *name = NULL;
+
+		if (ydoc_fields(&L->y, item, keys, 4, required, v) < 0) {
+			ydoc_pop(&L->y, old);
+			continue;
+		}
+		if (v[0] != NULL) {
+			o = ydoc_push_key(&L->y, "id");
+			id = read_id(L, v[0], unit_id_valid, "unit id", UNIT_FORM);
+			if (id != NULL && htab_get(&r->unit_index, id, strlen(id)) >= 0) {
+				ydoc_error(&L->y, v[0], "duplicate unit \"%s\"", id);
+				id = NULL;
+			}
+			ydoc_pop(&L->y, o);
+		}
+		if (v[1] != NULL) {
+			o = ydoc_push_key(&L->y, "kind");
+			kind = read_id(L, v[1], key_valid, "unit kind", KEY_FORM);
+			ydoc_pop(&L->y, o);
+		}
+		if (v[2] != NULL) {
+			o = ydoc_push_key(&L->y, "name");
+			if (ydoc_str(&L->y, v[2], &name) < 0)
+				name = NULL;
+			ydoc_pop(&L->y, o);
+		}
+		if (id != NULL && kind != NULL && name != NULL) {
+			struct rules_unit *u = &r->units[r->nunits];
+			u->id = xstrdup(id);
+			u->name = xstrdup(name);
+			u->kind = intern(&r->kinds, &r->nkinds, &kind_index, kind);
+			u->parent = -1;
+			u->depth = (int)unit_depth(id);
+			u->line = (int)item->start_mark.line + 1;
+			u->col = (int)item->start_mark.column + 1;
+			htab_put(&r->unit_index, u->id, strlen(u->id), (int)r->nunits);
+			L->unit_id_nodes[r->nunits] = v[0];
+			L->unit_seq[r->nunits] = i;
+			roles_nodes[r->nunits] = v[3];
+			r->nunits++;
+		}
+		ydoc_pop(&L->y, old);
+	}
+	htab_free(&kind_index);
+
+	/* then parents and roles */
+	for (size_t u = 0; u < r->nunits; u++) {
+		struct rules_unit *un = &r->units[u];
+		const char *slash = strrchr(un->id, '/');
+		size_t old = ydoc_push_index(&L->y, L->unit_seq[u]);
+
+		if (slash != NULL) {
+			un->parent = htab_get(&r->unit_index, un->id, (size_t)(slash - un->id));
+			if (un->parent < 0) {
+				size_t o = ydoc_push_key(&L->y, "id");
+				ydoc_error(&L->y, L->unit_id_nodes[u],
+				           "parent unit \"%.*s\" of \"%s\" does not exist",
+				           (int)(slash - un->id), un->id, un->id);
+				ydoc_pop(&L->y, o);
+			} else {
+				r->units[un->parent].nchildren++;
+			}
+		}
+		if (roles_nodes[u] != NULL) {
+			size_t o = ydoc_push_key(&L->y, "roles");
+			if (ydoc_expect_map(&L->y, roles_nodes[u]) == 0) {
+				un->roles = xcalloc(map_len(roles_nodes[u]), sizeof(*un->roles));
+				struct unit_ctx c = {L, un};
+				ydoc_each_pair(&L->y, roles_nodes[u], load_unit_role, &c);
+			}
+			ydoc_pop(&L->y, o);
+		}
+		ydoc_pop(&L->y, old);
+	}
+	free(roles_nodes);
+}
+
+/* ---- policies ---- */
+
+struct match_ctx {
+	struct loader *L;
+	struct rules_policy *p;
+	struct rules_attr *attr;
+};
+
+static void match_channel(struct ydoc *y, yaml_node_t *item, void *arg)
+{
+	struct match_ctx *c = arg;
+	const char *s;
+
+	if (ydoc_str(y, item, &s) < 0)
+		return;
+	for (size_t i = 0; i < GR_NELEM(channel_keys); i++) {
+		if (strcmp(s, channel_keys[i]) == 0) {
+			c->p->channels |= 1u << i;
+			return;
+		}
+	}
+	ydoc_error(y, item, "unknown channel \"%s\": expected patrol, feedback, scheduled or alert",
+	           s);
+}
+
+static void match_severity(struct ydoc *y, yaml_node_t *item, void *arg)
+{
+	struct match_ctx *c = arg;
+	enum severity sev;
+	const char *s;
+
+	if (ydoc_str(y, item, &s) < 0)
+		return;
+	if (severity_parse(s, &sev) < 0) {
+		ydoc_error(y, item,
+		           "unknown severity \"%s\": expected low, normal, high or critical", s);
+		return;
+	}
+	c->p->severities |= 1u << sev;
+}
+
+static void match_category(struct ydoc *y, yaml_node_t *item, void *arg)
+{
+	struct match_ctx *c = arg;
+	const char *s;
+	int cat;
+
+	if (ydoc_str(y, item, &s) < 0)
+		return;
+	cat = htab_get(&c->L->r->category_index, s, strlen(s));
+	if (cat < 0) {
+		ydoc_error(y, item, "unknown category \"%s\"", s);
+		return;
+	}
+	c->p->categories = xreallocarray(c->p->categories, c->p->ncategories + 1, sizeof(int));
+	c->p->categories[c->p->ncategories++] = cat;
+}
+
+static void match_unit(struct ydoc *y, yaml_node_t *item, void *arg)
+{
+	struct match_ctx *c = arg;
+	const char *s = read_id(c->L, item, unit_id_valid, "unit", UNIT_FORM);
+
+	(void)y;
+	if (s == NULL)
+		return;
+	c->p->units = xreallocarray(c->p->units, c->p->nunits + 1, sizeof(char *));
+	c->p->units[c->p->nunits++] = xstrdup(s);
+}
+
+static void match_attr_value(struct ydoc *y, yaml_node_t *item, void *arg)
+{
+	struct match_ctx *c = arg;
+	const char *s;
+
+	if (ydoc_str(y, item, &s) < 0)
+		return;
+	c->attr->values = xreallocarray(c->attr->values, c->attr->nvalues + 1, sizeof(char *));
+	c->attr->values[c->attr->nvalues++] = xstrdup(s);
+}
+
+static void match_attr(struct ydoc *y, const char *key, yaml_node_t *knode, yaml_node_t *val,
+                       void *arg)
+{
+	struct match_ctx *c = arg;
+	struct rules_policy *p = c->p;
+
+	(void)knode;
+	p->attrs = xreallocarray(p->attrs, p->nattrs + 1, sizeof(*p->attrs));
+	c->attr = &p->attrs[p->nattrs++];
+	memset(c->attr, 0, sizeof(*c->attr));
+	c->attr->key = xstrdup(key);
+	ydoc_one_or_more(y, val, match_attr_value, c);
+}
+
+static void load_match(struct loader *L, yaml_node_t *n, struct rules_policy *p)
+{
+	static const char *const keys[] = {"channel", "severity", "category", "unit", "attrs"};
+	static const ydoc_item_fn fns[] = {match_channel, match_severity, match_category,
+	                                   match_unit};
+	struct match_ctx c = {L, p, NULL};
+	yaml_node_t *v[5];
+
+	if (ydoc_fields(&L->y, n, keys, 5, NULL, v) < 0)
+		return;
+	p->catch_all = true;
+	for (size_t i = 0; i < 5; i++) {
+		if (v[i] == NULL)
+			continue;
+		p->catch_all = false;
+		size_t o = ydoc_push_key(&L->y, keys[i]);
+		if (i < 4)
+			ydoc_one_or_more(&L->y, v[i], fns[i], &c);
+		else
+			ydoc_each_pair(&L->y, v[i], match_attr, &c);
+		ydoc_pop(&L->y, o);
+	}
+}
+
+static void load_durations(struct loader *L, yaml_node_t *n, int64_t **out, size_t *nout)
+{
+	if (n->type == YAML_SEQUENCE_NODE) {
+		size_t i = 0;
+		if (seq_len(n) == 0) {
+			ydoc_error(&L->y, n, "expected at least one duration");
+			return;
+		}
+		*out = xcalloc(seq_len(n), sizeof(**out));
+		for (yaml_node_item_t *it = n->data.sequence.items.start;
+		     it < n->data.sequence.items.top; it++, i++) {
+			size_t o = ydoc_push_index(&L->y, i);
+			if (ydoc_duration(&L->y, ydoc_node(&L->y, *it), &(*out)[*nout]) == 0)
+				(*nout)++;
+			ydoc_pop(&L->y, o);
+		}
+		return;
+	}
+	*out = xcalloc(1, sizeof(**out));
+	if (ydoc_duration(&L->y, n, &(*out)[0]) == 0)
+		*nout = 1;
+}
+
+static void co_role(struct ydoc *y, yaml_node_t *item, void *arg)
+{
+	struct match_ctx *c = arg;
+	struct rules_policy *p = c->p;
+	const char *s;
+	int role;
+
+	if (ydoc_str(y, item, &s) < 0)
+		return;
+	role = htab_get(&c->L->r->role_index, s, strlen(s));
+	if (role < 0) {
+		ydoc_error(y, item, "unknown role \"%s\": no unit has it", s);
+		return;
+	}
+	for (size_t i = 0; i < p->nco; i++) {
+		if (p->co_roles[i] == role) {
+			ydoc_error(y, item, "role \"%s\" is listed twice", s);
+			return;
+		}
+	}
+	if (p->nco == ROUTE_MAX_CO) {
+		ydoc_error(y, item, "at most %d co_assign roles", ROUTE_MAX_CO);
+		return;
+	}
+	p->co_roles[p->nco++] = role;
+}
+
+static void load_policies(struct loader *L, yaml_node_t *n)
+{
+	static const char *const keys[] = {"name",       "match",          "start_level",
+	                                   "ack_within", "resolve_within", "co_assign"};
+	static const char *const required[] = {"name", "ack_within", "resolve_within", NULL};
+	struct rules *r = L->r;
+	struct htab names;
+	const char *catch_all = NULL;
+	size_t i = 0;
+
+	if (ydoc_expect_seq(&L->y, n) < 0)
+		return;
+	r->policies = xcalloc(seq_len(n), sizeof(*r->policies));
+	htab_init(&names, seq_len(n));
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++, i++) {
+		yaml_node_t *v[6], *item = ydoc_node(&L->y, *it);
+		size_t old = ydoc_push_index(&L->y, i), o;
+		struct rules_policy *p = &r->policies[r->npolicies++];
+		const char *name = NULL;
+
+		memset(p, 0, sizeof(*p));
+		p->catch_all = true;
+		if (ydoc_fields(&L->y, item, keys, 6, required, v) < 0) {
+			p->name = xstrdup("");
+			ydoc_pop(&L->y, old);
+			continue;
+		}
+		if (v[0] != NULL) {
+			o = ydoc_push_key(&L->y, "name");
+			if (ydoc_str(&L->y, v[0], &name) == 0 &&
+			    htab_put(&names, name, strlen(name), (int)i) < 0) {
+				ydoc_error(&L->y, v[0], "duplicate policy \"%s\"", name);
+			}
+			ydoc_pop(&L->y, o);
+		}
+		p->name = xstrdup(name != NULL ? name : "");
+		if (v[1] != NULL) {
+			o = ydoc_push_key(&L->y, "match");
+			load_match(L, v[1], p);
+			ydoc_pop(&L->y, o);
+		}
+		if (v[2] != NULL) {
+			const char *lv;
+			o = ydoc_push_key(&L->y, "start_level");
+			if (ydoc_str(&L->y, v[2], &lv) == 0) {
+				p->start_level = htab_get(&r->level_index, lv, strlen(lv));
+				if (p->start_level < 0) {
+					ydoc_error(&L->y, v[2], "unknown level \"%s\"", lv);
+					p->start_level = 0;
+				}
+			}
+			ydoc_pop(&L->y, o);
+		}
+		if (v[3] != NULL) {
+			o = ydoc_push_key(&L->y, "ack_within");
+			load_durations(L, v[3], &p->ack_ms, &p->nack);
+			ydoc_pop(&L->y, o);
+		}
+		if (v[4] != NULL) {
+			o = ydoc_push_key(&L->y, "resolve_within");
+			load_durations(L, v[4], &p->resolve_ms, &p->nresolve);
+			ydoc_pop(&L->y, o);
+		}
+		if (v[5] != NULL) {
+			struct match_ctx c = {L, p, NULL};
+			o = ydoc_push_key(&L->y, "co_assign");
+			p->co_roles = xcalloc(ROUTE_MAX_CO, sizeof(int));
+			ydoc_one_or_more(&L->y, v[5], co_role, &c);
+			ydoc_pop(&L->y, o);
+		}
+		/* a policy after a catch-all can never match */
+		if (catch_all != NULL)
+			ydoc_warn(&L->y, item,
+			          "policy \"%s\" can never match: catch-all policy \"%s\" comes "
+			          "before it",
+			          p->name, catch_all);
+		else if (p->catch_all)
+			catch_all = p->name;
+		ydoc_pop(&L->y, old);
+	}
+	htab_free(&names);
+	if (catch_all == NULL) {
+		ydoc_warn(&L->y, n,
+		          "no catch-all policy (one with an empty match): incidents that match no "
+		          "policy are dead-lettered as no_policy");
+	}
+}
+
+/* ---- indexes and checks over the whole file ---- */
+
+int rules_nearest_kind(const struct rules *r, int u, int kind)
+{
+	while (u >= 0 && r->units[u].kind != kind)
+		u = r->units[u].parent;
+	return u;
+}
+
+bool rules_unit_people(const struct rules *r, int u, int role, int cat, struct rules_plist *out)
+{
+	const struct rules_unit *un = &r->units[u];
+
+	for (size_t i = 0; i < un->nroles; i++) {
+		const struct rules_rolemap *rm = &un->roles[i];
+		if (rm->role != role)
+			continue;
+		for (size_t k = 0; k < rm->nover; k++) {
+			if (rm->over[k].category == cat) {
+				*out = rm->over[k].people;
+				return true;
+			}
+		}
+		if (rm->has_default) {
+			*out = rm->dflt;
+			return true;
+		}
+		return false;
+	}
+	return false;
+}
+
+static void resolve_levels(struct loader *L)
+{
+	struct rules *r = L->r;
+
+	for (size_t l = 0; l < r->nlevels; l++) {
+		struct rules_level *lv = &r->levels[l];
+		lv->role_idx = htab_get(&r->role_index, lv->role, strlen(lv->role));
+		if (lv->unit_kind[0] == '\0')
+			continue;
+		for (size_t k = 0; k < r->nkinds; k++) {
+			if (strcmp(r->kinds[k], lv->unit_kind) == 0)
+				lv->kind = (int)k;
+		}
+		if (lv->kind < 0 && L->level_unit_nodes[l] != NULL) {
+			size_t o = ydoc_push_key(&L->y, "levels");
+			size_t o2 = ydoc_push_index(&L->y, l);
+			ydoc_push_key(&L->y, "unit");
+			ydoc_error(&L->y, L->level_unit_nodes[l],
+			           "unknown unit kind \"%s\": no unit is of this kind",
+			           lv->unit_kind);
+			ydoc_pop(&L->y, o2);
+			ydoc_pop(&L->y, o);
+		}
+	}
+}
+
+/* A leaf unit where some level is vacant for some category: one warning per unit and level. */
+static void warn_vacancies(struct loader *L)
+{
+	struct rules *r = L->r;
+	struct buf cats;
+
+	buf_init(&cats);
+	for (size_t u = 0; u < r->nunits; u++) {
+		if (r->units[u].nchildren > 0)
+			continue;
+		for (size_t l = 0; l < r->nlevels; l++) {
+			const struct rules_level *lv = &r->levels[l];
+			int at = rules_nearest_kind(r, (int)u, lv->kind);
+			size_t nvac = 0;
+
+			buf_reset(&cats);
+			for (size_t c = 0; c < r->ncategories; c++) {
+				struct rules_plist pl = {NULL, 0};
+				if (at < 0 || lv->role_idx < 0 ||
+				    !rules_unit_people(r, at, lv->role_idx, (int)c, &pl) ||
+				    pl.n == 0) {
+					buf_printf(&cats, "%s%s", nvac > 0 ? ", " : "",
+					           r->categories[c].key);
+					nvac++;
+				}
+			}
+			if (nvac == 0)
+				continue;
+			char path[48];
+			snprintf(path, sizeof(path), "units[%zu]", L->unit_seq[u]);
+			if (nvac == r->ncategories)
+				diags_add(L->y.d, DIAG_WARNING, r->units[u].line, r->units[u].col,
+				          path,
+				          "unit \"%s\" has nobody at level \"%s\" for any category",
+				          r->units[u].id, lv->key);
+			else
+				diags_add(L->y.d, DIAG_WARNING, r->units[u].line, r->units[u].col,
+				          path, "unit \"%s\" has nobody at level \"%s\" for %s %s",
+				          r->units[u].id, lv->key,
+				          nvac == 1 ? "category" : "categories", cats.data);
+		}
+	}
+	buf_free(&cats);
+}
+
+static void warn_unreferenced(struct loader *L)
+{
+	struct rules *r = L->r;
+
+	for (size_t p = 0; p < r->npeople; p++) {
+		if (L->referenced[p] || r->people[p].admin)
+			continue;
+		size_t o = ydoc_push_key(&L->y, "people");
+		ydoc_push_key(&L->y, r->people[p].id);
+		ydoc_warn(&L->y, L->person_nodes[p],
+		          "person \"%s\" is not referenced by any unit role", r->people[p].id);
+		ydoc_pop(&L->y, o);
+	}
+}
+
+/* Policies by unit prefix, so that matching costs O(unit depth), not O(policies). */
+static void index_policies(struct rules *r)
+{
+	htab_init(&r->bucket_index, r->npolicies);
+	for (size_t i = 0; i < r->npolicies; i++) {
+		struct rules_policy *p = &r->policies[i];
+		if (p->nunits == 0) {
+			r->policy_anyunit.v = xreallocarray(r->policy_anyunit.v,
+			                                    r->policy_anyunit.n + 1, sizeof(int));
+			r->policy_anyunit.v[r->policy_anyunit.n++] = (int)i;
+			continue;
+		}
+		for (size_t k = 0; k < p->nunits; k++) {
+			const char *u = p->units[k];
+			int b = htab_get(&r->bucket_index, u, strlen(u));
+			if (b < 0) {
+				b = (int)r->nbuckets++;
+				r->policy_buckets = xreallocarray(r->policy_buckets, r->nbuckets,
+				                                  sizeof(*r->policy_buckets));
+				r->policy_buckets[b].v = NULL;
+				r->policy_buckets[b].n = 0;
+				htab_put(&r->bucket_index, u, strlen(u), b);
+			}
+			if (r->policy_buckets[b].n > 0 &&
+			    r->policy_buckets[b].v[r->policy_buckets[b].n - 1] == (int)i)
+				continue;
+			r->policy_buckets[b].v = xreallocarray(
+			        r->policy_buckets[b].v, r->policy_buckets[b].n + 1, sizeof(int));
+			r->policy_buckets[b].v[r->policy_buckets[b].n++] = (int)i;
+		}
+	}
+}
+
+/* ---- the whole file ---- */
+
+static struct rules *rules_new(const char *name)
+{
+	struct rules *r = xcalloc(1, sizeof(*r));
+
+	r->path = xstrdup(name);
+	htab_init(&r->unit_index, 16);
+	htab_init(&r->person_index, 16);
+	htab_init(&r->category_index, 16);
+	htab_init(&r->level_index, 16);
+	htab_init(&r->role_index, 16);
+	return r;
+}
+
+static void section(struct loader *L, const char *key, yaml_node_t *n,
+                    void (*load)(struct loader *, yaml_node_t *))
+{
+	size_t o = ydoc_push_key(&L->y, key);
+	load(L, n);
+	ydoc_pop(&L->y, o);
+}
+
+struct rules *rules_load_buf(const char *name, const char *buf, size_t len, struct diags *d)
+{
+	static const char *const keys[] = {"version", "levels", "categories",
+	                                   "people",  "units",  "policies"};
+	struct loader L;
+	yaml_node_t *v[6];
+	size_t errors_before = d->nerrors;
+
+	memset(&L, 0, sizeof(L));
+	L.r = rules_new(name);
+	L.level_unit_nodes = xcalloc(RULES_MAX_LEVELS, sizeof(*L.level_unit_nodes));
+	if (ydoc_load(&L.y, buf, len, d) < 0)
+		goto out;
+	if (ydoc_fields(&L.y, ydoc_root(&L.y), keys, 6, keys, v) < 0)
+		goto out;
+	if (v[0] != NULL) {
+		int64_t version;
+		size_t o = ydoc_push_key(&L.y, "version");
+		if (ydoc_int(&L.y, v[0], 0, INT32_MAX, &version) == 0 && version != 1)
+			ydoc_error(&L.y, v[0],
+			           "unsupported version %lld: this gridroute reads version 1",
+			           (long long)version);
+		ydoc_pop(&L.y, o);
+	}
+	/* in dependency order, whatever the order in the file */
+	if (v[1] != NULL)
+		section(&L, "levels", v[1], load_levels);
+	if (v[2] != NULL)
+		section(&L, "categories", v[2], load_categories);
+	if (v[3] != NULL)
+		section(&L, "people", v[3], load_people);
+	if (v[4] != NULL)
+		section(&L, "units", v[4], load_units);
+	resolve_levels(&L);
+	if (v[5] != NULL)
+		section(&L, "policies", v[5], load_policies);
+	if (d->nerrors == errors_before) {
+		warn_vacancies(&L);
+		warn_unreferenced(&L);
+		index_policies(L.r);
+	}
+out:
+	ydoc_free(&L.y);
+	free(L.referenced);
+	free(L.person_nodes);
+	free(L.unit_id_nodes);
+	free(L.unit_seq);
+	free(L.level_unit_nodes);
+	diags_sort(d);
+	if (d->nerrors > errors_before) {
+		rules_free(L.r);
+		return NULL;
+	}
+	return L.r;
+}
+
+struct rules *rules_load(const char *path, struct diags *d)
+{
+	FILE *fp = fopen(path, "rb");
+	struct buf b;
+	char chunk[65536];
+	size_t n;
+
+	if (fp == NULL) {
+		diags_add(d, DIAG_ERROR, 0, 0, "", "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	buf_init(&b);
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+		if (b.len + n > RULES_MAX_FILE) {
+			diags_add(d, DIAG_ERROR, 0, 0, "", "file larger than %u bytes",
+			          RULES_MAX_FILE);
+			fclose(fp);
+			buf_free(&b);
+			return NULL;
+		}
+		buf_append(&b, chunk, n);
+	}
+	if (ferror(fp)) {
+		diags_add(d, DIAG_ERROR, 0, 0, "", "cannot read: %s", strerror(errno));
+		fclose(fp);
+		buf_free(&b);
+		return NULL;
+	}
+	fclose(fp);
+	struct rules *r = rules_load_buf(path, b.data != NULL ? b.data : "", b.len, d);
+	buf_free(&b);
+	return r;
+}
+
+static void free_plist(struct rules_plist *pl)
+{
+	free((void *)(uintptr_t)pl->ids);
+}
+
+void rules_free(struct rules *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->nlevels; i++) {
+		free(r->levels[i].key);
+		free(r->levels[i].name);
+		free(r->levels[i].unit_kind);
+		free(r->levels[i].role);
+	}
+	for (size_t i = 0; i < r->ncategories; i++) {
+		free(r->categories[i].key);
+		free(r->categories[i].name);
+	}
+	free(r->categories);
+	for (size_t i = 0; i < r->npeople; i++) {
+		free(r->people[i].id);
+		free(r->people[i].name);
+		for (size_t k = 0; k < r->people[i].nnotify; k++)
+			free(r->people[i].notify[k]);
+		free(r->people[i].notify);
+	}
+	free(r->people);
+	for (size_t i = 0; i < r->nunits; i++) {
+		struct rules_unit *u = &r->units[i];
+		for (size_t k = 0; k < u->nroles; k++) {
+			free_plist(&u->roles[k].dflt);
+			for (size_t j = 0; j < u->roles[k].nover; j++)
+				free_plist(&u->roles[k].over[j].people);
+			free(u->roles[k].over);
+		}
+		free(u->roles);
+		free(u->id);
+		free(u->name);
+	}
+	free(r->units);
+	for (size_t i = 0; i < r->npolicies; i++) {
+		struct rules_policy *p = &r->policies[i];
+		free(p->name);
+		free(p->categories);
+		for (size_t k = 0; k < p->nunits; k++)
+			free(p->units[k]);
+		free(p->units);
+		for (size_t k = 0; k < p->nattrs; k++) {
+			free(p->attrs[k].key);
+			for (size_t j = 0; j < p->attrs[k].nvalues; j++)
+				free(p->attrs[k].values[j]);
+			free(p->attrs[k].values);
+		}
+		free(p->attrs);
+		free(p->ack_ms);
+		free(p->resolve_ms);
+		free(p->co_roles);
+	}
+	free(r->policies);
+	for (size_t i = 0; i < r->nroles; i++)
+		free(r->roles[i]);
+	free(r->roles);
+	for (size_t i = 0; i < r->nkinds; i++)
+		free(r->kinds[i]);
+	free(r->kinds);
+	for (size_t i = 0; i < r->nbuckets; i++)
+		free(r->policy_buckets[i].v);
+	free(r->policy_buckets);
+	free(r->policy_anyunit.v);
+	htab_free(&r->unit_index);
+	htab_free(&r->person_index);
+	htab_free(&r->category_index);
+	htab_free(&r->level_index);
+	htab_free(&r->role_index);
+	htab_free(&r->bucket_index);
+	free(r->path);
+	free(r);
+}
+
+void rules_summary(const struct rules *r, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "%zu levels, %zu categories, %zu units, %zu people, %zu policies",
+	         r->nlevels, r->ncategories, r->nunits, r->npeople, r->npolicies);
+}
+
+int rules_unit(const struct rules *r, const char *id, size_t len)
+{
+	return htab_get(&r->unit_index, id, len);
+}
+
+int rules_person(const struct rules *r, const char *id)
+{
+	return htab_get(&r->person_index, id, strlen(id));
+}
+
+int rules_category(const struct rules *r, const char *key)
+{
+	return htab_get(&r->category_index, key, strlen(key));
+}
+
+int rules_level(const struct rules *r, const char *key)
+{
+	return htab_get(&r->level_index, key, strlen(key));
+}
+
+int rules_role(const struct rules *r, const char *name)
+{
+	return htab_get(&r->role_index, name, strlen(name));
+}
