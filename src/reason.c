@@ -36,7 +36,13 @@ int reject(struct rejection *rj, enum reason r, const char *fmt, ...)
 
 	rj->reason = r;
 	va_start(ap, fmt);
-	vsnprintf(rj->msg, sizeof(rj->msg), fmt, ap);
+	int n = vsnprintf(rj->msg, sizeof(rj->msg), fmt, ap);
 	va_end(ap);
+	if (n >= (int)sizeof(rj->msg)) {
+		/* cut at a character boundary: the sentence goes into JSON */
+		size_t len = strlen(rj->msg);
+		while (len > 0 && !utf8_valid(rj->msg, len))
+			rj->msg[--len] = '\0';
+	}
 	return -1;
 }

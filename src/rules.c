@@ -76,7 +76,8 @@ static const char *read_id(struct loader *L, yaml_node_t *n, bool (*valid)(const
 
 static void load_levels(struct loader *L, yaml_node_t *n)
 {
-	static const char *const keys[] = {"key", "name", "unit", "role"};
+	/* NULL-terminated: the keys are all required too */
+	static const char *const keys[] = {"key", "name", "unit", "role", NULL};
 	struct rules *r = L->r;
 	size_t i = 0;
 
@@ -145,7 +146,7 @@ static void load_levels(struct loader *L, yaml_node_t *n)
 
 static void load_categories(struct loader *L, yaml_node_t *n)
 {
-	static const char *const keys[] = {"key", "name"};
+	static const char *const keys[] = {"key", "name", NULL};
 	struct rules *r = L->r;
 	size_t i = 0;
 
@@ -904,8 +905,8 @@ static void section(struct loader *L, const char *key, yaml_node_t *n,
 
 struct rules *rules_load_buf(const char *name, const char *buf, size_t len, struct diags *d)
 {
-	static const char *const keys[] = {"version", "levels", "categories",
-	                                   "people",  "units",  "policies"};
+	static const char *const keys[] = {"version", "levels",   "categories", "people",
+	                                   "units",   "policies", NULL};
 	struct loader L;
 	yaml_node_t *v[6];
 	size_t errors_before = d->nerrors;

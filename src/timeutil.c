@@ -41,6 +41,14 @@ static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 	*y = yoe + era * 400 + (*m <= 2);
 }
 
+/*
+ * The instants time_format can write: 0001-01-01T00:00:00.000Z to
+ * 9999-12-31T23:59:59.999Z. A time whose offset carries it outside is
+ * refused, so that every accepted time has a UTC form that parses again.
+ */
+#define TIME_MIN_MS (-62135596800000LL)
+#define TIME_MAX_MS 253402300799999LL
+
 static int days_in_month(int64_t y, int m)
 {
 	static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -91,9 +99,12 @@ int time_parse_rfc3339(const char *s, size_t len, int64_t *ms)
 		int nd = 0;
 		i++;
 		while (i < len && s[i] >= '0' && s[i] <= '9') {
-			if (nd < 3)
+			if (nd < 3) {
 				frac = frac * 10 + (s[i] - '0');
-			nd++;
+				nd++;
+			} else {
+				nd = 4; /* more digits only get truncated; nd must not overflow */
+			}
 			i++;
 		}
 		if (nd == 0)
@@ -118,18 +129,26 @@ int time_parse_rfc3339(const char *s, size_t len, int64_t *ms)
 	}
 	if (i != len)
 		return -1;
-	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
-	    mi > 59 || sec > 59)
+	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
+	    sec > 59)
 		return -1;
 
 	int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
 	secs -= (int64_t)sign * (oh * 3600 + om * 60);
-	*ms = secs * 1000 + frac;
+	int64_t t = secs * 1000 + frac;
+	if (t < TIME_MIN_MS || t > TIME_MAX_MS)
+		return -1;
+	*ms = t;
 	return 0;
 }
 
 void time_format(int64_t ms, char out[TIME_BUFSZ])
 {
+	/* clamping first also keeps -ms below from overflowing (TIME_NONE) */
+	if (ms < TIME_MIN_MS)
+		ms = TIME_MIN_MS;
+	if (ms > TIME_MAX_MS)
+		ms = TIME_MAX_MS;
 	int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
 	int frac = (int)(ms - secs * 1000);
 	int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
@@ -138,14 +157,10 @@ void time_format(int64_t ms, char out[TIME_BUFSZ])
 	int m, d;
 
 	civil_from_days(days, &y, &m, &d);
-	if (y < 0)
-		y = 0;
-	if (y > 9999)
-		y = 9999;
 	/* the modulos tell the compiler every field is small: no truncation */
 	snprintf(out, TIME_BUFSZ, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)y % 10000u,
-		 (unsigned)m % 13u, (unsigned)d % 32u, (unsigned)(rem / 3600) % 24u,
-		 (unsigned)(rem / 60) % 60u, (unsigned)rem % 60u, (unsigned)frac % 1000u);
+	         (unsigned)m % 13u, (unsigned)d % 32u, (unsigned)(rem / 3600) % 24u,
+	         (unsigned)(rem / 60) % 60u, (unsigned)rem % 60u, (unsigned)frac % 1000u);
 }
 
 int duration_parse(const char *s, int64_t *ms)
@@ -160,9 +175,10 @@ int duration_parse(const char *s, int64_t *ms)
 		size_t start = i;
 
 		while (i < len && s[i] >= '0' && s[i] <= '9') {
-			if (v > (INT64_MAX - 9) / 10)
+			int dg = s[i] - '0';
+			if (v > (INT64_MAX - dg) / 10)
 				return -1;
-			v = v * 10 + (s[i] - '0');
+			v = v * 10 + dg;
 			i++;
 		}
 		if (i == start || i >= len)
@@ -215,7 +231,7 @@ void duration_format(int64_t ms, char out[DUR_BUFSZ])
 	for (size_t k = 0; k < GR_NELEM(units) && ms > 0; k++) {
 		if (ms >= units[k].ms) {
 			int n = snprintf(out + off, DUR_BUFSZ - off, "%lld%s",
-					 (long long)(ms / units[k].ms), units[k].unit);
+			                 (long long)(ms / units[k].ms), units[k].unit);
 			if (n > 0)
 				off += (size_t)n;
 			ms %= units[k].ms;
@@ -223,13 +239,16 @@ void duration_format(int64_t ms, char out[DUR_BUFSZ])
 	}
 }
 
+/* Redis writes ids as "<ms>-<seq>", both plain decimal; nothing else is one. */
 int stream_id_ms(const char *id, int64_t *ms)
 {
 	const char *dash = strchr(id, '-');
 	char tmp[24];
 	size_t n = dash != NULL ? (size_t)(dash - id) : strlen(id);
 
-	if (n == 0 || n >= sizeof(tmp))
+	if (n == 0 || n >= sizeof(tmp) || strspn(id, "0123456789") != n)
+		return -1;
+	if (dash != NULL && (dash[1] == '\0' || strspn(dash + 1, "0123456789") != strlen(dash + 1)))
 		return -1;
 	memcpy(tmp, id, n);
 	tmp[n] = '\0';

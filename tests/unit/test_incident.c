@@ -1,0 +1,925 @@
+/*
+ * test_incident.c: incident and command JSON in (incident.h): every
+ * reason code reachable here, defaults and normalization, boundaries, and
+ * hostile input that must be refused cleanly.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "incident.h"
+
+#define ENTRY_ID "1700000000000-0"
+#define ENTRY_MS 1700000000000
+#define BASE                                                                                       \
+	"\"category\":\"urban_management\",\"unit\":\"xifeng/beijie/beidajie/g03\","               \
+	"\"title\":\"井盖缺失\""
+
+static const struct incident_ctx patrol = {CH_PATROL, ENTRY_ID, ENTRY_MS, 65536};
+
+/* A message is one clean sentence: no control bytes, valid UTF-8, no newline. */
+static void assert_clean_msg(const struct rejection *rj)
+{
+	size_t len = strnlen(rj->msg, sizeof(rj->msg));
+
+	assert_true(len > 0);
+	assert_true(len < sizeof(rj->msg));
+	assert_true(utf8_valid(rj->msg, len));
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)rj->msg[i];
+		if (c < 0x20 || c == 0x7f)
+			fail_msg("control byte 0x%02x in \"%s\"", c, rj->msg);
+	}
+}
+
+static void assert_msg_has(const struct rejection *rj, const char *want)
+{
+	if (strstr(rj->msg, want) == NULL)
+		fail_msg("message \"%s\" lacks \"%s\"", rj->msg, want);
+}
+
+static void parse_ok_ctx(const char *json, const struct incident_ctx *ctx, struct incident *inc)
+{
+	struct rejection rj = {REASON_NONE, ""};
+
+	if (incident_parse(json, strlen(json), ctx, inc, &rj) != 0)
+		fail_msg("refused (%s: %s): %s", reason_code(rj.reason), rj.msg, json);
+	assert_non_null(inc->doc);
+}
+
+static void parse_ok(const char *json, struct incident *inc)
+{
+	parse_ok_ctx(json, &patrol, inc);
+}
+
+static void reject_len_ctx(const char *buf, size_t len, const struct incident_ctx *ctx,
+                           enum reason want, const char *msgpart)
+{
+	struct incident inc;
+	struct rejection rj = {REASON_NONE, ""};
+
+	if (incident_parse(buf, len, ctx, &inc, &rj) != -1)
+		fail_msg("accepted: %.*s", (int)(len > 200 ? 200 : len), buf);
+	if (rj.reason != want)
+		fail_msg("reason %s (%s), want %s", reason_code(rj.reason), rj.msg,
+		         reason_code(want));
+	assert_null(inc.doc);
+	assert_clean_msg(&rj);
+	if (msgpart != NULL)
+		assert_msg_has(&rj, msgpart);
+	incident_free(&inc); /* safe after a failure */
+}
+
+static void reject_inc(const char *json, enum reason want, const char *msgpart)
+{
+	reject_len_ctx(json, strlen(json), &patrol, want, msgpart);
+}
+
+/* The base incident with one field set (or replaced) to a JSON value; caller frees. */
+static char *with(const char *field, const char *value)
+{
+	json_t *doc = json_loads("{" BASE "}", 0, NULL);
+	json_t *v = json_loads(value, JSON_DECODE_ANY, NULL);
+	char *s;
+
+	assert_non_null(doc);
+	if (v == NULL)
+		fail_msg("test value is not JSON: %s", value);
+	json_object_set_new(doc, field, v);
+	s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	assert_non_null(s);
+	json_decref(doc);
+	return s;
+}
+
+/* The base incident with a string field of n copies of c. */
+static char *with_string(const char *field, size_t n, char c)
+{
+	char *v = malloc(n + 3), *s;
+
+	assert_non_null(v);
+	v[0] = '"';
+	memset(v + 1, c, n);
+	v[n + 1] = '"';
+	v[n + 2] = '\0';
+	s = with(field, v);
+	free(v);
+	return s;
+}
+
+static void reject_with(const char *field, const char *value, enum reason want, const char *msgpart)
+{
+	char *s = with(field, value);
+	reject_inc(s, want, msgpart);
+	free(s);
+}
+
+static void ok_with(const char *field, const char *value)
+{
+	struct incident inc;
+	char *s = with(field, value);
+
+	parse_ok(s, &inc);
+	incident_free(&inc);
+	free(s);
+}
+
+static const char *doc_str(const struct incident *inc, const char *field)
+{
+	json_t *v = json_object_get(inc->doc, field);
+
+	if (!json_is_string(v))
+		fail_msg("doc field \"%s\" is not a string", field);
+	return json_string_value(v);
+}
+
+static void test_names(void **state)
+{
+	enum channel ch;
+	enum severity sev;
+	enum cmd_op op;
+
+	(void)state;
+	for (int i = 0; i < CH__COUNT; i++) {
+		assert_int_equal(channel_parse(channel_name((enum channel)i), &ch), 0);
+		assert_int_equal(ch, i);
+	}
+	for (int i = 0; i < SEV__COUNT; i++) {
+		assert_int_equal(severity_parse(severity_name((enum severity)i), &sev), 0);
+		assert_int_equal(sev, i);
+	}
+	for (int i = 0; i < OP__COUNT; i++) {
+		assert_int_equal(cmd_op_parse(cmd_op_name((enum cmd_op)i), &op), 0);
+		assert_int_equal(op, i);
+	}
+	assert_string_equal(channel_name(CH_PATROL), "patrol");
+	assert_string_equal(channel_name(CH_FEEDBACK), "feedback");
+	assert_string_equal(channel_name(CH_SCHEDULED), "scheduled");
+	assert_string_equal(channel_name(CH_ALERT), "alert");
+	assert_string_equal(severity_name(SEV_CRITICAL), "critical");
+	assert_string_equal(cmd_op_name(OP_REASSIGN), "reassign");
+	assert_string_equal(channel_name(CH__COUNT), "");
+	assert_string_equal(severity_name(SEV__COUNT), "");
+	assert_string_equal(cmd_op_name(OP__COUNT), "");
+	assert_int_equal(channel_parse("Patrol", &ch), -1);
+	assert_int_equal(channel_parse("", &ch), -1);
+	assert_int_equal(channel_parse(NULL, &ch), -1);
+	assert_int_equal(severity_parse("urgent", &sev), -1);
+	assert_int_equal(cmd_op_parse("ack ", &op), -1);
+}
+
+static bool idv(bool (*fn)(const char *, size_t), const char *s)
+{
+	return fn(s, strlen(s));
+}
+
+static bool idv_n(bool (*fn)(const char *, size_t), size_t n, char c)
+{
+	char buf[300];
+
+	assert_true(n < sizeof(buf));
+	memset(buf, c, n);
+	return fn(buf, n);
+}
+
+static void test_validators(void **state)
+{
+	char unit[2048];
+
+	(void)state;
+	assert_true(idv(incident_id_valid, "patrol-1700000000000-0"));
+	assert_true(idv(incident_id_valid, "A.b_c:d-9"));
+	assert_false(idv(incident_id_valid, ""));
+	assert_false(idv(incident_id_valid, "a b"));
+	assert_false(idv(incident_id_valid, "a/b"));
+	assert_false(idv(incident_id_valid, "a{b}"));
+	assert_false(idv(incident_id_valid, "井"));
+	assert_false(incident_id_valid("ab\0c", 4));
+	assert_true(idv_n(incident_id_valid, 128, 'x'));
+	assert_false(idv_n(incident_id_valid, 129, 'x'));
+
+	assert_true(idv(unit_id_valid, "xifeng"));
+	assert_true(idv(unit_id_valid, "xifeng/beijie/beidajie/g03"));
+	assert_true(idv(unit_id_valid, "0a/b-c/d_e"));
+	assert_false(idv(unit_id_valid, ""));
+	assert_false(idv(unit_id_valid, "/xifeng"));
+	assert_false(idv(unit_id_valid, "xifeng/"));
+	assert_false(idv(unit_id_valid, "xifeng//beijie"));
+	assert_false(idv(unit_id_valid, "Xifeng"));
+	assert_false(idv(unit_id_valid, "xifeng/-a"));
+	assert_false(idv(unit_id_valid, "xifeng/_a"));
+	assert_false(idv(unit_id_valid, "xi feng"));
+	assert_false(idv(unit_id_valid, "xi.feng"));
+	assert_false(unit_id_valid("ab\0c", 4));
+	assert_true(idv_n(unit_id_valid, 64, 'a'));
+	assert_false(idv_n(unit_id_valid, 65, 'a'));
+	/* 16 segments deep, the last one 64 long; then 17 */
+	unit[0] = '\0';
+	for (int i = 0; i < 16; i++)
+		strcat(unit, i == 0 ? "a" : "/a");
+	assert_true(idv(unit_id_valid, unit));
+	strcat(unit, "/a");
+	assert_false(idv(unit_id_valid, unit));
+	snprintf(unit, sizeof(unit), "a/%064d", 0);
+	assert_true(idv(unit_id_valid, unit));
+	snprintf(unit, sizeof(unit), "a/%065d/b", 0);
+	assert_false(idv(unit_id_valid, unit));
+
+	assert_true(idv(person_id_valid, "liuyang"));
+	assert_true(idv(person_id_valid, "command-center"));
+	assert_true(idv(person_id_valid, "A.b_c-9"));
+	assert_false(idv(person_id_valid, ""));
+	assert_false(idv(person_id_valid, "-x"));
+	assert_false(idv(person_id_valid, ".x"));
+	assert_false(idv(person_id_valid, "a:b"));
+	assert_false(idv(person_id_valid, "a b"));
+	assert_true(idv_n(person_id_valid, 64, 'p'));
+	assert_false(idv_n(person_id_valid, 65, 'p'));
+
+	assert_true(idv(key_valid, "urban_management"));
+	assert_true(idv(key_valid, "l2"));
+	assert_false(idv(key_valid, ""));
+	assert_false(idv(key_valid, "2l"));
+	assert_false(idv(key_valid, "_a"));
+	assert_false(idv(key_valid, "Urban"));
+	assert_false(idv(key_valid, "a-b"));
+	assert_true(idv_n(key_valid, 64, 'k'));
+	assert_false(idv_n(key_valid, 65, 'k'));
+}
+
+static void test_minimal_defaults(void **state)
+{
+	struct incident inc;
+
+	(void)state;
+	parse_ok("{" BASE "}", &inc);
+	assert_string_equal(inc.id, "patrol-" ENTRY_ID);
+	assert_string_equal(inc.category, "urban_management");
+	assert_string_equal(inc.unit, "xifeng/beijie/beidajie/g03");
+	assert_int_equal(inc.unit_len, strlen("xifeng/beijie/beidajie/g03"));
+	assert_string_equal(inc.title, "井盖缺失");
+	assert_null(inc.dedup_key);
+	assert_null(inc.attrs);
+	assert_int_equal(inc.channel, CH_PATROL);
+	assert_int_equal(inc.severity, SEV_NORMAL);
+	assert_int_equal(inc.reported_at, ENTRY_MS);
+	assert_true(inc.due_at == TIME_NONE);
+	/* the stored document carries the defaults */
+	assert_string_equal(doc_str(&inc, "id"), "patrol-" ENTRY_ID);
+	assert_string_equal(doc_str(&inc, "channel"), "patrol");
+	assert_string_equal(doc_str(&inc, "severity"), "normal");
+	assert_string_equal(doc_str(&inc, "reported_at"), "2023-11-14T22:13:20.000Z");
+	assert_null(json_object_get(inc.doc, "due_at"));
+	/* the struct borrows from the document */
+	assert_ptr_equal(inc.id, json_string_value(json_object_get(inc.doc, "id")));
+	assert_ptr_equal(inc.title, json_string_value(json_object_get(inc.doc, "title")));
+	incident_free(&inc);
+	assert_null(inc.doc);
+	incident_free(&inc); /* twice is harmless */
+}
+
+static void test_default_id_without_entry(void **state)
+{
+	struct incident_ctx ctx = {CH_ALERT, NULL, 1700000000123, 0};
+	struct incident inc;
+
+	(void)state;
+	parse_ok_ctx("{" BASE "}", &ctx, &inc);
+	assert_string_equal(inc.id, "alert-1700000000123");
+	assert_int_equal(inc.channel, CH_ALERT);
+	assert_string_equal(doc_str(&inc, "channel"), "alert");
+	incident_free(&inc);
+
+	/* the id follows reported_at when it is given */
+	parse_ok_ctx("{" BASE ",\"reported_at\":\"1969-12-31T23:59:59Z\"}", &ctx, &inc);
+	assert_string_equal(inc.id, "alert--1000");
+	assert_int_equal(inc.reported_at, -1000);
+	incident_free(&inc);
+
+	/* an entry id too long for an incident id cannot make the default */
+	char longid[200];
+	memset(longid, '1', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	ctx.entry_id = longid;
+	reject_len_ctx("{" BASE "}", strlen("{" BASE "}"), &ctx, REASON_INVALID_FIELD, "\"id\"");
+	ctx.entry_id = "1-0";
+	parse_ok_ctx("{" BASE ",\"id\":\"mine\"}", &ctx, &inc);
+	assert_string_equal(inc.id, "mine");
+	incident_free(&inc);
+}
+
+static void test_full_normalized(void **state)
+{
+	const char *json = "{\"id\":\"cam-7:2026.11.26\"," BASE ",\"detail\":\"北侧路口\","
+	                   "\"severity\":\"high\",\"reported_at\":\"2026-11-26T12:00:00.5+08:00\","
+	                   "\"due_at\":\"2026-11-26t20:30:00-05:30\",\"dedup_key\":\"cam-7/cover\","
+	                   "\"reporter\":{\"name\":\"张三\",\"phone\":[1,2]},"
+	                   "\"location\":{\"lat\":35.7,\"lng\":107.6},"
+	                   "\"attrs\":{\"source\":\"camera\",\"cam\":\"7\"},"
+	                   "\"channel\":\"patrol\",\"extra\":{\"a\":[1,null,true]},\"n\":42}";
+	struct incident inc;
+	json_t *v;
+
+	(void)state;
+	parse_ok(json, &inc);
+	assert_string_equal(inc.id, "cam-7:2026.11.26");
+	assert_int_equal(inc.severity, SEV_HIGH);
+	assert_string_equal(inc.dedup_key, "cam-7/cover");
+	assert_string_equal(doc_str(&inc, "reported_at"), "2026-11-26T04:00:00.500Z");
+	assert_string_equal(doc_str(&inc, "due_at"), "2026-11-27T02:00:00.000Z");
+	assert_string_equal(doc_str(&inc, "severity"), "high");
+	assert_string_equal(doc_str(&inc, "detail"), "北侧路口");
+	int64_t want;
+	assert_int_equal(time_parse_rfc3339("2026-11-26T04:00:00.500Z", 24, &want), 0);
+	assert_int_equal(inc.reported_at, want);
+	assert_int_equal(time_parse_rfc3339("2026-11-27T02:00:00Z", 20, &want), 0);
+	assert_int_equal(inc.due_at, want);
+	assert_non_null(inc.attrs);
+	assert_string_equal(json_string_value(json_object_get(inc.attrs, "source")), "camera");
+	assert_ptr_equal(inc.attrs, json_object_get(inc.doc, "attrs"));
+	/* kept as given */
+	v = json_object_get(inc.doc, "reporter");
+	assert_string_equal(json_string_value(json_object_get(v, "name")), "张三");
+	assert_int_equal(json_array_size(json_object_get(v, "phone")), 2);
+	assert_true(json_is_real(json_object_get(json_object_get(inc.doc, "location"), "lat")));
+	v = json_object_get(inc.doc, "extra");
+	assert_int_equal(json_array_size(json_object_get(v, "a")), 3);
+	assert_int_equal(json_integer_value(json_object_get(inc.doc, "n")), 42);
+	incident_free(&inc);
+}
+
+static void test_each_severity_and_channel(void **state)
+{
+	static const char *const sev[] = {"\"low\"", "\"normal\"", "\"high\"", "\"critical\""};
+	struct incident inc;
+
+	(void)state;
+	for (int i = 0; i < SEV__COUNT; i++) {
+		char *s = with("severity", sev[i]);
+		parse_ok(s, &inc);
+		assert_int_equal(inc.severity, i);
+		incident_free(&inc);
+		free(s);
+	}
+	for (int c = 0; c < CH__COUNT; c++) {
+		struct incident_ctx ctx = {(enum channel)c, "5-1", 5, 0};
+		char val[32], *s;
+		snprintf(val, sizeof(val), "\"%s\"", channel_name((enum channel)c));
+		s = with("channel", val);
+		parse_ok_ctx(s, &ctx, &inc);
+		assert_int_equal(inc.channel, c);
+		assert_string_equal(inc.id + strlen(channel_name((enum channel)c)), "-5-1");
+		incident_free(&inc);
+		free(s);
+	}
+}
+
+static void test_too_large(void **state)
+{
+	struct incident_ctx ctx = patrol;
+	const char *json = "{" BASE "}";
+	size_t len = strlen(json);
+	struct incident inc;
+
+	(void)state;
+	ctx.max_bytes = len;
+	parse_ok_ctx(json, &ctx, &inc);
+	incident_free(&inc);
+	ctx.max_bytes = len - 1;
+	reject_len_ctx(json, len, &ctx, REASON_TOO_LARGE, "limit");
+	/* decided before parsing: garbage over the limit is too_large */
+	ctx.max_bytes = 10;
+	reject_len_ctx("not json at all, and long", 25, &ctx, REASON_TOO_LARGE, "25 bytes");
+	ctx.max_bytes = 0; /* no limit */
+	parse_ok_ctx(json, &ctx, &inc);
+	incident_free(&inc);
+}
+
+static void test_invalid_json(void **state)
+{
+	char deep[20001];
+
+	(void)state;
+	reject_inc("{\"category\": }", REASON_INVALID_JSON, "line 1, column");
+	reject_inc("{\"category\":\"a\",\n\"unit\":\"b\",\n\"title\" \"c\"}", REASON_INVALID_JSON,
+	           "at line 3, column");
+	reject_inc("", REASON_INVALID_JSON, "invalid JSON");
+	reject_inc("   ", REASON_INVALID_JSON, "invalid JSON");
+	reject_inc("{" BASE "} trailing", REASON_INVALID_JSON, "line 1");
+	reject_inc("{" BASE ",\"title\":\"again\"}", REASON_INVALID_JSON, "duplicate");
+	reject_inc("{" BASE ",\"detail\":\"a\\u0000b\"}", REASON_INVALID_JSON, "line 1");
+	reject_inc("{" BASE ",\"detail\":\"\xff\xfe\"}", REASON_INVALID_JSON, "line 1");
+	reject_inc("{" BASE ",\"detail\":\"\xc0\xaf\"}", REASON_INVALID_JSON, "line 1");
+	reject_inc("{" BASE ",\"detail\":\"\xed\xa0\x80\"}", REASON_INVALID_JSON, "line 1");
+	reject_inc("{" BASE ",\"detail\":\"a\x01\x1b[31mb\"}", REASON_INVALID_JSON, "line 1");
+	reject_inc("{" BASE ",\"detail\":\"line\nbreak\"}", REASON_INVALID_JSON, "line 1");
+	reject_inc("{\"a\":abc\x01\x7f\xe2\x80\xa8}", REASON_INVALID_JSON, "line 1");
+	/* valid JSON that is not an object */
+	reject_inc("[1,2]", REASON_INVALID_JSON, "JSON object, not an array");
+	reject_inc("\"str\"", REASON_INVALID_JSON, "not a string");
+	reject_inc("42", REASON_INVALID_JSON, "not a number");
+	reject_inc("null", REASON_INVALID_JSON, "not null");
+	reject_inc("true", REASON_INVALID_JSON, "object");
+	/* NUL bytes */
+	reject_len_ctx("{\"a\":\"x\0y\"}", 11, &patrol, REASON_INVALID_JSON, "line 1");
+	reject_len_ctx("{" BASE "}\0", strlen("{" BASE "}") + 1, &patrol, REASON_INVALID_JSON,
+	               "line 1");
+	reject_len_ctx("\0", 1, &patrol, REASON_INVALID_JSON, "line 1");
+	/* deep nesting is refused, not recursed into */
+	memset(deep, '[', sizeof(deep) - 1);
+	deep[sizeof(deep) - 1] = '\0';
+	reject_inc(deep, REASON_INVALID_JSON, "depth");
+	for (size_t i = 0; i + 5 < sizeof(deep) - 1; i += 5)
+		memcpy(deep + i, "{\"a\":", 5);
+	reject_inc(deep, REASON_INVALID_JSON, "invalid JSON");
+}
+
+static void test_missing_fields(void **state)
+{
+	(void)state;
+	reject_inc("{\"unit\":\"xifeng\",\"title\":\"t\"}", REASON_MISSING_FIELD,
+	           "missing required field \"category\"");
+	reject_inc("{\"category\":\"c\",\"title\":\"t\"}", REASON_MISSING_FIELD,
+	           "missing required field \"unit\"");
+	reject_inc("{\"category\":\"c\",\"unit\":\"xifeng\"}", REASON_MISSING_FIELD,
+	           "missing required field \"title\"");
+	reject_inc("{}", REASON_MISSING_FIELD, "\"category\"");
+	/* a missing field is the reason even when another one is wrong */
+	reject_inc("{\"category\":5,\"unit\":\"xifeng\"}", REASON_MISSING_FIELD, "\"title\"");
+	/* case matters */
+	reject_inc("{\"Category\":\"c\",\"unit\":\"xifeng\",\"title\":\"t\"}", REASON_MISSING_FIELD,
+	           "\"category\"");
+}
+
+static void test_invalid_fields(void **state)
+{
+	(void)state;
+	reject_inc("{\"category\":5,\"unit\":\"xifeng\",\"title\":\"t\"}", REASON_INVALID_FIELD,
+	           "field \"category\" must be a string, not a number");
+	reject_inc("{\"category\":\"\",\"unit\":\"xifeng\",\"title\":\"t\"}", REASON_INVALID_FIELD,
+	           "field \"category\"");
+	reject_inc("{\"category\":null,\"unit\":\"xifeng\",\"title\":\"t\"}", REASON_INVALID_FIELD,
+	           "field \"category\" must be a string, not null");
+	reject_inc("{\"category\":\"c\",\"unit\":[\"xifeng\"],\"title\":\"t\"}",
+	           REASON_INVALID_FIELD, "field \"unit\" must be a string, not an array");
+	reject_inc("{\"category\":\"c\",\"unit\":\"Xifeng/Beijie\",\"title\":\"t\"}",
+	           REASON_INVALID_FIELD,
+	           "field \"unit\" must be \"/\"-joined segments of [a-z0-9][a-z0-9_-]{0,63}, at "
+	           "most 16");
+	reject_inc("{\"category\":\"c\",\"unit\":\"\",\"title\":\"t\"}", REASON_INVALID_FIELD,
+	           "field \"unit\"");
+	reject_inc("{\"category\":\"c\",\"unit\":\"xifeng/\",\"title\":\"t\"}",
+	           REASON_INVALID_FIELD, "field \"unit\"");
+	reject_inc("{\"category\":\"c\",\"unit\":\"xifeng\",\"title\":\"\"}", REASON_INVALID_FIELD,
+	           "field \"title\" must be 1 to 512 bytes");
+	reject_inc("{\"category\":\"c\",\"unit\":\"xifeng\",\"title\":{}}", REASON_INVALID_FIELD,
+	           "field \"title\" must be a string, not an object");
+	reject_with("id", "\"a b\"", REASON_INVALID_FIELD, "field \"id\" must be 1 to 128");
+	reject_with("id", "\"\"", REASON_INVALID_FIELD, "field \"id\"");
+	reject_with("id", "7", REASON_INVALID_FIELD, "field \"id\" must be a string");
+	reject_with("id", "\"a/b\"", REASON_INVALID_FIELD, "field \"id\"");
+	reject_with("detail", "1.5", REASON_INVALID_FIELD, "field \"detail\" must be a string");
+	reject_with("detail", "null", REASON_INVALID_FIELD, "field \"detail\"");
+	reject_with("severity", "\"urgent\"", REASON_INVALID_FIELD,
+	            "field \"severity\" must be one of low, normal, high, critical");
+	reject_with("severity", "\"HIGH\"", REASON_INVALID_FIELD, "field \"severity\"");
+	reject_with("severity", "3", REASON_INVALID_FIELD, "field \"severity\" must be a string");
+	reject_with("reported_at", "\"yesterday\"", REASON_INVALID_FIELD,
+	            "field \"reported_at\" must be an RFC 3339 date-time");
+	reject_with("reported_at", "1700000000000", REASON_INVALID_FIELD,
+	            "field \"reported_at\" must be a string");
+	reject_with("reported_at", "\"2026-13-01T00:00:00Z\"", REASON_INVALID_FIELD,
+	            "\"reported_at\"");
+	reject_with("due_at", "\"2026-02-30T00:00:00Z\"", REASON_INVALID_FIELD,
+	            "field \"due_at\" must be an RFC 3339 date-time");
+	reject_with("due_at", "\"2026-11-26T24:00:00Z\"", REASON_INVALID_FIELD, "\"due_at\"");
+	reject_with("due_at", "\"0000-01-01T00:00:00Z\"", REASON_INVALID_FIELD, "\"due_at\"");
+	reject_with("due_at", "\"2026-11-26T12:00:00\"", REASON_INVALID_FIELD, "\"due_at\"");
+	reject_with("dedup_key", "\"\"", REASON_INVALID_FIELD,
+	            "field \"dedup_key\" must be 1 to 256 bytes");
+	reject_with("dedup_key", "[]", REASON_INVALID_FIELD,
+	            "field \"dedup_key\" must be a string");
+	reject_with("reporter", "\"me\"", REASON_INVALID_FIELD,
+	            "field \"reporter\" must be an object, not a string");
+	reject_with("location", "[35.7,107.6]", REASON_INVALID_FIELD,
+	            "field \"location\" must be an object, not an array");
+	reject_with("attrs", "[\"camera\"]", REASON_INVALID_FIELD,
+	            "field \"attrs\" must be an object");
+	reject_with("attrs", "{\"cam\":\"7\",\"source\":1}", REASON_INVALID_FIELD,
+	            "field \"attrs.source\" must be a string, not a number");
+	reject_with("attrs", "{\"nested\":{\"a\":\"b\"}}", REASON_INVALID_FIELD,
+	            "field \"attrs.nested\" must be a string, not an object");
+	reject_with("attrs", "{\"flag\":true}", REASON_INVALID_FIELD, "\"attrs.flag\"");
+	reject_with("channel", "1", REASON_INVALID_FIELD, "field \"channel\" must be a string");
+	/* invalid_field comes before channel_mismatch */
+	reject_inc("{" BASE ",\"channel\":\"alert\",\"severity\":\"bad\"}", REASON_INVALID_FIELD,
+	           "\"severity\"");
+}
+
+static void test_channel_mismatch(void **state)
+{
+	struct incident_ctx fb = {CH_FEEDBACK, ENTRY_ID, ENTRY_MS, 0};
+	struct incident inc;
+
+	(void)state;
+	reject_with("channel", "\"alert\"", REASON_CHANNEL_MISMATCH,
+	            "field \"channel\" is \"alert\" but the entry came on the patrol stream");
+	reject_with("channel", "\"\"", REASON_CHANNEL_MISMATCH, "\"channel\"");
+	reject_with("channel", "\"Patrol\"", REASON_CHANNEL_MISMATCH, "\"channel\"");
+	ok_with("channel", "\"patrol\"");
+	parse_ok_ctx("{" BASE ",\"channel\":\"feedback\"}", &fb, &inc);
+	assert_string_equal(inc.id, "feedback-" ENTRY_ID);
+	incident_free(&inc);
+}
+
+static void test_boundaries(void **state)
+{
+	struct incident inc;
+	char *s, unit[1200], *buf;
+
+	(void)state;
+	s = with_string("title", 512, 't');
+	parse_ok(s, &inc);
+	assert_int_equal(strlen(inc.title), 512);
+	incident_free(&inc);
+	free(s);
+	s = with_string("title", 513, 't');
+	reject_inc(s, REASON_INVALID_FIELD, "field \"title\" must be 1 to 512 bytes, not 513");
+	free(s);
+	/* bytes, not characters: 170 three-byte characters and two more bytes */
+	buf = malloc(600);
+	assert_non_null(buf);
+	buf[0] = '"';
+	for (int i = 0; i < 170; i++)
+		memcpy(buf + 1 + i * 3, "井", 3);
+	memcpy(buf + 511, "ab\"", 4);
+	s = with("title", buf);
+	parse_ok(s, &inc);
+	incident_free(&inc);
+	free(s);
+	memcpy(buf + 511, "abc\"", 5);
+	s = with("title", buf);
+	reject_inc(s, REASON_INVALID_FIELD, "not 513");
+	free(s);
+	free(buf);
+
+	s = with_string("id", 128, 'i');
+	parse_ok(s, &inc);
+	assert_int_equal(strlen(inc.id), 128);
+	incident_free(&inc);
+	free(s);
+	s = with_string("id", 129, 'i');
+	reject_inc(s, REASON_INVALID_FIELD, "field \"id\"");
+	free(s);
+
+	s = with_string("dedup_key", 256, 'd');
+	parse_ok(s, &inc);
+	assert_int_equal(strlen(inc.dedup_key), 256);
+	incident_free(&inc);
+	free(s);
+	s = with_string("dedup_key", 257, 'd');
+	reject_inc(s, REASON_INVALID_FIELD, "field \"dedup_key\" must be 1 to 256 bytes, not 257");
+	free(s);
+
+	/* unit depth 16 / 17 */
+	strcpy(unit, "{\"category\":\"c\",\"title\":\"t\",\"unit\":\"u");
+	for (int i = 1; i < 16; i++)
+		strcat(unit, "/u");
+	strcat(unit, "\"}");
+	parse_ok(unit, &inc);
+	incident_free(&inc);
+	unit[strlen(unit) - 2] = '\0';
+	strcat(unit, "/u\"}");
+	reject_inc(unit, REASON_INVALID_FIELD, "at most 16");
+
+	/* unit segment 64 / 65 */
+	snprintf(unit, sizeof(unit),
+	         "{\"category\":\"c\",\"title\":\"t\",\"unit\":\"xifeng/%064d\"}", 0);
+	parse_ok(unit, &inc);
+	incident_free(&inc);
+	snprintf(unit, sizeof(unit),
+	         "{\"category\":\"c\",\"title\":\"t\",\"unit\":\"xifeng/%065d\"}", 0);
+	reject_inc(unit, REASON_INVALID_FIELD, "field \"unit\"");
+}
+
+static void test_times(void **state)
+{
+	struct incident inc;
+
+	(void)state;
+	parse_ok("{" BASE ",\"reported_at\":\"2024-02-29t23:30:00.123456789-01:00\"}", &inc);
+	assert_string_equal(doc_str(&inc, "reported_at"), "2024-03-01T00:30:00.123Z");
+	assert_true(inc.due_at == TIME_NONE);
+	incident_free(&inc);
+	parse_ok("{" BASE ",\"due_at\":\"1960-01-01 00:00:00+08:00\"}", &inc);
+	assert_string_equal(doc_str(&inc, "due_at"), "1959-12-31T16:00:00.000Z");
+	assert_string_equal(doc_str(&inc, "reported_at"), "2023-11-14T22:13:20.000Z");
+	incident_free(&inc);
+	reject_with("reported_at", "\"2023-02-29T00:00:00Z\"", REASON_INVALID_FIELD,
+	            "\"reported_at\"");
+	reject_with("reported_at", "\"2026-11-26T12:00:60Z\"", REASON_INVALID_FIELD,
+	            "\"reported_at\"");
+	reject_with("reported_at", "\"2026-11-26T12:00:00Z \"", REASON_INVALID_FIELD,
+	            "\"reported_at\"");
+
+	/* the entry time is the default, kept in the writable range */
+	struct incident_ctx ctx = {CH_PATROL, "1-0", -1, 0};
+	parse_ok_ctx("{" BASE "}", &ctx, &inc);
+	assert_string_equal(doc_str(&inc, "reported_at"), "1969-12-31T23:59:59.999Z");
+	assert_int_equal(inc.reported_at, -1);
+	incident_free(&inc);
+	ctx.entry_ms = INT64_MAX;
+	parse_ok_ctx("{" BASE "}", &ctx, &inc);
+	assert_string_equal(doc_str(&inc, "reported_at"), "9999-12-31T23:59:59.999Z");
+	assert_int_equal(inc.reported_at, 253402300799999);
+	incident_free(&inc);
+	/* no entry time at all: now */
+	ctx.entry_ms = TIME_NONE;
+	int64_t before = time_now_ms();
+	parse_ok_ctx("{" BASE "}", &ctx, &inc);
+	assert_true(inc.reported_at >= before && inc.reported_at <= time_now_ms());
+	incident_free(&inc);
+}
+
+static void test_form_only_and_unknown_fields(void **state)
+{
+	const struct incident_ctx unlimited = {CH_PATROL, ENTRY_ID, ENTRY_MS, 0};
+	struct incident inc;
+	struct buf b;
+
+	(void)state;
+	/* category existence and key syntax are the router's concern */
+	parse_ok("{\"category\":\"No Such Category!\",\"unit\":\"nowhere/at/all\",\"title\":\"t\"}",
+	         &inc);
+	assert_string_equal(inc.category, "No Such Category!");
+	incident_free(&inc);
+	/* empty attrs, reporter, location are fine */
+	parse_ok("{" BASE ",\"attrs\":{},\"reporter\":{},\"location\":{}}", &inc);
+	assert_non_null(inc.attrs);
+	assert_int_equal(json_object_size(inc.attrs), 0);
+	incident_free(&inc);
+	/* 10,000 unknown fields are kept */
+	buf_init(&b);
+	buf_puts(&b, "{" BASE);
+	for (int i = 0; i < 10000; i++)
+		buf_printf(&b, ",\"x%d\":%d", i, i);
+	buf_puts(&b, "}");
+	parse_ok_ctx(b.data, &unlimited, &inc);
+	assert_int_equal(json_object_size(inc.doc), 3 + 10000 + 4);
+	assert_int_equal(json_integer_value(json_object_get(inc.doc, "x9999")), 9999);
+	incident_free(&inc);
+	/* and 10,000 attrs, one of them wrong */
+	buf_reset(&b);
+	buf_puts(&b, "{" BASE ",\"attrs\":{");
+	for (int i = 0; i < 10000; i++)
+		buf_printf(&b, "%s\"k%d\":\"v\"", i ? "," : "", i);
+	buf_puts(&b, ",\"bad\":[]}}");
+	reject_len_ctx(b.data, b.len, &unlimited, REASON_INVALID_FIELD, "\"attrs.bad\"");
+	buf_free(&b);
+}
+
+static void test_messages_are_safe(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	/* an attrs key with control characters, quotes and a line separator */
+	reject_with("attrs", "{\"a\\n\\u001b[31m\\\"\\u2028\\u0085z\":1}", REASON_INVALID_FIELD,
+	            "field \"attrs.a\\u000a\\u001b[31m\\\"\\u2028\\u0085z\"");
+	/* a long value is cut short, whole characters only */
+	buf_init(&b);
+	buf_puts(&b, "\"");
+	for (int i = 0; i < 1000; i++)
+		buf_puts(&b, "井\\n");
+	buf_puts(&b, "\"");
+	reject_with("channel", b.data, REASON_CHANNEL_MISMATCH, "...\" but the entry");
+	buf_reset(&b);
+	buf_puts(&b, "{\"");
+	for (int i = 0; i < 5000; i++)
+		buf_puts(&b, "\\u0001");
+	buf_puts(&b, "\":1," BASE ",\"attrs\":{\"");
+	for (int i = 0; i < 5000; i++)
+		buf_puts(&b, "\\u0001");
+	buf_puts(&b, "\":1}}");
+	reject_inc(b.data, REASON_INVALID_FIELD, "\"attrs.\\u0001");
+	buf_free(&b);
+	/* jansson's own text quotes raw input bytes */
+	reject_inc("{\"a\":\"\xe4\xb8\xad\x01zz\"}", REASON_INVALID_JSON, "control character");
+	reject_inc("{\"a\":\xe4\xb8}", REASON_INVALID_JSON, "line 1");
+}
+
+/* A cheap mutation fuzz: never crash, always a clean answer. */
+static void test_mutations(void **state)
+{
+	const char *seed = "{\"id\":\"x-1\"," BASE ",\"severity\":\"high\",\"attrs\":{\"s\":\"c\"},"
+	                   "\"reported_at\":\"2026-11-26T12:00:00+08:00\",\"due_at\":\"2026-11-"
+	                   "27T00:00:00Z\",\"dedup_key\":\"k\",\"channel\":\"patrol\"}";
+	static const char bytes[] = "{}[]\":,\\0aZ-+.\x01\xff\xe4 ";
+	size_t n = strlen(seed);
+	char *buf = malloc(n + 1);
+	uint32_t rnd = 2463534242u;
+
+	(void)state;
+	assert_non_null(buf);
+	for (int iter = 0; iter < 20000; iter++) {
+		struct incident inc;
+		struct command cmd;
+		struct rejection rj = {REASON_NONE, ""};
+
+		memcpy(buf, seed, n + 1);
+		for (int k = 0; k < 1 + iter % 4; k++) {
+			rnd ^= rnd << 13;
+			rnd ^= rnd >> 17;
+			rnd ^= rnd << 5;
+			buf[rnd % n] = bytes[(rnd >> 8) % (sizeof(bytes) - 1)];
+		}
+		size_t len = n - (iter % 7 == 0 ? (rnd >> 16) % n : 0);
+		if (incident_parse(buf, len, &patrol, &inc, &rj) == 0) {
+			assert_true(incident_id_valid(inc.id, strlen(inc.id)));
+			incident_free(&inc);
+		} else {
+			assert_true(rj.reason > REASON_NONE && rj.reason < REASON__COUNT);
+			assert_clean_msg(&rj);
+		}
+		rj.reason = REASON_NONE;
+		if (command_parse(buf, len, 0, &cmd, &rj) == 0)
+			command_free(&cmd);
+		else
+			assert_clean_msg(&rj);
+	}
+	free(buf);
+}
+
+/* Commands */
+
+static void cmd_ok(const char *json, struct command *cmd)
+{
+	struct rejection rj = {REASON_NONE, ""};
+
+	if (command_parse(json, strlen(json), 4096, cmd, &rj) != 0)
+		fail_msg("refused (%s: %s): %s", reason_code(rj.reason), rj.msg, json);
+	assert_non_null(cmd->doc);
+}
+
+static void cmd_reject_max(const char *json, size_t max, enum reason want, const char *msgpart)
+{
+	struct command cmd;
+	struct rejection rj = {REASON_NONE, ""};
+
+	if (command_parse(json, strlen(json), max, &cmd, &rj) != -1)
+		fail_msg("accepted: %s", json);
+	if (rj.reason != want)
+		fail_msg("reason %s (%s), want %s", reason_code(rj.reason), rj.msg,
+		         reason_code(want));
+	assert_null(cmd.doc);
+	assert_clean_msg(&rj);
+	if (msgpart != NULL)
+		assert_msg_has(&rj, msgpart);
+	command_free(&cmd);
+}
+
+static void cmd_reject(const char *json, enum reason want, const char *msgpart)
+{
+	cmd_reject_max(json, 4096, want, msgpart);
+}
+
+static void test_command_ops(void **state)
+{
+	static const char *const ops[] = {"ack", "resolve", "escalate", "reassign", "comment"};
+	struct command cmd;
+	char json[256];
+
+	(void)state;
+	for (int i = 0; i < OP__COUNT; i++) {
+		snprintf(
+		        json, sizeof(json),
+		        "{\"op\":\"%s\",\"incident\":\"patrol-1700000000000-0\",\"by\":\"liuyang\","
+		        "\"level\":\"leader\"}",
+		        ops[i]);
+		cmd_ok(json, &cmd);
+		assert_int_equal(cmd.op, i);
+		assert_string_equal(cmd.incident, "patrol-1700000000000-0");
+		assert_string_equal(cmd.by, "liuyang");
+		assert_string_equal(cmd.level, "leader");
+		assert_null(cmd.note);
+		command_free(&cmd);
+		assert_null(cmd.doc);
+	}
+	cmd_ok("{\"op\":\"comment\",\"incident\":\"x\",\"by\":\"a.b_c-d\",\"note\":\"已到现场\","
+	       "\"extra\":[1]}",
+	       &cmd);
+	assert_int_equal(cmd.op, OP_COMMENT);
+	assert_string_equal(cmd.note, "已到现场");
+	assert_null(cmd.level);
+	assert_ptr_equal(cmd.by, json_string_value(json_object_get(cmd.doc, "by")));
+	command_free(&cmd);
+	command_free(&cmd);
+	/* whether the level exists is checked against the rules elsewhere */
+	cmd_ok("{\"op\":\"reassign\",\"incident\":\"x\",\"by\":\"p\",\"level\":\"No Such\"}", &cmd);
+	assert_string_equal(cmd.level, "No Such");
+	command_free(&cmd);
+}
+
+static void test_command_rejections(void **state)
+{
+	char json[512];
+
+	(void)state;
+	cmd_reject_max("{\"op\":\"ack\",\"incident\":\"x\",\"by\":\"p\"}", 10, REASON_TOO_LARGE,
+	               "command is 36 bytes");
+	cmd_reject_max("[[[[[[[[[[[[[[[[[[[[[[[[[", 10, REASON_TOO_LARGE, "limit");
+	cmd_reject("{\"op\":\"ack\",", REASON_INVALID_JSON, "line 1, column");
+	cmd_reject("[\"ack\"]", REASON_INVALID_JSON, "not an array");
+	cmd_reject("{\"op\":\"ack\",\"op\":\"resolve\",\"incident\":\"x\",\"by\":\"p\"}",
+	           REASON_INVALID_JSON, "duplicate");
+
+	cmd_reject("{\"incident\":\"x\",\"by\":\"p\"}", REASON_MISSING_FIELD,
+	           "missing required field \"op\"");
+	cmd_reject("{\"op\":\"ack\",\"by\":\"p\"}", REASON_MISSING_FIELD,
+	           "missing required field \"incident\"");
+	cmd_reject("{\"op\":\"ack\",\"incident\":\"x\"}", REASON_MISSING_FIELD,
+	           "missing required field \"by\"");
+	cmd_reject("{}", REASON_MISSING_FIELD, "\"op\"");
+	cmd_reject("{\"op\":\"reassign\",\"incident\":\"x\",\"by\":\"p\"}", REASON_MISSING_FIELD,
+	           "missing required field \"level\"");
+
+	cmd_reject("{\"op\":1,\"incident\":\"x\",\"by\":\"p\"}", REASON_INVALID_FIELD,
+	           "field \"op\" must be a string, not a number");
+	cmd_reject("{\"op\":\"ack\",\"incident\":7,\"by\":\"p\"}", REASON_INVALID_FIELD,
+	           "field \"incident\" must be a string");
+	cmd_reject("{\"op\":\"ack\",\"incident\":\"x\",\"by\":null}", REASON_INVALID_FIELD,
+	           "field \"by\" must be a string, not null");
+	cmd_reject("{\"op\":\"ack\",\"incident\":\"x\",\"by\":\"p\",\"note\":{}}",
+	           REASON_INVALID_FIELD, "field \"note\" must be a string");
+	cmd_reject("{\"op\":\"reassign\",\"incident\":\"x\",\"by\":\"p\",\"level\":2}",
+	           REASON_INVALID_FIELD, "field \"level\" must be a string");
+	cmd_reject("{\"op\":\"ack\",\"incident\":\"gr:inc:x y\",\"by\":\"p\"}",
+	           REASON_INVALID_FIELD, "field \"incident\" must be an incident id");
+	cmd_reject("{\"op\":\"ack\",\"incident\":\"\",\"by\":\"p\"}", REASON_INVALID_FIELD,
+	           "field \"incident\"");
+	cmd_reject("{\"op\":\"ack\",\"incident\":\"a{b}\",\"by\":\"p\"}", REASON_INVALID_FIELD,
+	           "field \"incident\"");
+	snprintf(json, sizeof(json), "{\"op\":\"ack\",\"incident\":\"%0129d\",\"by\":\"p\"}", 0);
+	cmd_reject(json, REASON_INVALID_FIELD, "field \"incident\"");
+	snprintf(json, sizeof(json), "{\"op\":\"ack\",\"incident\":\"%0128d\",\"by\":\"p\"}", 0);
+	struct command cmd;
+	cmd_ok(json, &cmd);
+	command_free(&cmd);
+	cmd_reject("{\"op\":\"ack\",\"incident\":\"x\",\"by\":\"-p\"}", REASON_INVALID_FIELD,
+	           "field \"by\" must be a person id");
+	cmd_reject("{\"op\":\"ack\",\"incident\":\"x\",\"by\":\"\"}", REASON_INVALID_FIELD,
+	           "field \"by\"");
+	snprintf(json, sizeof(json), "{\"op\":\"ack\",\"incident\":\"x\",\"by\":\"%065d\"}", 0);
+	cmd_reject(json, REASON_INVALID_FIELD, "field \"by\"");
+
+	cmd_reject("{\"op\":\"delete\",\"incident\":\"x\",\"by\":\"p\"}", REASON_UNKNOWN_OP,
+	           "unknown op \"delete\"");
+	cmd_reject("{\"op\":\"\",\"incident\":\"x\",\"by\":\"p\"}", REASON_UNKNOWN_OP, "\"op\"");
+	cmd_reject("{\"op\":\"ACK\",\"incident\":\"x\",\"by\":\"p\"}", REASON_UNKNOWN_OP,
+	           "ack, resolve, escalate, reassign, comment");
+	cmd_reject("{\"op\":\"a\\u0000\",\"incident\":\"x\",\"by\":\"p\"}", REASON_INVALID_JSON,
+	           NULL);
+	cmd_reject("{\"op\":\"\\r\\n\\u001b\",\"incident\":\"x\",\"by\":\"p\"}", REASON_UNKNOWN_OP,
+	           "\"\\u000d\\u000a\\u001b\"");
+
+	/* SPEC §8 order: fields before op, op before level */
+	cmd_reject("{\"op\":\"delete\",\"incident\":\"a b\",\"by\":\"p\"}", REASON_INVALID_FIELD,
+	           "\"incident\"");
+	cmd_reject("{\"op\":\"delete\",\"by\":\"p\"}", REASON_MISSING_FIELD, "\"incident\"");
+	cmd_reject("{\"op\":\"delete\",\"incident\":\"x\",\"by\":\"p\",\"note\":1}",
+	           REASON_INVALID_FIELD, "\"note\"");
+	cmd_reject("{\"op\":\"reassig\",\"incident\":\"x\",\"by\":\"p\"}", REASON_UNKNOWN_OP,
+	           "reassig");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_names),
+	        cmocka_unit_test(test_validators),
+	        cmocka_unit_test(test_minimal_defaults),
+	        cmocka_unit_test(test_default_id_without_entry),
+	        cmocka_unit_test(test_full_normalized),
+	        cmocka_unit_test(test_each_severity_and_channel),
+	        cmocka_unit_test(test_too_large),
+	        cmocka_unit_test(test_invalid_json),
+	        cmocka_unit_test(test_missing_fields),
+	        cmocka_unit_test(test_invalid_fields),
+	        cmocka_unit_test(test_channel_mismatch),
+	        cmocka_unit_test(test_boundaries),
+	        cmocka_unit_test(test_times),
+	        cmocka_unit_test(test_form_only_and_unknown_fields),
+	        cmocka_unit_test(test_messages_are_safe),
+	        cmocka_unit_test(test_mutations),
+	        cmocka_unit_test(test_command_ops),
+	        cmocka_unit_test(test_command_rejections),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

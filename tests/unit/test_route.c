@@ -1,0 +1,841 @@
+/*
+ * test_route.c: unit resolution, first-match policy selection, chains and
+ * vacancies, co-assignees, per-level durations, deadlines, the §8 routing
+ * rejections and the §5 authorization of commands.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "route.h"
+
+#define BASIC "tests/unit/data/route_basic.yaml"
+#define MATCH "tests/unit/data/route_match.yaml"
+
+#define MIN  60000LL
+#define HOUR 3600000LL
+
+struct fixture {
+	struct rules *basic;
+	struct rules *match;
+};
+
+static struct rules *load(const char *path)
+{
+	struct diags d;
+	struct rules *r;
+
+	diags_init(&d, path);
+	r = rules_load(path, &d);
+	if (r == NULL || d.nerrors > 0)
+		diags_print(&d, stderr);
+	diags_free(&d);
+	return r;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+
+	f->basic = load(BASIC);
+	f->match = load(MATCH);
+	*state = f;
+	return f->basic != NULL && f->match != NULL ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	if (f->basic != NULL)
+		rules_free(f->basic);
+	if (f->match != NULL)
+		rules_free(f->match);
+	free(f);
+	return 0;
+}
+
+/* An incident as incident_parse would leave it; attrs is JSON text or NULL. */
+static void mkinc(struct incident *inc, enum channel ch, enum severity sev, const char *cat,
+                  const char *unit, const char *attrs)
+{
+	memset(inc, 0, sizeof(*inc));
+	inc->id = "t-1";
+	inc->title = "test";
+	inc->channel = ch;
+	inc->severity = sev;
+	inc->category = cat;
+	inc->unit = unit;
+	inc->unit_len = strlen(unit);
+	inc->due_at = TIME_NONE;
+	if (attrs != NULL) {
+		inc->attrs = json_loads(attrs, 0, NULL);
+		assert_non_null(inc->attrs);
+	}
+	inc->doc = inc->attrs;
+}
+
+static void rminc(struct incident *inc)
+{
+	json_decref(inc->doc);
+}
+
+static const char *policy_of(const struct rules *r, enum channel ch, enum severity sev,
+                             const char *cat, const char *unit, const char *attrs)
+{
+	struct incident inc;
+	int c = rules_category(r, cat);
+	int p;
+
+	assert_true(c >= 0);
+	mkinc(&inc, ch, sev, cat, unit, attrs);
+	p = route_match(r, &inc, c);
+	rminc(&inc);
+	return p < 0 ? "(none)" : r->policies[p].name;
+}
+
+static int unit_of(const struct rules *r, const char *unit, bool *fb)
+{
+	return route_resolve_unit(r, unit, strlen(unit), fb);
+}
+
+static const char *uid(const struct rules *r, int u)
+{
+	return u < 0 ? "(none)" : r->units[u].id;
+}
+
+/* "a,b" for a people list, for compact assertions. */
+static const char *names(const struct rules *r, const struct rules_plist *pl)
+{
+	static char out[256];
+	size_t off = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < pl->n; i++)
+		off += (size_t)snprintf(out + off, sizeof(out) - off, "%s%s", i > 0 ? "," : "",
+		                        r->people[pl->ids[i]].id);
+	return out;
+}
+
+static void chain_for(const struct rules *r, const char *unit, const char *cat, const char *policy,
+                      struct route_chain *c)
+{
+	bool fb;
+	int u = unit_of(r, unit, &fb);
+	const struct rules_policy *pol = NULL;
+
+	assert_true(u >= 0);
+	for (size_t i = 0; policy != NULL && i < r->npolicies; i++) {
+		if (strcmp(r->policies[i].name, policy) == 0)
+			pol = &r->policies[i];
+	}
+	assert_true(policy == NULL || pol != NULL);
+	route_chain(r, u, rules_category(r, cat), pol, c);
+}
+
+static const struct rules_policy *policy_named(const struct rules *r, const char *name)
+{
+	for (size_t i = 0; i < r->npolicies; i++) {
+		if (strcmp(r->policies[i].name, name) == 0)
+			return &r->policies[i];
+	}
+	fail_msg("no policy %s", name);
+	return NULL;
+}
+
+/* ---- unit resolution ---- */
+
+static void test_unit_exact(void **state)
+{
+	struct fixture *f = *state;
+	bool fb = true;
+
+	assert_string_equal(uid(f->basic, unit_of(f->basic, "x/s/c/g1", &fb)), "x/s/c/g1");
+	assert_false(fb);
+	assert_string_equal(uid(f->basic, unit_of(f->basic, "x", &fb)), "x");
+	assert_false(fb);
+}
+
+static void test_unit_fallback(void **state)
+{
+	struct fixture *f = *state;
+	bool fb = false;
+
+	assert_string_equal(uid(f->basic, unit_of(f->basic, "x/s/c/g99", &fb)), "x/s/c");
+	assert_true(fb);
+	fb = false;
+	assert_string_equal(uid(f->basic, unit_of(f->basic, "x/s/c/g1/a/b/c", &fb)), "x/s/c/g1");
+	assert_true(fb);
+	/* Segment-wise: "x/s/cx" is not under "x/s/c". */
+	assert_string_equal(uid(f->basic, unit_of(f->basic, "x/s/cx", &fb)), "x/s");
+	assert_true(fb);
+	/* The length is honoured: the rest of the buffer is not part of the id. */
+	assert_string_equal(uid(f->basic, route_resolve_unit(f->basic, "x/s/c/g1", 5, &fb)),
+	                    "x/s/c");
+	assert_false(fb);
+	assert_string_equal(uid(f->basic, route_resolve_unit(f->basic, "x/s/cz", 5, &fb)), "x/s/c");
+	assert_false(fb);
+}
+
+static void test_unit_unknown(void **state)
+{
+	struct fixture *f = *state;
+	struct incident inc;
+	struct route_result rr;
+	struct rejection rj = {0};
+	bool fb;
+
+	assert_int_equal(unit_of(f->basic, "z/s/c", &fb), -1);
+	assert_int_equal(unit_of(f->basic, "xx", &fb), -1);
+	mkinc(&inc, CH_PATROL, SEV_NORMAL, "urban", "z/a", NULL);
+	assert_int_equal(route_incident(f->basic, &inc, &rr, &rj), -1);
+	assert_int_equal(rj.reason, REASON_UNKNOWN_UNIT);
+	assert_string_equal(rj.msg, "unit \"z/a\" is not configured and has no configured parent");
+	rminc(&inc);
+}
+
+static void test_route_fallback_flag(void **state)
+{
+	struct fixture *f = *state;
+	struct incident inc;
+	struct route_result rr;
+	struct rejection rj = {0};
+
+	mkinc(&inc, CH_PATROL, SEV_NORMAL, "urban", "x/s/c/g1/house7", NULL);
+	assert_int_equal(route_incident(f->basic, &inc, &rr, &rj), 0);
+	assert_true(rr.fallback);
+	assert_string_equal(uid(f->basic, rr.unit), "x/s/c/g1");
+	assert_string_equal(f->basic->policies[rr.policy].name, "default");
+	assert_int_equal(rr.level, 0);
+	assert_int_equal(rr.category, rules_category(f->basic, "urban"));
+	rminc(&inc);
+
+	mkinc(&inc, CH_PATROL, SEV_NORMAL, "urban", "x/s/c/g1", NULL);
+	assert_int_equal(route_incident(f->basic, &inc, &rr, &rj), 0);
+	assert_false(rr.fallback);
+	rminc(&inc);
+}
+
+/* ---- first match ---- */
+
+static void test_match_combo(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->match;
+
+	assert_string_equal(policy_of(r, CH_FEEDBACK, SEV_HIGH, "urban", "x/s/c/g1",
+	                              "{\"source\": \"hotline\"}"),
+	                    "combo");
+	assert_string_equal(policy_of(r, CH_FEEDBACK, SEV_CRITICAL, "urban", "x/s/cc",
+	                              "{\"source\": \"hotline\", \"extra\": \"x\"}"),
+	                    "combo");
+	assert_string_equal(
+	        policy_of(r, CH_FEEDBACK, SEV_HIGH, "urban", "x/s", "{\"source\": \"hotline\"}"),
+	        "combo");
+}
+
+static void test_match_channel(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->match;
+
+	/* combo fails only on the channel; by-unit is the next that holds. */
+	assert_string_equal(
+	        policy_of(r, CH_PATROL, SEV_HIGH, "urban", "x/s/c/g1", "{\"source\": \"hotline\"}"),
+	        "by-unit");
+	assert_string_equal(policy_of(r, CH_ALERT, SEV_CRITICAL, "safety", "x/s/c", NULL),
+	                    "by-channel");
+	assert_string_equal(policy_of(r, CH_SCHEDULED, SEV_LOW, "urban", "x/u", NULL),
+	                    "by-channel");
+}
+
+static void test_match_severity(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->match;
+
+	assert_string_equal(policy_of(r, CH_FEEDBACK, SEV_NORMAL, "urban", "x/s/c/g1",
+	                              "{\"source\": \"hotline\"}"),
+	                    "by-unit");
+	assert_string_equal(policy_of(r, CH_PATROL, SEV_CRITICAL, "safety", "x/u", NULL),
+	                    "by-severity");
+	assert_string_equal(policy_of(r, CH_PATROL, SEV_HIGH, "safety", "x/u", NULL),
+	                    "by-category");
+}
+
+static void test_match_category(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->match;
+
+	assert_string_equal(policy_of(r, CH_FEEDBACK, SEV_HIGH, "other", "x/s/c/g1",
+	                              "{\"source\": \"hotline\"}"),
+	                    "by-unit");
+	assert_string_equal(policy_of(r, CH_PATROL, SEV_LOW, "legal", "x/u", NULL), "by-category");
+	assert_string_equal(policy_of(r, CH_PATROL, SEV_LOW, "safety", "x/u/a", NULL),
+	                    "by-category");
+}
+
+static void test_match_unit_prefix(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->match;
+
+	/* Off x/s, combo fails; x/t is in by-unit-list. */
+	assert_string_equal(
+	        policy_of(r, CH_FEEDBACK, SEV_HIGH, "urban", "x/t/g1", "{\"source\": \"hotline\"}"),
+	        "by-unit-list");
+	assert_string_equal(policy_of(r, CH_PATROL, SEV_LOW, "urban", "x/s/c", NULL), "by-unit");
+	assert_string_equal(policy_of(r, CH_PATROL, SEV_LOW, "urban", "x/s/c/g/h", NULL),
+	                    "by-unit");
+	/* "x/s/c" does not cover "x/s/cc". */
+	assert_string_equal(policy_of(r, CH_PATROL, SEV_LOW, "urban", "x/s/cc/g1", NULL),
+	                    "by-unit-list");
+	/* Nor does "x/t" cover "x/tt" (configured or not). */
+	assert_string_equal(policy_of(r, CH_PATROL, SEV_LOW, "urban", "x/tt", NULL), "(none)");
+	assert_string_equal(policy_of(r, CH_PATROL, SEV_LOW, "urban", "x/s", NULL), "(none)");
+}
+
+static void test_match_attrs(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->match;
+
+	/* combo fails on attrs; by-unit does not cover x/s/cc; by-attrs holds. */
+	assert_string_equal(policy_of(r, CH_FEEDBACK, SEV_HIGH, "urban", "x/s/cc/g1",
+	                              "{\"source\": \"camera\", \"kind\": \"pothole\"}"),
+	                    "by-attrs");
+	/* Every attr key must hold. */
+	assert_string_equal(policy_of(r, CH_FEEDBACK, SEV_HIGH, "urban", "x/s/cc/g1",
+	                              "{\"source\": \"camera\"}"),
+	                    "by-unit-list");
+	/* No attrs at all. */
+	assert_string_equal(policy_of(r, CH_FEEDBACK, SEV_HIGH, "urban", "x/s/cc/g1", NULL),
+	                    "by-unit-list");
+	/* Exact string equality. */
+	assert_string_equal(policy_of(r, CH_PATROL, SEV_LOW, "urban", "x/u",
+	                              "{\"source\": \"Camera\", \"kind\": \"pothole\"}"),
+	                    "(none)");
+	assert_string_equal(policy_of(r, CH_PATROL, SEV_LOW, "urban", "x/u",
+	                              "{\"source\": \"camera\", \"kind\": \"pothole\"}"),
+	                    "by-attrs");
+}
+
+static void test_no_policy(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->match;
+	struct incident inc;
+	struct route_result rr;
+	struct rejection rj = {0};
+
+	mkinc(&inc, CH_PATROL, SEV_NORMAL, "urban", "x/u/g7", NULL);
+	assert_int_equal(route_incident(r, &inc, &rr, &rj), -1);
+	assert_int_equal(rj.reason, REASON_NO_POLICY);
+	assert_string_equal(rj.msg, "no policy matches (channel patrol, category urban, unit "
+	                            "x/u/g7, severity normal)");
+	rminc(&inc);
+}
+
+/* 1,000 policies, each on its own prefix: the buckets find the right one. */
+static void test_match_many(void **state)
+{
+	struct buf b;
+	struct diags d;
+	struct rules *r;
+	struct incident inc;
+	int cat;
+
+	(void)state;
+	buf_init(&b);
+	buf_puts(&b, "version: 1\n"
+	             "levels: [{key: district, name: D, unit: district, role: duty}]\n"
+	             "categories: [{key: urban, name: U}, {key: other, name: O}]\n"
+	             "people: {p1: {name: P, notify: [\"sms:1\"]}}\n"
+	             "units:\n"
+	             "  - {id: x, kind: district, name: X, roles: {duty: {default: [p1]}}}\n"
+	             "policies:\n");
+	for (int i = 0; i < 1000; i++)
+		buf_printf(&b,
+		           "  - {name: p%d, match: {unit: x/u%d, category: [%s]}, "
+		           "start_level: district, ack_within: 1m, resolve_within: 1h}\n",
+		           i, i % 500, i < 500 ? "other" : "urban");
+	buf_puts(&b, "  - {name: last, match: {}, start_level: district, ack_within: 1m, "
+	             "resolve_within: 1h}\n");
+	diags_init(&d, "many.yaml");
+	r = rules_load_buf("many.yaml", b.data, b.len, &d);
+	if (r == NULL)
+		diags_print(&d, stderr);
+	diags_free(&d);
+	buf_free(&b);
+	assert_non_null(r);
+
+	cat = rules_category(r, "urban");
+	mkinc(&inc, CH_PATROL, SEV_NORMAL, "urban", "x/u123/g4", NULL);
+	for (int k = 0; k < 10000; k++)
+		assert_int_equal(route_match(r, &inc, cat), 623);
+	rminc(&inc);
+	mkinc(&inc, CH_PATROL, SEV_NORMAL, "urban", "x/v/g4", NULL);
+	assert_string_equal(r->policies[route_match(r, &inc, cat)].name, "last");
+	rminc(&inc);
+	mkinc(&inc, CH_PATROL, SEV_NORMAL, "other", "x/u7", NULL);
+	assert_int_equal(route_match(r, &inc, rules_category(r, "other")), 7);
+	rminc(&inc);
+	rules_free(r);
+}
+
+/* ---- chains, vacancies, overrides, co-assignees ---- */
+
+static void test_chain_default(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+	struct route_chain c;
+
+	chain_for(r, "x/s/c/g1", "urban", "default", &c);
+	assert_int_equal(c.nlevels, 5);
+	assert_string_equal(names(r, &c.levels[0].assignees), "ly");
+	assert_string_equal(names(r, &c.levels[1].assignees), "cj");
+	assert_string_equal(names(r, &c.levels[2].assignees), "zq");
+	assert_string_equal(names(r, &c.levels[3].assignees), "soffice");
+	assert_string_equal(names(r, &c.levels[4].assignees), "cc");
+	for (int l = 0; l < 5; l++)
+		assert_false(c.levels[l].vacant);
+	assert_string_equal(uid(r, c.levels[1].unit), "x/s/c/g1");
+	assert_string_equal(uid(r, c.levels[2].unit), "x/s/c");
+	assert_string_equal(uid(r, c.levels[4].unit), "x");
+	assert_int_equal(route_first(&c, 0), 0);
+	assert_int_equal(route_next(&c, 0), 1);
+	assert_int_equal(route_next(&c, 4), -1);
+}
+
+static void test_chain_override(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+	struct route_chain c;
+
+	chain_for(r, "x/s/c/g1", "legal", NULL, &c);
+	assert_string_equal(names(r, &c.levels[1].assignees), "lg");
+	assert_string_equal(names(r, &c.levels[2].assignees), "xinyi");
+	assert_string_equal(names(r, &c.levels[0].assignees), "ly"); /* no override: default */
+	assert_int_equal(c.nco, 0);
+}
+
+static void test_vacant_role_missing(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+	struct route_chain c;
+
+	/* g2 has no leader role at all. */
+	chain_for(r, "x/s/c/g2", "urban", NULL, &c);
+	assert_false(c.levels[0].vacant);
+	assert_true(c.levels[1].vacant);
+	assert_int_equal(c.levels[1].assignees.n, 0);
+	assert_string_equal(uid(r, c.levels[1].unit), "x/s/c/g2");
+	assert_int_equal(route_next(&c, 0), 2);
+
+	/* g9's leader role has only a legal list and no default. */
+	chain_for(r, "x/s/g9", "urban", NULL, &c);
+	assert_true(c.levels[1].vacant);
+	chain_for(r, "x/s/g9", "legal", NULL, &c);
+	assert_string_equal(names(r, &c.levels[1].assignees), "lg");
+}
+
+static void test_vacant_kind_absent(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+	struct route_chain c;
+
+	/* No community between x/s/g9 and the root. */
+	chain_for(r, "x/s/g9", "urban", NULL, &c);
+	assert_true(c.levels[2].vacant);
+	assert_int_equal(c.levels[2].unit, -1);
+	assert_string_equal(names(r, &c.levels[3].assignees), "soffice");
+	assert_int_equal(route_next(&c, 0), 3);
+
+	/* A community resolved unit has no grid below it: member and leader vacant. */
+	chain_for(r, "x/s/c", "urban", NULL, &c);
+	assert_true(c.levels[0].vacant);
+	assert_true(c.levels[1].vacant);
+	assert_int_equal(route_first(&c, 0), 2);
+}
+
+static void test_vacant_explicit_empty(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+	struct route_chain c;
+
+	chain_for(r, "x/s/c/g1", "safety", NULL, &c);
+	assert_true(c.levels[2].vacant);
+	assert_string_equal(uid(r, c.levels[2].unit), "x/s/c");
+	assert_false(c.levels[3].vacant);
+	assert_int_equal(route_next(&c, 1), 3);
+}
+
+static void test_co_assign(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+	struct route_chain c;
+
+	/* Nearest unit with the role: x/s/c's property, x/s's security. */
+	chain_for(r, "x/s/c/g1", "legal", "timed", &c);
+	assert_int_equal(c.nco, 2);
+	assert_string_equal(names(r, &c.co[0]), "wuye");
+	assert_string_equal(names(r, &c.co[1]), "guard");
+
+	/* From x/s/g9 the nearest property is the district's. */
+	chain_for(r, "x/s/g9", "urban", "default", &c);
+	assert_int_equal(c.nco, 1);
+	assert_string_equal(names(r, &c.co[0]), "wuye-d");
+
+	/* x/s/c has property but gives nobody for safety: skipped, not looked up further. */
+	chain_for(r, "x/s/c/g1", "safety", "default", &c);
+	assert_int_equal(c.nco, 0);
+
+	/* y has no property role anywhere on its path. */
+	chain_for(r, "y", "urban", "default", &c);
+	assert_int_equal(c.nco, 0);
+}
+
+static void test_no_assignee(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+	struct incident inc;
+	struct route_result rr;
+	struct rejection rj = {0};
+
+	mkinc(&inc, CH_PATROL, SEV_NORMAL, "safety", "y/a/b", NULL);
+	assert_int_equal(route_incident(r, &inc, &rr, &rj), -1);
+	assert_int_equal(rj.reason, REASON_NO_ASSIGNEE);
+	assert_string_equal(rj.msg, "nobody is on duty at any level from \"district\" up for unit "
+	                            "\"y\" and category \"safety\"");
+	rminc(&inc);
+
+	/* Same unit, another category: the district is on duty. */
+	mkinc(&inc, CH_PATROL, SEV_NORMAL, "urban", "y/a/b", NULL);
+	assert_int_equal(route_incident(r, &inc, &rr, &rj), 0);
+	assert_string_equal(r->policies[rr.policy].name, "y-top");
+	assert_int_equal(rr.level, 4);
+	rminc(&inc);
+}
+
+static void test_first_level_skips_vacant(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+	struct incident inc;
+	struct route_result rr;
+	struct rejection rj = {0};
+
+	mkinc(&inc, CH_PATROL, SEV_NORMAL, "urban", "x/s/c", NULL);
+	assert_int_equal(route_incident(r, &inc, &rr, &rj), 0);
+	assert_int_equal(rr.level, 2);
+	rminc(&inc);
+}
+
+static void test_unknown_category(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+	struct incident inc;
+	struct route_result rr;
+	struct rejection rj = {0};
+
+	/* The category is checked before the unit (SPEC §8 order). */
+	mkinc(&inc, CH_PATROL, SEV_NORMAL, "xyz", "nowhere", NULL);
+	assert_int_equal(route_incident(r, &inc, &rr, &rj), -1);
+	assert_int_equal(rj.reason, REASON_UNKNOWN_CATEGORY);
+	assert_string_equal(rj.msg, "unknown category \"xyz\"");
+	rminc(&inc);
+}
+
+/* ---- durations and deadlines ---- */
+
+static void test_durations(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+	const struct rules_policy *p = policy_named(r, "timed"); /* start leader */
+
+	/* Below start: entry 0. */
+	assert_int_equal(route_ack_within(r, p, 0), 5 * MIN);
+	assert_int_equal(route_resolve_within(r, p, 0), 1 * HOUR);
+	assert_int_equal(route_ack_within(r, p, 1), 5 * MIN);
+	assert_int_equal(route_resolve_within(r, p, 1), 1 * HOUR);
+	assert_int_equal(route_ack_within(r, p, 2), 10 * MIN);
+	assert_int_equal(route_resolve_within(r, p, 2), 2 * HOUR);
+	/* A short list repeats its last entry. */
+	assert_int_equal(route_ack_within(r, p, 3), 10 * MIN);
+	assert_int_equal(route_resolve_within(r, p, 3), 4 * HOUR);
+	assert_int_equal(route_ack_within(r, p, 4), 10 * MIN);
+	assert_int_equal(route_resolve_within(r, p, 4), 4 * HOUR);
+
+	p = policy_named(r, "default");
+	for (int l = 0; l < 5; l++) {
+		assert_int_equal(route_ack_within(r, p, l), 30 * MIN);
+		assert_int_equal(route_resolve_within(r, p, l), 24 * HOUR);
+	}
+}
+
+static void test_deadlines(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+	const struct rules_policy *p = policy_named(r, "timed");
+	int64_t t = 1700000000000LL, ack, res;
+
+	route_deadlines(r, p, 2, t, TIME_NONE, &ack, &res);
+	assert_int_equal(ack, t + 10 * MIN);
+	assert_int_equal(res, t + 2 * HOUR);
+	/* due_at caps the resolve deadline, not the ack one. */
+	route_deadlines(r, p, 1, t, t + 30 * MIN, &ack, &res);
+	assert_int_equal(ack, t + 5 * MIN);
+	assert_int_equal(res, t + 30 * MIN);
+	/* A later due_at changes nothing. */
+	route_deadlines(r, p, 1, t, t + 5 * HOUR, &ack, &res);
+	assert_int_equal(res, t + 1 * HOUR);
+}
+
+static void test_states(void **state)
+{
+	enum inc_state s;
+
+	(void)state;
+	assert_string_equal(inc_state_name(STATE_OPEN), "open");
+	assert_string_equal(inc_state_name(STATE_ACKED), "acked");
+	assert_string_equal(inc_state_name(STATE_RESOLVED), "resolved");
+	assert_int_equal(inc_state_parse("acked", &s), 0);
+	assert_int_equal(s, STATE_ACKED);
+	assert_int_equal(inc_state_parse("resolved", &s), 0);
+	assert_int_equal(s, STATE_RESOLVED);
+	assert_int_equal(inc_state_parse("closed", &s), -1);
+}
+
+/* ---- commands ---- */
+
+static void test_command_check(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+	struct command cmd = {.op = OP_REASSIGN, .incident = "i1", .by = "cj", .level = "leaderr"};
+	struct rejection rj = {0};
+
+	assert_int_equal(route_command_check(r, &cmd, &rj), -1);
+	assert_int_equal(rj.reason, REASON_INVALID_FIELD);
+	assert_string_equal(rj.msg, "field \"level\": unknown level \"leaderr\"");
+	cmd.level = "street";
+	assert_int_equal(route_command_check(r, &cmd, &rj), 0);
+	cmd.op = OP_ACK;
+	cmd.level = NULL;
+	assert_int_equal(route_command_check(r, &cmd, &rj), 0);
+}
+
+static const char *const cur_assignees[] = {"cj"};
+static const char *const cur_co[] = {"wuye"};
+
+/* x/s/c/g1, urban, at the leader level: ly < cj (current) < zq < soffice < cc (admin). */
+static int authz(const struct rules *r, enum cmd_op op, const char *by, enum inc_state s, int level,
+                 const char *to, int *target, struct rejection *rj)
+{
+	struct route_chain c;
+	struct incident_state st = {
+	        .state = s,
+	        .level = level,
+	        .assignees = cur_assignees,
+	        .nassignees = 1,
+	        .co_assignees = cur_co,
+	        .nco = 1,
+	};
+	struct command cmd = {.op = op, .incident = "i1", .by = by, .level = to};
+
+	chain_for(r, "x/s/c/g1", "urban", "default", &c);
+	*target = -99;
+	memset(rj, 0, sizeof(*rj));
+	return route_authorize(r, &c, &st, &cmd, target, rj);
+}
+
+static void expect_ok(const struct rules *r, enum cmd_op op, const char *by, enum inc_state s,
+                      int level, const char *to, int want_target)
+{
+	struct rejection rj;
+	int t;
+
+	if (authz(r, op, by, s, level, to, &t, &rj) != 0)
+		fail_msg("%s by %s refused: %s", cmd_op_name(op), by, rj.msg);
+	assert_int_equal(t, want_target);
+}
+
+static void expect_refused(const struct rules *r, enum cmd_op op, const char *by, enum inc_state s,
+                           int level, const char *to, enum reason why)
+{
+	struct rejection rj;
+	int t;
+
+	if (authz(r, op, by, s, level, to, &t, &rj) == 0)
+		fail_msg("%s by %s allowed", cmd_op_name(op), by);
+	assert_string_equal(reason_code(rj.reason), reason_code(why));
+	assert_true(rj.msg[0] != '\0');
+}
+
+static void test_auth_assignee(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+
+	expect_ok(r, OP_ACK, "cj", STATE_OPEN, 1, NULL, 1);
+	expect_ok(r, OP_RESOLVE, "cj", STATE_ACKED, 1, NULL, 1);
+	expect_ok(r, OP_COMMENT, "cj", STATE_OPEN, 1, NULL, 1);
+	expect_ok(r, OP_ESCALATE, "cj", STATE_OPEN, 1, NULL, 2);
+	expect_ok(r, OP_REASSIGN, "cj", STATE_OPEN, 1, "member", 0);
+}
+
+static void test_auth_co_assignee(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+
+	expect_ok(r, OP_ACK, "wuye", STATE_OPEN, 1, NULL, 1);
+	expect_ok(r, OP_RESOLVE, "wuye", STATE_OPEN, 1, NULL, 1);
+	expect_ok(r, OP_COMMENT, "wuye", STATE_OPEN, 1, NULL, 1);
+	/* Being a co-assignee does not count for escalate and reassign. */
+	expect_refused(r, OP_ESCALATE, "wuye", STATE_OPEN, 1, NULL, REASON_NOT_AUTHORIZED);
+	expect_refused(r, OP_REASSIGN, "wuye", STATE_OPEN, 1, "street", REASON_NOT_AUTHORIZED);
+}
+
+static void test_auth_higher_level(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+
+	expect_ok(r, OP_ACK, "zq", STATE_OPEN, 1, NULL, 1);
+	expect_ok(r, OP_RESOLVE, "soffice", STATE_ACKED, 1, NULL, 1);
+	expect_ok(r, OP_COMMENT, "zq", STATE_OPEN, 1, NULL, 1);
+	expect_ok(r, OP_ESCALATE, "zq", STATE_OPEN, 1, NULL, 2);
+	expect_ok(r, OP_REASSIGN, "soffice", STATE_ACKED, 1, "community", 2);
+}
+
+static void test_auth_lower_level(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+
+	expect_refused(r, OP_ACK, "ly", STATE_OPEN, 1, NULL, REASON_NOT_AUTHORIZED);
+	expect_refused(r, OP_RESOLVE, "ly", STATE_OPEN, 1, NULL, REASON_NOT_AUTHORIZED);
+	expect_refused(r, OP_COMMENT, "ly", STATE_OPEN, 1, NULL, REASON_NOT_AUTHORIZED);
+	expect_refused(r, OP_ESCALATE, "ly", STATE_OPEN, 1, NULL, REASON_NOT_AUTHORIZED);
+	expect_refused(r, OP_REASSIGN, "ly", STATE_OPEN, 1, "member", REASON_NOT_AUTHORIZED);
+	/* Someone off the chain entirely. */
+	expect_refused(r, OP_ACK, "m9", STATE_OPEN, 1, NULL, REASON_NOT_AUTHORIZED);
+	/* At the current level, not an assignee (level 2 is zq's): only escalate/reassign. */
+	expect_refused(r, OP_ACK, "zq", STATE_OPEN, 2, NULL, REASON_NOT_AUTHORIZED);
+	expect_ok(r, OP_ESCALATE, "zq", STATE_OPEN, 2, NULL, 3);
+}
+
+static void test_auth_admin(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+
+	expect_ok(r, OP_ACK, "cc", STATE_OPEN, 1, NULL, 1);
+	expect_ok(r, OP_ESCALATE, "cc", STATE_OPEN, 1, NULL, 2);
+	expect_ok(r, OP_REASSIGN, "cc", STATE_ACKED, 1, "member", 0);
+	expect_ok(r, OP_COMMENT, "cc", STATE_RESOLVED, 1, NULL, 1);
+}
+
+static void test_auth_unknown_person(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+	struct rejection rj;
+	int t;
+
+	assert_int_equal(authz(r, OP_COMMENT, "ghost", STATE_OPEN, 1, NULL, &t, &rj), -1);
+	assert_int_equal(rj.reason, REASON_NOT_AUTHORIZED);
+	assert_non_null(strstr(rj.msg, "\"ghost\""));
+}
+
+static void test_auth_level_gone(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+
+	/* The stored level key is no longer in the rules: every level is "above". */
+	expect_ok(r, OP_ACK, "ly", STATE_OPEN, -1, NULL, -1);
+	expect_ok(r, OP_ESCALATE, "ly", STATE_OPEN, -1, NULL, 0);
+	expect_refused(r, OP_ACK, "m9", STATE_OPEN, -1, NULL, REASON_NOT_AUTHORIZED);
+}
+
+static void test_transitions(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+
+	expect_refused(r, OP_ACK, "cj", STATE_ACKED, 1, NULL, REASON_INVALID_TRANSITION);
+	expect_refused(r, OP_ACK, "cj", STATE_RESOLVED, 1, NULL, REASON_INVALID_TRANSITION);
+	expect_refused(r, OP_RESOLVE, "cj", STATE_RESOLVED, 1, NULL, REASON_INVALID_TRANSITION);
+	expect_refused(r, OP_ESCALATE, "cj", STATE_RESOLVED, 1, NULL, REASON_INVALID_TRANSITION);
+	expect_refused(r, OP_REASSIGN, "cj", STATE_RESOLVED, 1, "street",
+	               REASON_INVALID_TRANSITION);
+	expect_ok(r, OP_COMMENT, "cj", STATE_RESOLVED, 1, NULL, 1);
+	expect_ok(r, OP_ESCALATE, "cj", STATE_ACKED, 1, NULL, 2);
+	/* Escalating at the last level. */
+	expect_refused(r, OP_ESCALATE, "cc", STATE_OPEN, 4, NULL, REASON_INVALID_TRANSITION);
+	/* Authorization comes first. */
+	expect_refused(r, OP_ACK, "ly", STATE_RESOLVED, 1, NULL, REASON_NOT_AUTHORIZED);
+}
+
+static void test_transitions_vacant(void **state)
+{
+	struct rules *r = ((struct fixture *)*state)->basic;
+	struct route_chain c;
+	struct incident_state st = {.state = STATE_OPEN, .level = 1};
+	struct command cmd = {
+	        .op = OP_REASSIGN, .incident = "i1", .by = "cc", .level = "community"};
+	struct rejection rj;
+	int t;
+
+	/* safety at x/s/c/g1: the community is vacant. */
+	chain_for(r, "x/s/c/g1", "safety", "default", &c);
+	assert_int_equal(route_authorize(r, &c, &st, &cmd, &t, &rj), -1);
+	assert_int_equal(rj.reason, REASON_INVALID_TRANSITION);
+	cmd.op = OP_ESCALATE;
+	cmd.by = "cj";
+	cmd.level = NULL;
+	assert_int_equal(route_authorize(r, &c, &st, &cmd, &t, &rj), 0);
+	assert_int_equal(t, 3); /* community skipped */
+
+	/* The last non-vacant level below the top: nothing to escalate to. */
+	chain_for(r, "x/s/c/g1", "urban", NULL, &c);
+	c.levels[4].vacant = true;
+	c.levels[4].assignees.n = 0;
+	st.level = 3;
+	cmd.by = "soffice";
+	assert_int_equal(route_authorize(r, &c, &st, &cmd, &t, &rj), -1);
+	assert_int_equal(rj.reason, REASON_INVALID_TRANSITION);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_unit_exact),
+	        cmocka_unit_test(test_unit_fallback),
+	        cmocka_unit_test(test_unit_unknown),
+	        cmocka_unit_test(test_route_fallback_flag),
+	        cmocka_unit_test(test_match_combo),
+	        cmocka_unit_test(test_match_channel),
+	        cmocka_unit_test(test_match_severity),
+	        cmocka_unit_test(test_match_category),
+	        cmocka_unit_test(test_match_unit_prefix),
+	        cmocka_unit_test(test_match_attrs),
+	        cmocka_unit_test(test_no_policy),
+	        cmocka_unit_test(test_match_many),
+	        cmocka_unit_test(test_chain_default),
+	        cmocka_unit_test(test_chain_override),
+	        cmocka_unit_test(test_vacant_role_missing),
+	        cmocka_unit_test(test_vacant_kind_absent),
+	        cmocka_unit_test(test_vacant_explicit_empty),
+	        cmocka_unit_test(test_co_assign),
+	        cmocka_unit_test(test_no_assignee),
+	        cmocka_unit_test(test_first_level_skips_vacant),
+	        cmocka_unit_test(test_unknown_category),
+	        cmocka_unit_test(test_durations),
+	        cmocka_unit_test(test_deadlines),
+	        cmocka_unit_test(test_states),
+	        cmocka_unit_test(test_command_check),
+	        cmocka_unit_test(test_auth_assignee),
+	        cmocka_unit_test(test_auth_co_assignee),
+	        cmocka_unit_test(test_auth_higher_level),
+	        cmocka_unit_test(test_auth_lower_level),
+	        cmocka_unit_test(test_auth_admin),
+	        cmocka_unit_test(test_auth_unknown_person),
+	        cmocka_unit_test(test_auth_level_gone),
+	        cmocka_unit_test(test_transitions),
+	        cmocka_unit_test(test_transitions_vacant),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
