@@ -118,6 +118,7 @@ struct rules {
 	struct htab category_index; /* category key -> index */
 	struct htab level_index;    /* level key -> index */
 	struct htab role_index;     /* role name -> index */
+	struct htab policy_index;   /* policy name -> index */
 
 	/*
 	 * Policies by the unit prefix they match: policy_buckets[b] lists, in
@@ -150,6 +151,7 @@ int rules_person(const struct rules *r, const char *id);
 int rules_category(const struct rules *r, const char *key);
 int rules_level(const struct rules *r, const char *key);
 int rules_role(const struct rules *r, const char *name);
+int rules_policy(const struct rules *r, const char *name);
 
 /* The nearest unit of kind k on the path from unit u to the root, or -1. */
 int rules_nearest_kind(const struct rules *r, int u, int kind);

@@ -853,6 +853,7 @@ static void index_policies(struct rules *r)
 	htab_init(&r->bucket_index, r->npolicies);
 	for (size_t i = 0; i < r->npolicies; i++) {
 		struct rules_policy *p = &r->policies[i];
+		htab_put(&r->policy_index, p->name, strlen(p->name), (int)i);
 		if (p->nunits == 0) {
 			r->policy_anyunit.v = xreallocarray(r->policy_anyunit.v,
 			                                    r->policy_anyunit.n + 1, sizeof(int));
@@ -892,6 +893,7 @@ static struct rules *rules_new(const char *name)
 	htab_init(&r->category_index, 16);
 	htab_init(&r->level_index, 16);
 	htab_init(&r->role_index, 16);
+	htab_init(&r->policy_index, 16);
 	return r;
 }
 
@@ -1068,6 +1070,7 @@ void rules_free(struct rules *r)
 	htab_free(&r->category_index);
 	htab_free(&r->level_index);
 	htab_free(&r->role_index);
+	htab_free(&r->policy_index);
 	htab_free(&r->bucket_index);
 	free(r->path);
 	free(r);
@@ -1102,4 +1105,9 @@ int rules_level(const struct rules *r, const char *key)
 int rules_role(const struct rules *r, const char *name)
 {
 	return htab_get(&r->role_index, name, strlen(name));
+}
+
+int rules_policy(const struct rules *r, const char *name)
+{
+	return htab_get(&r->policy_index, name, strlen(name));
 }

@@ -1,0 +1,99 @@
+/*
+ * lifecycle.h: the incident state machine (SPEC §6) as pure functions.
+ * Each step — creation, a duplicate report, a deadline passing, a command
+ * — reads the stored incident and the current rules and returns the
+ * effects to apply: hash fields, events, assignments, notifications and
+ * what happens to gr:due, gr:open and the dedup key. store.c applies the
+ * effects in one atomic Lua call; nothing here does I/O.
+ */
+#ifndef GR_LIFECYCLE_H
+#define GR_LIFECYCLE_H
+
+#include "route.h"
+
+/* Which deadlines have already produced "breached" at the last level. */
+#define LC_BREACHED_ACK     1u
+#define LC_BREACHED_RESOLVE 2u
+
+/* A stored incident (SPEC §7), as read back from gr:inc:<id>. */
+struct inc_record {
+	char *id;
+	struct incident inc; /* the stored doc, parsed again */
+	enum inc_state state;
+	int level_num; /* the stored 1-based level */
+	char *level_key;
+	char **assignees;
+	size_t nassignees;
+	char **co_assignees;
+	size_t nco;
+	char *policy;
+	int64_t ack_deadline; /* ms */
+	int64_t resolve_deadline;
+	int64_t created_at, updated_at, last_seen_at;
+	int64_t count;
+	int64_t version;
+	unsigned breached; /* LC_BREACHED_*; hash field "breached": "", "ack", "resolve", "ack,resolve" */
+};
+
+/*
+ * Fill rec from the hash's field/value pairs (as HGETALL returns them).
+ * Returns 0, or -1 with a sentence in err when a field is missing or
+ * malformed. Free with inc_record_free (also after a failure).
+ */
+int inc_record_parse(struct inc_record *rec, const char *id, const char *const *fields,
+		     const char *const *values, size_t n, char *err, size_t errsz);
+void inc_record_free(struct inc_record *rec);
+
+enum lc_op { LC_KEEP, LC_SET, LC_REM };
+
+struct effects {
+	json_t *fields;        /* object: hash field -> string value, to HSET */
+	json_t *events;        /* array of event objects, oldest first */
+	json_t *assignments;   /* array of assignment objects */
+	json_t *notifications; /* array of notification objects */
+	enum lc_op due;        /* gr:due: SET to due_score, or REM */
+	int64_t due_score;
+	enum lc_op open; /* gr:open: SET (score open_score) or REM */
+	int64_t open_score;
+	enum lc_op dedup; /* SET: gr:dedup:<key> -> this id; REM: delete it if it names this id */
+	const char *dedup_key; /* borrowed */
+	bool expire;           /* resolved: EXPIRE the hash, timeline and seen set */
+};
+
+void effects_init(struct effects *e);
+void effects_free(struct effects *e);
+
+/* The input entry that caused a step; stream NULL for the daemon's own (deadlines). */
+struct lc_source {
+	const char *stream; /* "gr:in:patrol" */
+	const char *entry;  /* "1700000000000-0" */
+};
+
+/* A new incident, routed: skipped events for vacant levels, assigned (reason new). */
+void lifecycle_create(const struct rules *r, const struct incident *inc,
+		      const struct route_result *rt, int64_t now, const struct lc_source *src,
+		      struct effects *out);
+
+/* Another report with rec's dedup key: count, last_seen_at, a duplicate event. */
+void lifecycle_duplicate(const struct rules *r, const struct inc_record *rec, int64_t now,
+			 const struct lc_source *src, struct effects *out);
+
+/*
+ * A deadline of rec may have passed: escalate (ack_timeout / resolve_timeout),
+ * or breach at the last non-vacant level. Returns 1 with out filled when
+ * something was due; 0 when nothing is due at now (out->due then holds
+ * the right gr:due score or REM, to repair a stale entry).
+ */
+int lifecycle_deadline(const struct rules *r, const struct inc_record *rec, int64_t now,
+		       struct effects *out);
+
+/*
+ * A command on rec (already through command_parse and route_command_check):
+ * SPEC §5 authorization and transition, then its effects. Returns 0, or -1
+ * with rj (not_authorized, invalid_transition).
+ */
+int lifecycle_command(const struct rules *r, const struct inc_record *rec,
+		      const struct command *cmd, int64_t now, const struct lc_source *src,
+		      struct effects *out, struct rejection *rj);
+
+#endif
