@@ -42,7 +42,8 @@ ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD) $(LDFLAGS)
 # The pure modules: no libevent, no hiredis; unit tests and fuzzers drive them.
 CORE := util log timeutil diag reason htab yamldoc config rules incident route explain lifecycle
 CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
-DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o
+DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o $(BUILD)/intake.o $(BUILD)/escalate.o \
+	$(BUILD)/store.o $(BUILD)/rconn.o
 GRIDCTL_OBJS := $(BUILD)/gridctl.o
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)

@@ -1,15 +1,193 @@
 /*
- * daemon.c: the event loop. Not built yet: the foundation ships --check.
+ * daemon.c: the event loop and its wiring — connections, signals,
+ * reloads, shutdown. The work itself is in intake.c and escalate.c.
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-#include "config.h"
+#include "daemon.h"
+#include "log.h"
+
+#define SHUTDOWN_GRACE_MS 4000
 
 int daemon_main(struct config *cfg);
 
+static char *read_password(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	char line[1024];
+
+	if (fp == NULL)
+		fatal("cannot open redis.password_file %s", path);
+	if (fgets(line, sizeof(line), fp) == NULL)
+		line[0] = '\0';
+	fclose(fp);
+	line[strcspn(line, "\r\n")] = '\0';
+	if (line[0] == '\0')
+		fatalx("redis.password_file %s is empty", path);
+	char *p = xstrdup(line);
+	explicit_bzero(line, sizeof(line));
+	return p;
+}
+
+static void on_conn(struct rconn *c, bool up, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (c == d->wr) {
+		if (up)
+			store_on_up(d->store);
+		else
+			store_on_down(d->store);
+	}
+	if (!up)
+		intake_on_down(d->intake);
+}
+
+static void reload(struct daemon *d)
+{
+	struct diags dg;
+	struct rules *r;
+	char summary[256];
+
+	diags_init(&dg, d->cfg->rules);
+	r = rules_load(d->cfg->rules, &dg);
+	for (size_t i = 0; i < dg.n; i++) {
+		char *line = diag_format(&dg, &dg.v[i]);
+		log_kv(dg.v[i].severity == DIAG_ERROR ? LOG_ERROR : LOG_WARN, "rules_diagnostic",
+		       "diagnostic", line, NULL);
+		free(line);
+	}
+	diags_free(&dg);
+	if (r == NULL) {
+		log_kv(LOG_ERROR, "reload_failed", "rules", d->cfg->rules, "msg",
+		       "the rules file has errors; the running rules are kept", NULL);
+		return;
+	}
+	/* work in flight holds no pointer into the rules across a callback */
+	rules_free(d->rules);
+	d->rules = r;
+	rules_summary(r, summary, sizeof(summary));
+	log_kv(LOG_INFO, "reloaded", "rules", d->cfg->rules, "summary", summary, NULL);
+}
+
+static void on_hup(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	reload(arg);
+}
+
+static void on_grace(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)what;
+	if ((intake_idle(d->intake) && escalator_idle(d->esc)) ||
+	    time_now_ms() - d->started_ms > SHUTDOWN_GRACE_MS)
+		event_base_loopbreak(d->base);
+}
+
+static void on_term(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct timeval tv = {0, 20000};
+
+	(void)what;
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	d->started_ms = time_now_ms(); /* now: the start of the grace period */
+	log_kv(LOG_INFO, "stopping", "signal", fd == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+	d->grace = event_new(d->base, -1, EV_PERSIST, on_grace, d);
+	event_add(d->grace, &tv);
+}
+
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)what;
+	intake_kick(d->intake);
+}
+
+static void libevent_log(int severity, const char *msg)
+{
+	log_kv(severity >= EVENT_LOG_WARN ? LOG_WARN : LOG_DEBUG, "libevent", "msg", msg, NULL);
+}
+
 int daemon_main(struct config *cfg)
 {
-	(void)cfg;
-	fprintf(stderr, "gridrouted: the daemon loop is not in this build yet; use --check\n");
-	return 1;
+	struct daemon d;
+	struct diags dg;
+	char *password = NULL;
+	char summary[256];
+
+	memset(&d, 0, sizeof(d));
+	d.cfg = cfg;
+	log_init(cfg->log_format, cfg->log_level);
+	event_set_log_callback(libevent_log);
+	signal(SIGPIPE, SIG_IGN);
+
+	diags_init(&dg, cfg->rules);
+	d.rules = rules_load(cfg->rules, &dg);
+	diags_print(&dg, stderr);
+	diags_free(&dg);
+	if (d.rules == NULL)
+		return 1;
+	if (cfg->redis_password_file[0] != '\0')
+		password = read_password(cfg->redis_password_file);
+
+	d.base = event_base_new();
+	if (d.base == NULL)
+		fatalx("cannot create the event loop");
+	d.rd = rconn_new(d.base, cfg, password, "read", on_conn, &d);
+	d.wr = rconn_new(d.base, cfg, password, "write", on_conn, &d);
+	if (password != NULL) {
+		explicit_bzero(password, strlen(password));
+		free(password);
+	}
+	d.store = store_new(d.wr, cfg);
+	d.intake = intake_new(&d);
+	d.esc = escalator_new(&d);
+
+	struct event *hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
+	struct event *term = evsignal_new(d.base, SIGTERM, on_term, &d);
+	struct event *intr = evsignal_new(d.base, SIGINT, on_term, &d);
+	/* the intake starts (and restarts) as soon as both connections and the scripts are ready */
+	struct event *kick = event_new(d.base, -1, EV_PERSIST, on_kick, &d);
+	struct timeval kick_tv = {0, 100000};
+	evsignal_add(hup, NULL);
+	evsignal_add(term, NULL);
+	evsignal_add(intr, NULL);
+	evtimer_add(kick, &kick_tv);
+
+	rules_summary(d.rules, summary, sizeof(summary));
+	log_kv(LOG_INFO, "started", "rules", cfg->rules, "summary", summary, "consumer",
+	       cfg->consumer, "group", cfg->group, "prefix", cfg->prefix, NULL);
+	rconn_start(d.rd);
+	rconn_start(d.wr);
+
+	event_base_dispatch(d.base);
+
+	log_kv(LOG_INFO, "stopped", NULL);
+	intake_free(d.intake);
+	escalator_free(d.esc);
+	rconn_free(d.rd);
+	rconn_free(d.wr);
+	store_free(d.store);
+	event_free(hup);
+	event_free(term);
+	event_free(intr);
+	event_free(kick);
+	if (d.grace != NULL)
+		event_free(d.grace);
+	event_base_free(d.base);
+	rules_free(d.rules);
+	return 0;
 }

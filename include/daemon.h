@@ -1,0 +1,45 @@
+/*
+ * daemon.h: what the daemon's parts share — the loop, the config, the
+ * current rules (swapped whole on SIGHUP), the two Redis connections
+ * (one for the blocking stream read, one for everything else).
+ */
+#ifndef GR_DAEMON_H
+#define GR_DAEMON_H
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "rconn.h"
+#include "rules.h"
+#include "store.h"
+
+struct intake;
+struct escalator;
+
+struct daemon {
+	struct event_base *base;
+	struct config *cfg;
+	struct rules *rules;
+	struct rconn *rd;
+	struct rconn *wr;
+	struct store *store;
+	struct intake *intake;
+	struct escalator *esc;
+	bool stopping;
+	struct event *grace;
+	int64_t started_ms;
+};
+
+/* intake.c: the input streams */
+struct intake *intake_new(struct daemon *d);
+void intake_free(struct intake *in);
+void intake_kick(struct intake *in);    /* read the next batch if nothing is in flight */
+void intake_on_down(struct intake *in); /* a connection dropped: start over from own pending */
+bool intake_idle(const struct intake *in);
+
+/* escalate.c: due deadlines */
+struct escalator *escalator_new(struct daemon *d);
+void escalator_free(struct escalator *e);
+bool escalator_idle(const struct escalator *e);
+
+#endif

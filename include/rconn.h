@@ -1,0 +1,47 @@
+/*
+ * rconn.h: one asynchronous Redis connection that keeps itself up —
+ * connect over TCP or a unix socket, AUTH and SELECT, reconnect with
+ * backoff (100 ms doubling to 5 s), one log line per state change. This
+ * is also the one place that knows hiredis 0.14 from 1.x.
+ */
+#ifndef GR_RCONN_H
+#define GR_RCONN_H
+
+#include <event2/event.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "config.h"
+
+struct rconn;
+
+/* Called when the connection comes up (up = true) or goes down. */
+typedef void (*rconn_state_fn)(struct rconn *c, bool up, void *arg);
+
+/* password may be NULL; it is copied and never logged. */
+struct rconn *rconn_new(struct event_base *base, const struct config *cfg, const char *password,
+                        const char *name, rconn_state_fn fn, void *arg);
+void rconn_free(struct rconn *c);
+void rconn_start(struct rconn *c);
+bool rconn_up(const struct rconn *c);
+const char *rconn_name(const struct rconn *c);
+
+/*
+ * Send a command. fn gets the reply, or NULL when the connection dropped
+ * before it came (the reply is hiredis's: do not keep it past fn).
+ * Returns -1 at once when the connection is not up.
+ */
+int rconn_argv(struct rconn *c, redisCallbackFn *fn, void *priv, int argc, const char **argv,
+               const size_t *lens);
+
+/* Stop reconnecting and close once the replies in flight have come. */
+void rconn_close(struct rconn *c);
+
+/* hiredis 1.x adds RESP3 types; these are the ones RESP2 gives. */
+#define REPLY_IS_ERROR(r) ((r) != NULL && (r)->type == REDIS_REPLY_ERROR)
+#define REPLY_IS_ARRAY(r) ((r) != NULL && (r)->type == REDIS_REPLY_ARRAY)
+#define REPLY_IS_STRING(r)                                                                         \
+	((r) != NULL && ((r)->type == REDIS_REPLY_STRING || (r)->type == REDIS_REPLY_STATUS))
+#define REPLY_IS_NIL(r) ((r) != NULL && (r)->type == REDIS_REPLY_NIL)
+
+#endif

@@ -1,0 +1,186 @@
+/*
+ * escalate.c: deadlines. Every tick_ms, the incidents whose score in
+ * gr:due has passed are read in batches; the next step is computed in C
+ * from the current rules (lifecycle_deadline) and applied with a
+ * compare-and-set on the incident's version, so that two daemons on one
+ * Redis never escalate the same deadline twice: the second finds the
+ * version moved and reads the incident again on a later tick.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+
+struct escalator {
+	struct daemon *d;
+	struct event *tick;
+	int inflight;
+	bool again; /* the last batch was full: go on without waiting for the tick */
+	unsigned gen;
+};
+
+struct due_item {
+	struct escalator *e;
+	unsigned gen;
+	char *id;
+};
+
+static void run(struct escalator *e);
+
+static void item_done(struct due_item *it)
+{
+	struct escalator *e = it->e;
+	bool current = it->gen == e->gen;
+
+	free(it->id);
+	free(it);
+	if (!current)
+		return;
+	if (--e->inflight == 0 && e->again)
+		run(e);
+}
+
+static void on_applied(void *arg, enum store_result res)
+{
+	(void)res; /* RETRY: someone else moved it; the next tick reads it again */
+	item_done(arg);
+}
+
+static void log_step(const char *id, const struct effects *fx)
+{
+	size_t i;
+	json_t *ev;
+
+	json_array_foreach(fx->events, i, ev)
+	{
+		const char *type = json_string_value(json_object_get(ev, "type"));
+		if (type == NULL || strcmp(type, "skipped") == 0)
+			continue;
+		log_kv(strcmp(type, "breached") == 0 ? LOG_WARN : LOG_INFO, type, "incident", id,
+		       "to", json_string_value(json_object_get(ev, "level_key")), "reason",
+		       json_string_value(json_object_get(ev, "reason")), NULL);
+	}
+}
+
+static void ignore_reply(void *arg, redisReply *r)
+{
+	(void)arg;
+	(void)r;
+}
+
+static void on_incident(void *arg, redisReply *r)
+{
+	struct due_item *it = arg;
+	struct daemon *d = it->e->d;
+	struct inc_record rec;
+	struct effects fx;
+	char err[256];
+
+	if (r == NULL || it->gen != it->e->gen || !REPLY_IS_ARRAY(r)) {
+		item_done(it);
+		return;
+	}
+	effects_init(&fx);
+	memset(&rec, 0, sizeof(rec));
+	if (r->elements == 0) {
+		/* expired or deleted: it has no deadline any more */
+		char *due = store_key(d->store, "due");
+		const char *argv[] = {"ZREM", due, it->id};
+		store_command(d->store, ignore_reply, NULL, 3, argv, NULL);
+		free(due);
+		effects_free(&fx);
+		item_done(it);
+		return;
+	}
+	size_t n = r->elements / 2;
+	const char **f = xcalloc(n + 1, sizeof(*f)), **v = xcalloc(n + 1, sizeof(*v));
+	for (size_t i = 0; i < n; i++) {
+		f[i] = r->element[2 * i]->str;
+		v[i] = r->element[2 * i + 1]->str;
+	}
+	int rc = inc_record_parse(&rec, it->id, f, v, n, err, sizeof(err));
+	free(f);
+	free(v);
+	if (rc < 0) {
+		log_kv(LOG_ERROR, "incident_unreadable", "incident", it->id, "error", err, NULL);
+		inc_record_free(&rec);
+		effects_free(&fx);
+		item_done(it);
+		return;
+	}
+	lifecycle_deadline(d->rules, &rec, time_now_ms(), &fx);
+	log_step(it->id, &fx);
+	if (store_apply(d->store, it->id, &fx, false, rec.version, NULL, NULL, on_applied, it) < 0)
+		item_done(it);
+	inc_record_free(&rec);
+	effects_free(&fx);
+}
+
+static void on_due(void *arg, redisReply *r)
+{
+	struct escalator *e = arg;
+
+	e->inflight--;
+	e->again = false;
+	if (r != NULL && REPLY_IS_ARRAY(r)) {
+		e->again = (int64_t)r->elements >= e->d->cfg->batch;
+		for (size_t i = 0; i < r->elements; i++) {
+			struct due_item *it = xcalloc(1, sizeof(*it));
+			it->e = e;
+			it->gen = e->gen;
+			it->id = xstrndup(r->element[i]->str, r->element[i]->len);
+			e->inflight++;
+			if (store_read_incident(e->d->store, it->id, on_incident, it) < 0)
+				item_done(it);
+		}
+	}
+}
+
+static void run(struct escalator *e)
+{
+	char now[24], count[24];
+	char *due;
+
+	if (e->inflight > 0 || e->d->stopping || !store_ready(e->d->store))
+		return;
+	snprintf(now, sizeof(now), "%lld", (long long)time_now_ms());
+	snprintf(count, sizeof(count), "%lld", (long long)e->d->cfg->batch * 4);
+	due = store_key(e->d->store, "due");
+	const char *argv[] = {"ZRANGEBYSCORE", due, "-inf", now, "LIMIT", "0", count};
+	e->inflight++;
+	if (store_command(e->d->store, on_due, e, 7, argv, NULL) < 0)
+		e->inflight--;
+	free(due);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	run(arg);
+}
+
+struct escalator *escalator_new(struct daemon *d)
+{
+	struct escalator *e = xcalloc(1, sizeof(*e));
+	struct timeval tv = {d->cfg->tick_ms / 1000, (d->cfg->tick_ms % 1000) * 1000};
+
+	e->d = d;
+	e->tick = event_new(d->base, -1, EV_PERSIST, on_tick, e);
+	evtimer_add(e->tick, &tv);
+	return e;
+}
+
+void escalator_free(struct escalator *e)
+{
+	if (e == NULL)
+		return;
+	event_free(e->tick);
+	free(e);
+}
+
+bool escalator_idle(const struct escalator *e)
+{
+	return e->inflight == 0;
+}

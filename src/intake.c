@@ -1,0 +1,727 @@
+/*
+ * intake.c: consuming the five input streams through the consumer group.
+ *
+ * One batch at a time: XREADGROUP (first this consumer's own pending
+ * entries from id 0, then new ones with ">"), then every entry of the
+ * batch as a work item that ends in exactly one atomic store call — an
+ * incident created, a duplicate counted, a command applied, or a dead
+ * letter — pipelined on the write connection. A lost connection drops
+ * the batch: its entries are still pending in Redis and are read again
+ * from id 0 once the connection is back, and the store's idempotency
+ * makes the second application a no-op. Every claim_idle_ms, entries
+ * that another consumer left idle are taken over with XAUTOCLAIM.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "route.h"
+
+#define NSTREAMS     5
+#define CMD_STREAM   4
+#define BUSY_WAIT_MS 200
+
+struct intake {
+	struct daemon *d;
+	char *streams[NSTREAMS];
+	char *pending_from[NSTREAMS]; /* history phase: read own pending after this id */
+	bool history_done[NSTREAMS];
+	bool groups_ok;
+	bool reading;
+	int inflight;
+	unsigned gen; /* bumped on every drop: stale work is discarded */
+	struct event *retry;
+	struct event *claim;
+	char *claim_cursor[NSTREAMS];
+};
+
+struct work {
+	struct intake *in;
+	unsigned gen;
+	int stream;
+	char *entry;
+	char *payload; /* the incident / command field; NULL when missing */
+	size_t plen;
+	char *fields_json; /* all the entry's fields, for missing_payload */
+	int64_t deliveries;
+	int64_t entry_ms;
+	struct incident inc;
+	struct command cmd;
+	struct route_result rt;
+	struct event *timer;
+};
+
+static void read_batch(struct intake *in);
+static void work_start(struct work *w);
+
+static const char *const stream_suffix[NSTREAMS] = {"in:patrol", "in:feedback", "in:scheduled",
+                                                    "in:alert", "in:commands"};
+
+static bool both_up(const struct intake *in)
+{
+	return rconn_up(in->d->rd) && store_ready(in->d->store);
+}
+
+static void work_free(struct work *w)
+{
+	incident_free(&w->inc);
+	command_free(&w->cmd);
+	if (w->timer != NULL)
+		event_free(w->timer);
+	free(w->entry);
+	free(w->payload);
+	free(w->fields_json);
+	free(w);
+}
+
+/* A work item is finished (or dropped): the next batch may come when all are. */
+static void work_done(struct work *w)
+{
+	struct intake *in = w->in;
+	bool current = w->gen == in->gen;
+
+	work_free(w);
+	if (!current)
+		return;
+	in->inflight--;
+	if (in->inflight == 0)
+		read_batch(in);
+}
+
+static struct lc_source source_of(const struct work *w)
+{
+	struct lc_source src = {w->in->streams[w->stream], w->entry};
+	return src;
+}
+
+static void on_busy_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	work_start(arg);
+}
+
+/* Redis said no for now (OOM, READONLY, BUSY): the same work again, later. */
+static void work_later(struct work *w)
+{
+	struct timeval tv = {0, BUSY_WAIT_MS * 1000};
+
+	incident_free(&w->inc);
+	command_free(&w->cmd);
+	if (w->timer == NULL)
+		w->timer = evtimer_new(w->in->d->base, on_busy_timer, w);
+	evtimer_add(w->timer, &tv);
+}
+
+static void on_stored(void *arg, enum store_result res)
+{
+	struct work *w = arg;
+
+	if (w->gen != w->in->gen) {
+		work_done(w);
+		return;
+	}
+	switch (res) {
+	case ST_OK:
+	case ST_SEEN:
+	case ST_EXISTS:
+		work_done(w);
+		break;
+	case ST_RETRY:
+	case ST_GONE:
+		/* the incident changed under us: read it again and decide again */
+		incident_free(&w->inc);
+		command_free(&w->cmd);
+		work_start(w);
+		break;
+	case ST_BUSY:
+		work_later(w);
+		break;
+	case ST_DOWN:
+		work_done(w);
+		break;
+	}
+}
+
+static void deadletter(struct work *w, enum reason reason, const char *error)
+{
+	struct lc_source src = source_of(w);
+	const char *payload = w->payload != NULL ? w->payload : w->fields_json;
+	size_t plen = w->payload != NULL ? w->plen : strlen(w->fields_json);
+
+	log_kv(LOG_WARN, "deadletter", "source", src.stream, "entry", src.entry, "reason",
+	       reason_code(reason), "error", error, NULL);
+	if (store_deadletter(w->in->d->store, &src, reason_code(reason), error, payload, plen,
+	                     on_stored, w) < 0)
+		work_done(w);
+}
+
+static void apply(struct work *w, const char *id, struct effects *e, bool create, int64_t version,
+                  const char *holder)
+{
+	struct lc_source src = source_of(w);
+
+	if (store_apply(w->in->d->store, id, e, create, version, holder, &src, on_stored, w) < 0)
+		work_done(w);
+	effects_free(e);
+}
+
+static void log_assigned(const struct work *w, const char *id, const struct effects *e)
+{
+	json_t *a = json_array_get(e->assignments, 0);
+
+	if (a == NULL || !log_enabled(LOG_INFO))
+		return;
+	log_kv(LOG_INFO, "assigned", "incident", id, "source", w->in->streams[w->stream], "entry",
+	       w->entry, "level", json_string_value(json_object_get(a, "level_key")), "unit",
+	       json_string_value(json_object_get(a, "unit")), "policy",
+	       json_string_value(json_object_get(a, "policy")), NULL);
+}
+
+/* Field/value pairs of a hiredis array as C arrays (pointers into the reply). */
+static int record_from_reply(struct inc_record *rec, const char *id, redisReply *r, char *err,
+                             size_t errsz)
+{
+	size_t n = r->elements / 2;
+	const char **f = xcalloc(n + 1, sizeof(*f)), **v = xcalloc(n + 1, sizeof(*v));
+
+	for (size_t i = 0; i < n; i++) {
+		f[i] = r->element[2 * i]->str;
+		v[i] = r->element[2 * i + 1]->str;
+	}
+	int rc = inc_record_parse(rec, id, f, v, n, err, errsz);
+	free(f);
+	free(v);
+	return rc;
+}
+
+static void create_incident(struct work *w, const char *holder)
+{
+	struct effects e;
+	struct lc_source src = source_of(w);
+
+	effects_init(&e);
+	lifecycle_create(w->in->d->rules, &w->inc, &w->rt, time_now_ms(), &src, &e);
+	log_assigned(w, w->inc.id, &e);
+	apply(w, w->inc.id, &e, true, 0, holder);
+}
+
+static void on_dedup(void *arg, redisReply *r)
+{
+	struct work *w = arg;
+	struct inc_record rec;
+	char err[256];
+
+	if (w->gen != w->in->gen || r == NULL) {
+		work_done(w);
+		return;
+	}
+	if (REPLY_IS_ERROR(r) || (!REPLY_IS_NIL(r) && !REPLY_IS_ARRAY(r))) {
+		work_later(w);
+		return;
+	}
+	if (REPLY_IS_NIL(r)) {
+		create_incident(w, "");
+		return;
+	}
+	const char *holder = r->element[0]->str;
+	memset(&rec, 0, sizeof(rec));
+	if (r->element[1]->elements == 0 ||
+	    record_from_reply(&rec, holder, r->element[1], err, sizeof(err)) < 0 ||
+	    rec.state == STATE_RESOLVED) {
+		/* the holder is gone or done: this report opens a new incident */
+		char *h = xstrdup(holder);
+		inc_record_free(&rec);
+		create_incident(w, h);
+		free(h);
+		return;
+	}
+	struct effects e;
+	struct lc_source src = source_of(w);
+	effects_init(&e);
+	lifecycle_duplicate(w->in->d->rules, &rec, time_now_ms(), &src, &e);
+	log_kv(LOG_INFO, "duplicate", "incident", rec.id, "source", src.stream, "entry", src.entry,
+	       NULL);
+	apply(w, rec.id, &e, false, rec.version, NULL);
+	inc_record_free(&rec);
+}
+
+static void start_incident(struct work *w)
+{
+	struct incident_ctx ctx = {
+	        .channel = (enum channel)w->stream,
+	        .entry_id = w->entry,
+	        .entry_ms = w->entry_ms,
+	        .max_bytes = (size_t)w->in->d->cfg->max_incident_bytes,
+	};
+	struct rejection rj;
+
+	if (incident_parse(w->payload, w->plen, &ctx, &w->inc, &rj) < 0 ||
+	    route_incident(w->in->d->rules, &w->inc, &w->rt, &rj) < 0) {
+		deadletter(w, rj.reason, rj.msg);
+		return;
+	}
+	if (w->inc.dedup_key != NULL) {
+		if (store_read_dedup(w->in->d->store, w->inc.dedup_key, on_dedup, w) < 0)
+			work_done(w);
+		return;
+	}
+	create_incident(w, NULL);
+}
+
+static void on_command_incident(void *arg, redisReply *r)
+{
+	struct work *w = arg;
+	struct inc_record rec;
+	struct rejection rj;
+	struct effects e;
+	char err[256];
+
+	if (w->gen != w->in->gen || r == NULL) {
+		work_done(w);
+		return;
+	}
+	if (!REPLY_IS_ARRAY(r)) {
+		work_later(w);
+		return;
+	}
+	if (r->elements == 0) {
+		char msg[REJECT_MSGSZ];
+		snprintf(msg, sizeof(msg), "no incident \"%s\"", w->cmd.incident);
+		deadletter(w, REASON_UNKNOWN_INCIDENT, msg);
+		return;
+	}
+	memset(&rec, 0, sizeof(rec));
+	if (record_from_reply(&rec, w->cmd.incident, r, err, sizeof(err)) < 0) {
+		char msg[REJECT_MSGSZ];
+		snprintf(msg, sizeof(msg), "incident \"%s\" cannot be read: %s", w->cmd.incident,
+		         err);
+		inc_record_free(&rec);
+		deadletter(w, REASON_UNKNOWN_INCIDENT, msg);
+		return;
+	}
+	effects_init(&e);
+	struct lc_source src = source_of(w);
+	if (lifecycle_command(w->in->d->rules, &rec, &w->cmd, time_now_ms(), &src, &e, &rj) < 0) {
+		effects_free(&e);
+		inc_record_free(&rec);
+		deadletter(w, rj.reason, rj.msg);
+		return;
+	}
+	log_kv(LOG_INFO, cmd_op_name(w->cmd.op), "incident", rec.id, "by", w->cmd.by, "source",
+	       src.stream, "entry", src.entry, NULL);
+	apply(w, rec.id, &e, false, rec.version, NULL);
+	inc_record_free(&rec);
+}
+
+static void start_command(struct work *w)
+{
+	struct rejection rj;
+
+	if (command_parse(w->payload, w->plen, (size_t)w->in->d->cfg->max_incident_bytes, &w->cmd,
+	                  &rj) < 0 ||
+	    route_command_check(w->in->d->rules, &w->cmd, &rj) < 0) {
+		deadletter(w, rj.reason, rj.msg);
+		return;
+	}
+	if (store_read_incident(w->in->d->store, w->cmd.incident, on_command_incident, w) < 0)
+		work_done(w);
+}
+
+static void work_start(struct work *w)
+{
+	char msg[REJECT_MSGSZ];
+
+	if (w->gen != w->in->gen) {
+		work_done(w);
+		return;
+	}
+	if (w->deliveries > w->in->d->cfg->max_deliveries) {
+		snprintf(msg, sizeof(msg),
+		         "delivered %lld times, more than limits.max_deliveries (%lld)",
+		         (long long)w->deliveries, (long long)w->in->d->cfg->max_deliveries);
+		deadletter(w, REASON_MAX_DELIVERIES, msg);
+		return;
+	}
+	if (w->payload == NULL) {
+		snprintf(msg, sizeof(msg), "the entry has no \"%s\" field",
+		         w->stream == CMD_STREAM ? "command" : "incident");
+		deadletter(w, REASON_MISSING_PAYLOAD, msg);
+		return;
+	}
+	if (w->plen > (size_t)w->in->d->cfg->max_incident_bytes) {
+		snprintf(msg, sizeof(msg), "%s of %zu bytes, over limits.max_incident_bytes (%lld)",
+		         w->stream == CMD_STREAM ? "command" : "incident", w->plen,
+		         (long long)w->in->d->cfg->max_incident_bytes);
+		deadletter(w, REASON_TOO_LARGE, msg);
+		return;
+	}
+	if (w->stream == CMD_STREAM)
+		start_command(w);
+	else
+		start_incident(w);
+}
+
+/* One stream entry [id, [field, value, ...]] as a work item; NULL fields: deleted entry. */
+static struct work *work_new(struct intake *in, int stream, redisReply *e, int64_t deliveries)
+{
+	struct work *w = xcalloc(1, sizeof(*w));
+	const char *want = stream == CMD_STREAM ? "command" : "incident";
+	redisReply *f = e->elements > 1 ? e->element[1] : NULL;
+	json_t *all = json_object();
+
+	w->in = in;
+	w->gen = in->gen;
+	w->stream = stream;
+	w->entry = xstrndup(e->element[0]->str, e->element[0]->len);
+	w->deliveries = deliveries;
+	if (stream_id_ms(w->entry, &w->entry_ms) < 0)
+		w->entry_ms = time_now_ms();
+	if (REPLY_IS_ARRAY(f)) {
+		for (size_t i = 0; i + 1 < f->elements; i += 2) {
+			redisReply *k = f->element[i], *v = f->element[i + 1];
+			if (k->len == strlen(want) && memcmp(k->str, want, k->len) == 0 &&
+			    w->payload == NULL) {
+				w->payload = xstrndup(v->str, v->len);
+				w->plen = v->len;
+			}
+			char *ks = xstrndup(k->str, k->len);
+			json_object_set_new(all, ks, json_stringn_nocheck(v->str, v->len));
+			free(ks);
+		}
+	}
+	w->fields_json = json_dumps(all, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(all);
+	if (w->fields_json == NULL)
+		w->fields_json = xstrdup("{}");
+	return w;
+}
+
+static int stream_index(const struct intake *in, const char *key, size_t len)
+{
+	for (int i = 0; i < NSTREAMS; i++) {
+		if (strlen(in->streams[i]) == len && memcmp(in->streams[i], key, len) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* The delivery counts of the entries of a history or claim batch. */
+struct counted {
+	struct intake *in;
+	struct work **items;
+	size_t n;
+	int stream;
+};
+
+static void on_pending_counts(void *arg, redisReply *r)
+{
+	struct counted *c = arg;
+	struct intake *in = c->in;
+
+	for (size_t i = 0; i < c->n; i++) {
+		struct work *w = c->items[i];
+		if (REPLY_IS_ARRAY(r)) {
+			for (size_t k = 0; k < r->elements; k++) {
+				redisReply *p = r->element[k];
+				if (REPLY_IS_ARRAY(p) && p->elements >= 4 &&
+				    strcmp(p->element[0]->str, w->entry) == 0)
+					w->deliveries = p->element[3]->integer;
+			}
+		}
+	}
+	bool current = c->items[0]->gen == in->gen && r != NULL;
+	for (size_t i = 0; i < c->n; i++) {
+		if (current)
+			work_start(c->items[i]);
+		else
+			work_done(c->items[i]);
+	}
+	free(c->items);
+	free(c);
+}
+
+/* Start a batch of one stream's entries; history and claims first learn their delivery counts. */
+static void start_batch(struct intake *in, int s, redisReply *entries, bool counted)
+{
+	size_t n = entries->elements;
+	struct work **items;
+
+	if (n == 0)
+		return;
+	items = xcalloc(n, sizeof(*items));
+	for (size_t i = 0; i < n; i++) {
+		items[i] = work_new(in, s, entries->element[i], 1);
+		in->inflight++;
+	}
+	if (!counted) {
+		for (size_t i = 0; i < n; i++)
+			work_start(items[i]);
+		free(items);
+		return;
+	}
+	char cnt[24];
+	snprintf(cnt, sizeof(cnt), "%zu", n);
+	const char *argv[] = {"XPENDING",      in->streams[s],      in->d->cfg->group,
+	                      items[0]->entry, items[n - 1]->entry, cnt};
+	struct counted *c = xcalloc(1, sizeof(*c));
+	c->in = in;
+	c->items = items;
+	c->n = n;
+	c->stream = s;
+	if (store_command(in->d->store, on_pending_counts, c, 6, argv, NULL) < 0)
+		on_pending_counts(c, NULL);
+}
+
+static bool history_phase(const struct intake *in)
+{
+	for (int i = 0; i < NSTREAMS; i++) {
+		if (!in->history_done[i])
+			return true;
+	}
+	return false;
+}
+
+static void on_read(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct intake *in = priv;
+	redisReply *reply = r;
+	bool history = history_phase(in);
+	bool seen[NSTREAMS] = {false};
+
+	(void)ac;
+	in->reading = false;
+	if (reply == NULL || in->d->stopping)
+		return;
+	if (REPLY_IS_ERROR(reply)) {
+		/* NOGROUP: Redis lost the group (restarted without persistence) */
+		log_kv(LOG_WARN, "read_failed", "error", reply->str, NULL);
+		in->groups_ok = false;
+		struct timeval tv = {0, BUSY_WAIT_MS * 1000};
+		evtimer_add(in->retry, &tv);
+		return;
+	}
+	in->inflight++; /* hold the batch open while its items start */
+	if (REPLY_IS_ARRAY(reply)) {
+		for (size_t i = 0; i < reply->elements; i++) {
+			redisReply *sr = reply->element[i];
+			if (!REPLY_IS_ARRAY(sr) || sr->elements < 2)
+				continue;
+			int s = stream_index(in, sr->element[0]->str, sr->element[0]->len);
+			if (s < 0)
+				continue;
+			redisReply *entries = sr->element[1];
+			if (history) {
+				seen[s] = entries->elements > 0;
+				if (entries->elements > 0) {
+					redisReply *last = entries->element[entries->elements - 1];
+					free(in->pending_from[s]);
+					in->pending_from[s] = xstrndup(last->element[0]->str,
+					                               last->element[0]->len);
+				}
+			}
+			start_batch(in, s, entries, history);
+		}
+	}
+	if (history) {
+		for (int s = 0; s < NSTREAMS; s++) {
+			if (!seen[s])
+				in->history_done[s] = true;
+		}
+		if (!history_phase(in))
+			log_kv(LOG_INFO, "pending_done", "consumer", in->d->cfg->consumer, NULL);
+	}
+	in->inflight--;
+	if (in->inflight == 0)
+		read_batch(in);
+}
+
+static void on_group(void *arg, redisReply *r)
+{
+	(void)arg;
+	if (r == NULL)
+		return;
+	if (REPLY_IS_ERROR(r) && strncmp(r->str, "BUSYGROUP", 9) != 0)
+		log_kv(LOG_ERROR, "group_create_failed", "error", r->str, NULL);
+}
+
+static void on_groups_done(void *arg, redisReply *r)
+{
+	struct intake *in = arg;
+
+	on_group(in, r);
+	if (r == NULL)
+		return;
+	in->groups_ok = true;
+	read_batch(in);
+}
+
+static void create_groups(struct intake *in)
+{
+	for (int i = 0; i < NSTREAMS; i++) {
+		const char *argv[] = {"XGROUP",          "CREATE", in->streams[i],
+		                      in->d->cfg->group, "0",      "MKSTREAM"};
+		store_command(in->d->store, i == NSTREAMS - 1 ? on_groups_done : on_group, in, 6,
+		              argv, NULL);
+	}
+}
+
+static void read_batch(struct intake *in)
+{
+	const char *argv[9 + 2 * NSTREAMS];
+	char count[24], block[24];
+	int n = 0, ns = 0;
+	bool history = history_phase(in);
+
+	if (in->reading || in->inflight > 0 || in->d->stopping || !both_up(in))
+		return;
+	if (!in->groups_ok) {
+		create_groups(in);
+		return;
+	}
+	snprintf(count, sizeof(count), "%lld", (long long)in->d->cfg->batch);
+	snprintf(block, sizeof(block), "%lld", (long long)in->d->cfg->block_ms);
+	argv[n++] = "XREADGROUP";
+	argv[n++] = "GROUP";
+	argv[n++] = in->d->cfg->group;
+	argv[n++] = in->d->cfg->consumer;
+	argv[n++] = "COUNT";
+	argv[n++] = count;
+	if (!history) {
+		argv[n++] = "BLOCK";
+		argv[n++] = block;
+	}
+	argv[n++] = "STREAMS";
+	for (int i = 0; i < NSTREAMS; i++) {
+		if (!history || !in->history_done[i]) {
+			argv[n++] = in->streams[i];
+			ns++;
+		}
+	}
+	for (int i = 0; i < NSTREAMS; i++) {
+		if (!history || !in->history_done[i])
+			argv[n++] = history ? in->pending_from[i] : ">";
+	}
+	(void)ns;
+	if (rconn_argv(in->d->rd, on_read, in, n, argv, NULL) == 0)
+		in->reading = true;
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	read_batch(arg);
+}
+
+/* Entries other consumers left idle: take them over (XAUTOCLAIM), one stream per tick. */
+struct claim_ctx {
+	struct intake *in;
+	int stream;
+	unsigned gen;
+};
+
+static void on_claimed(void *arg, redisReply *r)
+{
+	struct claim_ctx *c = arg;
+	struct intake *in = c->in;
+
+	if (r != NULL && c->gen == in->gen && REPLY_IS_ARRAY(r) && r->elements >= 2 &&
+	    !in->d->stopping) {
+		free(in->claim_cursor[c->stream]);
+		in->claim_cursor[c->stream] = xstrndup(r->element[0]->str, r->element[0]->len);
+		redisReply *entries = r->element[1];
+		if (entries->elements > 0) {
+			char cnt[24];
+			snprintf(cnt, sizeof(cnt), "%zu", entries->elements);
+			log_kv(LOG_INFO, "claimed", "stream", in->streams[c->stream], "count", cnt,
+			       NULL);
+			in->inflight++;
+			start_batch(in, c->stream, entries, true);
+			in->inflight--;
+			if (in->inflight == 0)
+				read_batch(in);
+		}
+	}
+	free(c);
+}
+
+static void on_claim_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct intake *in = arg;
+	char idle[24], count[24];
+
+	(void)fd;
+	(void)what;
+	if (!both_up(in) || in->d->stopping || !in->groups_ok || history_phase(in))
+		return;
+	snprintf(idle, sizeof(idle), "%lld", (long long)in->d->cfg->claim_idle_ms);
+	snprintf(count, sizeof(count), "%lld", (long long)in->d->cfg->batch);
+	for (int s = 0; s < NSTREAMS; s++) {
+		struct claim_ctx *c = xcalloc(1, sizeof(*c));
+		const char *argv[] = {
+		        "XAUTOCLAIM", in->streams[s],      in->d->cfg->group, in->d->cfg->consumer,
+		        idle,         in->claim_cursor[s], "COUNT",           count};
+		c->in = in;
+		c->stream = s;
+		c->gen = in->gen;
+		if (store_command(in->d->store, on_claimed, c, 8, argv, NULL) < 0)
+			free(c);
+	}
+}
+
+struct intake *intake_new(struct daemon *d)
+{
+	struct intake *in = xcalloc(1, sizeof(*in));
+	int64_t ms = d->cfg->claim_idle_ms / 2;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	in->d = d;
+	for (int i = 0; i < NSTREAMS; i++) {
+		in->streams[i] = store_key(d->store, "%s", stream_suffix[i]);
+		in->pending_from[i] = xstrdup("0");
+		in->claim_cursor[i] = xstrdup("0-0");
+	}
+	in->retry = evtimer_new(d->base, on_retry, in);
+	in->claim = event_new(d->base, -1, EV_PERSIST, on_claim_timer, in);
+	evtimer_add(in->claim, &tv);
+	return in;
+}
+
+void intake_free(struct intake *in)
+{
+	if (in == NULL)
+		return;
+	for (int i = 0; i < NSTREAMS; i++) {
+		free(in->streams[i]);
+		free(in->pending_from[i]);
+		free(in->claim_cursor[i]);
+	}
+	event_free(in->retry);
+	event_free(in->claim);
+	free(in);
+}
+
+void intake_kick(struct intake *in)
+{
+	read_batch(in);
+}
+
+void intake_on_down(struct intake *in)
+{
+	in->gen++;
+	in->inflight = 0;
+	in->reading = false;
+	in->groups_ok = false;
+	for (int i = 0; i < NSTREAMS; i++) {
+		in->history_done[i] = false;
+		free(in->pending_from[i]);
+		in->pending_from[i] = xstrdup("0");
+	}
+}
+
+bool intake_idle(const struct intake *in)
+{
+	return in->inflight == 0;
+}

@@ -1,0 +1,241 @@
+/*
+ * rconn.c: a self-healing hiredis async connection on libevent.
+ *
+ * States: DOWN (a retry timer is armed) -> CONNECTING -> HANDSHAKE (AUTH,
+ * SELECT in flight) -> UP. Any failure goes back to DOWN with the backoff
+ * doubled (100 ms to 5 s); reaching UP resets it. Only state changes are
+ * logged, so an outage is two lines, not one per retry.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/adapters/libevent.h>
+
+#include "log.h"
+#include "rconn.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+enum rstate { RS_DOWN, RS_CONNECTING, RS_HANDSHAKE, RS_UP, RS_CLOSED };
+
+struct rconn {
+	struct event_base *base;
+	const struct config *cfg;
+	char *password;
+	char *name;
+	rconn_state_fn fn;
+	void *arg;
+	redisAsyncContext *ac;
+	enum rstate state;
+	bool was_up;      /* for "one log line per state change" */
+	bool logged_down; /* the current outage has been logged */
+	int64_t backoff_ms;
+	struct event *retry;
+};
+
+static void schedule_retry(struct rconn *c);
+
+static void log_conn(struct rconn *c, enum log_level lvl, const char *event, const char *err)
+{
+	char port[16];
+
+	snprintf(port, sizeof(port), "%lld", (long long)c->cfg->redis_port);
+	if (c->cfg->redis_socket[0] != '\0')
+		log_kv(lvl, event, "conn", c->name, "socket", c->cfg->redis_socket, "error", err,
+		       NULL);
+	else
+		log_kv(lvl, event, "conn", c->name, "host", c->cfg->redis_host, "port", port,
+		       "error", err, NULL);
+}
+
+static void went_down(struct rconn *c, const char *err)
+{
+	bool notify = c->state == RS_UP;
+
+	c->ac = NULL;
+	if (c->state == RS_CLOSED)
+		return;
+	c->state = RS_DOWN;
+	if (!c->logged_down) {
+		log_conn(c, c->was_up ? LOG_WARN : LOG_ERROR, "redis_down", err);
+		c->logged_down = true;
+	}
+	if (notify)
+		c->fn(c, false, c->arg);
+	schedule_retry(c);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct rconn *c = ac->data;
+
+	(void)status;
+	went_down(c, ac->errstr[0] != '\0' ? ac->errstr : "connection closed");
+}
+
+static void on_handshake(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct rconn *c = ac->data;
+	redisReply *reply = r;
+	bool last = priv != NULL;
+
+	if (c->state != RS_HANDSHAKE)
+		return;
+	if (reply == NULL)
+		return; /* on_disconnect follows */
+	if (REPLY_IS_ERROR(reply)) {
+		/* AUTH or SELECT refused: the server says why; the password is not in it */
+		char err[256];
+		snprintf(err, sizeof(err), "%s", reply->str);
+		c->state = RS_DOWN;
+		log_conn(c, LOG_ERROR, "redis_handshake_failed", err);
+		c->logged_down = true;
+		redisAsyncDisconnect(ac);
+		return;
+	}
+	if (!last)
+		return;
+	c->state = RS_UP;
+	c->backoff_ms = BACKOFF_MIN_MS;
+	c->logged_down = false;
+	c->was_up = true;
+	log_conn(c, LOG_INFO, "redis_up", NULL);
+	c->fn(c, true, c->arg);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+	struct rconn *c = ac->data;
+	const char *argv[3];
+	char db[24];
+	int n = 0;
+
+	if (status != REDIS_OK) {
+		/* hiredis frees the context after this callback */
+		went_down(c, ac->errstr[0] != '\0' ? ac->errstr : "connect failed");
+		return;
+	}
+	c->state = RS_HANDSHAKE;
+	if (c->password != NULL) {
+		argv[n++] = "AUTH";
+		if (c->cfg->redis_username[0] != '\0')
+			argv[n++] = c->cfg->redis_username;
+		argv[n++] = c->password;
+		redisAsyncCommandArgv(c->ac, on_handshake, NULL, n, argv, NULL);
+	}
+	snprintf(db, sizeof(db), "%lld", (long long)c->cfg->redis_db);
+	argv[0] = "SELECT";
+	argv[1] = db;
+	redisAsyncCommandArgv(c->ac, on_handshake, c, 2, argv, NULL);
+}
+
+static void connect_now(struct rconn *c)
+{
+	redisAsyncContext *ac;
+
+	if (c->cfg->redis_socket[0] != '\0')
+		ac = redisAsyncConnectUnix(c->cfg->redis_socket);
+	else
+		ac = redisAsyncConnect(c->cfg->redis_host, (int)c->cfg->redis_port);
+	if (ac == NULL)
+		fatalx("out of memory creating a Redis connection");
+	if (ac->err) {
+		char err[256];
+		snprintf(err, sizeof(err), "%s", ac->errstr);
+		redisAsyncFree(ac);
+		c->state = RS_CONNECTING;
+		went_down(c, err);
+		return;
+	}
+	ac->data = c;
+	c->ac = ac;
+	c->state = RS_CONNECTING;
+	redisLibeventAttach(ac, c->base);
+	redisAsyncSetConnectCallback(ac, on_connect);
+	redisAsyncSetDisconnectCallback(ac, on_disconnect);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	connect_now(arg);
+}
+
+static void schedule_retry(struct rconn *c)
+{
+	struct timeval tv = {c->backoff_ms / 1000, (c->backoff_ms % 1000) * 1000};
+
+	evtimer_add(c->retry, &tv);
+	c->backoff_ms *= 2;
+	if (c->backoff_ms > BACKOFF_MAX_MS)
+		c->backoff_ms = BACKOFF_MAX_MS;
+}
+
+struct rconn *rconn_new(struct event_base *base, const struct config *cfg, const char *password,
+                        const char *name, rconn_state_fn fn, void *arg)
+{
+	struct rconn *c = xcalloc(1, sizeof(*c));
+
+	c->base = base;
+	c->cfg = cfg;
+	c->password = password != NULL ? xstrdup(password) : NULL;
+	c->name = xstrdup(name);
+	c->fn = fn;
+	c->arg = arg;
+	c->state = RS_DOWN;
+	c->backoff_ms = BACKOFF_MIN_MS;
+	c->retry = evtimer_new(base, on_retry, c);
+	return c;
+}
+
+void rconn_start(struct rconn *c)
+{
+	connect_now(c);
+}
+
+bool rconn_up(const struct rconn *c)
+{
+	return c->state == RS_UP;
+}
+
+const char *rconn_name(const struct rconn *c)
+{
+	return c->name;
+}
+
+int rconn_argv(struct rconn *c, redisCallbackFn *fn, void *priv, int argc, const char **argv,
+               const size_t *lens)
+{
+	if (c->state != RS_UP || c->ac == NULL)
+		return -1;
+	return redisAsyncCommandArgv(c->ac, fn, priv, argc, argv, lens) == REDIS_OK ? 0 : -1;
+}
+
+void rconn_close(struct rconn *c)
+{
+	redisAsyncContext *ac = c->ac;
+
+	c->state = RS_CLOSED;
+	evtimer_del(c->retry);
+	if (ac != NULL)
+		redisAsyncDisconnect(ac);
+}
+
+void rconn_free(struct rconn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->ac != NULL) {
+		c->state = RS_CLOSED;
+		redisAsyncFree(c->ac);
+	}
+	event_free(c->retry);
+	if (c->password != NULL) {
+		explicit_bzero(c->password, strlen(c->password));
+		free(c->password);
+	}
+	free(c->name);
+	free(c);
+}
