@@ -32,7 +32,8 @@ struct inc_record {
 	int64_t created_at, updated_at, last_seen_at;
 	int64_t count;
 	int64_t version;
-	unsigned breached; /* LC_BREACHED_*; hash field "breached": "", "ack", "resolve", "ack,resolve" */
+	unsigned breached; /* LC_BREACHED_*; hash field "breached": "", "ack", "resolve",
+	                      "ack,resolve" */
 };
 
 /*
@@ -41,7 +42,7 @@ struct inc_record {
  * malformed. Free with inc_record_free (also after a failure).
  */
 int inc_record_parse(struct inc_record *rec, const char *id, const char *const *fields,
-		     const char *const *values, size_t n, char *err, size_t errsz);
+                     const char *const *values, size_t n, char *err, size_t errsz);
 void inc_record_free(struct inc_record *rec);
 
 enum lc_op { LC_KEEP, LC_SET, LC_REM };
@@ -60,6 +61,10 @@ struct effects {
 	bool expire;           /* resolved: EXPIRE the hash, timeline and seen set */
 };
 
+/*
+ * The caller initializes out with effects_init before each lifecycle_*
+ * step below, and frees it with effects_free whatever the step returned.
+ */
 void effects_init(struct effects *e);
 void effects_free(struct effects *e);
 
@@ -71,12 +76,12 @@ struct lc_source {
 
 /* A new incident, routed: skipped events for vacant levels, assigned (reason new). */
 void lifecycle_create(const struct rules *r, const struct incident *inc,
-		      const struct route_result *rt, int64_t now, const struct lc_source *src,
-		      struct effects *out);
+                      const struct route_result *rt, int64_t now, const struct lc_source *src,
+                      struct effects *out);
 
 /* Another report with rec's dedup key: count, last_seen_at, a duplicate event. */
 void lifecycle_duplicate(const struct rules *r, const struct inc_record *rec, int64_t now,
-			 const struct lc_source *src, struct effects *out);
+                         const struct lc_source *src, struct effects *out);
 
 /*
  * A deadline of rec may have passed: escalate (ack_timeout / resolve_timeout),
@@ -85,7 +90,7 @@ void lifecycle_duplicate(const struct rules *r, const struct inc_record *rec, in
  * the right gr:due score or REM, to repair a stale entry).
  */
 int lifecycle_deadline(const struct rules *r, const struct inc_record *rec, int64_t now,
-		       struct effects *out);
+                       struct effects *out);
 
 /*
  * A command on rec (already through command_parse and route_command_check):
@@ -93,7 +98,7 @@ int lifecycle_deadline(const struct rules *r, const struct inc_record *rec, int6
  * with rj (not_authorized, invalid_transition).
  */
 int lifecycle_command(const struct rules *r, const struct inc_record *rec,
-		      const struct command *cmd, int64_t now, const struct lc_source *src,
-		      struct effects *out, struct rejection *rj);
+                      const struct command *cmd, int64_t now, const struct lc_source *src,
+                      struct effects *out, struct rejection *rj);
 
 #endif

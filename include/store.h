@@ -54,8 +54,14 @@ int store_apply(struct store *s, const char *id, const struct effects *e, bool c
 int store_deadletter(struct store *s, const struct lc_source *src, const char *reason,
                      const char *error, const char *payload, size_t plen, store_fn fn, void *arg);
 
-/* HGETALL of the incident. */
-int store_read_incident(struct store *s, const char *id, store_reply_fn fn, void *arg);
+/*
+ * The incident's hash and whether src's entry was applied to it already:
+ * [[field, value, ...], 0|1]. src may be NULL.
+ */
+int store_read_incident(struct store *s, const char *id, const struct lc_source *src,
+                        store_reply_fn fn, void *arg);
+/* Acknowledge an entry that needs nothing else (applied before). */
+int store_ack(struct store *s, const struct lc_source *src, store_fn fn, void *arg);
 /* The incident a dedup key names: nil, or [id, [field, value, ...]]. */
 int store_read_dedup(struct store *s, const char *dedup_key, store_reply_fn fn, void *arg);
 

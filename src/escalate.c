@@ -69,6 +69,22 @@ static void ignore_reply(void *arg, redisReply *r)
 	(void)r;
 }
 
+static void repair_due(struct daemon *d, const char *id, const struct effects *fx)
+{
+	char *due = store_key(d->store, "due");
+	char score[24];
+
+	snprintf(score, sizeof(score), "%lld", (long long)fx->due_score);
+	if (fx->due == LC_SET) {
+		const char *argv[] = {"ZADD", due, "XX", score, id};
+		store_command(d->store, ignore_reply, NULL, 5, argv, NULL);
+	} else if (fx->due == LC_REM) {
+		const char *argv[] = {"ZREM", due, id};
+		store_command(d->store, ignore_reply, NULL, 3, argv, NULL);
+	}
+	free(due);
+}
+
 static void on_incident(void *arg, redisReply *r)
 {
 	struct due_item *it = arg;
@@ -77,10 +93,12 @@ static void on_incident(void *arg, redisReply *r)
 	struct effects fx;
 	char err[256];
 
-	if (r == NULL || it->gen != it->e->gen || !REPLY_IS_ARRAY(r)) {
+	if (r == NULL || it->gen != it->e->gen || !REPLY_IS_ARRAY(r) || r->elements != 2 ||
+	    !REPLY_IS_ARRAY(r->element[0])) {
 		item_done(it);
 		return;
 	}
+	r = r->element[0];
 	effects_init(&fx);
 	memset(&rec, 0, sizeof(rec));
 	if (r->elements == 0) {
@@ -109,10 +127,16 @@ static void on_incident(void *arg, redisReply *r)
 		item_done(it);
 		return;
 	}
-	lifecycle_deadline(d->rules, &rec, time_now_ms(), &fx);
-	log_step(it->id, &fx);
-	if (store_apply(d->store, it->id, &fx, false, rec.version, NULL, NULL, on_applied, it) < 0)
+	if (lifecycle_deadline(d->rules, &rec, time_now_ms(), &fx) == 0) {
+		/* nothing due: only put its gr:due score right, the incident is unchanged */
+		repair_due(d, it->id, &fx);
 		item_done(it);
+	} else {
+		log_step(it->id, &fx);
+		if (store_apply(d->store, it->id, &fx, false, rec.version, NULL, NULL, on_applied,
+		                it) < 0)
+			item_done(it);
+	}
 	inc_record_free(&rec);
 	effects_free(&fx);
 }
@@ -131,7 +155,7 @@ static void on_due(void *arg, redisReply *r)
 			it->gen = e->gen;
 			it->id = xstrndup(r->element[i]->str, r->element[i]->len);
 			e->inflight++;
-			if (store_read_incident(e->d->store, it->id, on_incident, it) < 0)
+			if (store_read_incident(e->d->store, it->id, NULL, on_incident, it) < 0)
 				item_done(it);
 		}
 	}

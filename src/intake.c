@@ -282,10 +282,18 @@ static void on_command_incident(void *arg, redisReply *r)
 		work_done(w);
 		return;
 	}
-	if (!REPLY_IS_ARRAY(r)) {
+	if (!REPLY_IS_ARRAY(r) || r->elements != 2 || !REPLY_IS_ARRAY(r->element[0])) {
 		work_later(w);
 		return;
 	}
+	if (r->element[1]->integer == 1) {
+		/* applied before (a replayed stream): acknowledge, nothing else */
+		struct lc_source src = source_of(w);
+		if (store_ack(w->in->d->store, &src, on_stored, w) < 0)
+			work_done(w);
+		return;
+	}
+	r = r->element[0];
 	if (r->elements == 0) {
 		char msg[REJECT_MSGSZ];
 		snprintf(msg, sizeof(msg), "no incident \"%s\"", w->cmd.incident);
@@ -325,7 +333,8 @@ static void start_command(struct work *w)
 		deadletter(w, rj.reason, rj.msg);
 		return;
 	}
-	if (store_read_incident(w->in->d->store, w->cmd.incident, on_command_incident, w) < 0)
+	struct lc_source src = source_of(w);
+	if (store_read_incident(w->in->d->store, w->cmd.incident, &src, on_command_incident, w) < 0)
 		work_done(w);
 }
 

@@ -178,8 +178,7 @@ static unsigned next_pending(enum inc_state st, int64_t ack, int64_t resolve, un
 	return 0;
 }
 
-/* Names for the sentences of notifications; what the current rules no longer know shows as its key.
- */
+/* Names for notification sentences; what the rules no longer know shows as its key. */
 static const char *unit_name(const struct step *s)
 {
 	return s->unit >= 0 ? s->r->units[s->unit].name : s->inc->unit;
@@ -335,7 +334,6 @@ static void step_begin(struct step *s, const struct rules *r, const char *id,
 	time_format(now, s->at);
 	s->src = src;
 	s->out = out;
-	effects_init(out);
 }
 
 /*
@@ -421,8 +419,8 @@ static void assign(struct step *s, int lvl, const char *type, const char *reason
 	json_object_set_new(ev, "level", json_integer(lvl + 1));
 	json_object_set_new(ev, "level_key", json_string(lv->key));
 	json_object_set_new(ev, "reason", json_string(reason));
-	json_object_set_new(ev, "assignees", json_incref(aj));
-	json_object_set_new(ev, "co_assignees", json_incref(cj));
+	json_object_set_new(ev, "assignees", json_deep_copy(aj));
+	json_object_set_new(ev, "co_assignees", json_deep_copy(cj));
 
 	json_t *a = json_object();
 	json_object_set_new(a, "incident", json_string(s->id));
@@ -639,6 +637,7 @@ int lifecycle_command(const struct rules *r, const struct inc_record *rec,
 	struct step s;
 	int target;
 	int64_t when;
+	bool pending;
 
 	step_record(&s, r, rec, now, src, out);
 	struct incident_state st = {
@@ -661,10 +660,9 @@ int lifecycle_command(const struct rules *r, const struct inc_record *rec,
 	case OP_ACK:
 		field_str(&s, "state", inc_state_name(STATE_ACKED));
 		actor_event(&s, rec, cmd, "acked", STATE_ACKED);
-		set_due(out,
-		        next_pending(STATE_ACKED, rec->ack_deadline, rec->resolve_deadline,
-		                     rec->breached, &when) != 0,
-		        when);
+		pending = next_pending(STATE_ACKED, rec->ack_deadline, rec->resolve_deadline,
+		                       rec->breached, &when) != 0;
+		set_due(out, pending, when);
 		break;
 	case OP_RESOLVE:
 		field_str(&s, "state", inc_state_name(STATE_RESOLVED));

@@ -93,9 +93,16 @@ static const char dedup_lua[] = "local id = redis.call('GET', KEYS[1])\n"
                                 "if not id then return false end\n"
                                 "return {id, redis.call('HGETALL', ARGV[1] .. id)}\n";
 
-enum script { SC_APPLY, SC_DEADLETTER, SC_DEDUP, SC__COUNT };
+/*
+ * read: KEYS 1 inc, 2 seen. ARGV 1 the seen member ("" for none).
+ * [fields and values, 1 if the entry was applied already].
+ */
+static const char read_lua[] = "return {redis.call('HGETALL', KEYS[1]),\n"
+                               "        redis.call('SISMEMBER', KEYS[2], ARGV[1])}\n";
 
-static const char *const scripts[SC__COUNT] = {apply_lua, deadletter_lua, dedup_lua};
+enum script { SC_APPLY, SC_DEADLETTER, SC_DEDUP, SC_READ, SC__COUNT };
+
+static const char *const scripts[SC__COUNT] = {apply_lua, deadletter_lua, dedup_lua, read_lua};
 
 struct store {
 	struct rconn *w;
@@ -244,6 +251,8 @@ static enum store_result parse_result(const redisReply *r)
 	           {"retry", ST_RETRY},
 	           {"gone", ST_GONE}};
 
+	if (r->type == REDIS_REPLY_INTEGER)
+		return ST_OK;
 	if (REPLY_IS_STRING(r)) {
 		for (size_t i = 0; i < GR_NELEM(map); i++) {
 			if (strcmp(r->str, map[i].s) == 0)
@@ -447,13 +456,32 @@ int store_deadletter(struct store *s, const struct lc_source *src, const char *r
 	return submit(s, SC_DEADLETTER, &a, fn, NULL, arg);
 }
 
-int store_read_incident(struct store *s, const char *id, store_reply_fn fn, void *arg)
+int store_read_incident(struct store *s, const char *id, const struct lc_source *src,
+                        store_reply_fn fn, void *arg)
 {
 	struct args a = {0};
 
-	arg_add(&a, "HGETALL");
+	arg_add(&a, "EVALSHA");
+	arg_add(&a, s->sha[SC_READ]);
+	arg_add(&a, "2");
 	arg_take(&a, store_key(s, "inc:%s", id));
-	return submit(s, SC__COUNT, &a, NULL, fn, arg);
+	arg_take(&a, store_key(s, "inc:%s:seen", id));
+	if (src != NULL && src->stream != NULL)
+		arg_take(&a, xasprintf("%s/%s", src->stream, src->entry));
+	else
+		arg_add(&a, "");
+	return submit(s, SC_READ, &a, NULL, fn, arg);
+}
+
+int store_ack(struct store *s, const struct lc_source *src, store_fn fn, void *arg)
+{
+	struct args a = {0};
+
+	arg_add(&a, "XACK");
+	arg_add(&a, src->stream);
+	arg_add(&a, s->cfg->group);
+	arg_add(&a, src->entry);
+	return submit(s, SC__COUNT, &a, fn, NULL, arg);
 }
 
 int store_read_dedup(struct store *s, const char *dedup_key, store_reply_fn fn, void *arg)

@@ -1,0 +1,208 @@
+"""The daemon against a real Redis: routing, dead letters, commands,
+escalation, dedup and redelivery."""
+import json
+import signal
+
+import pytest
+
+from conftest import (Daemon, assignments, command, deadletters, incident, notifications, submit,
+                      timeline, wait_for)
+
+G03 = "xifeng/beijie/beidajie/g03"
+
+
+def base(**kw):
+    doc = {"category": "urban_management", "unit": G03, "title": "井盖缺失", "attrs": {"speed": "slow"}}
+    doc.update(kw)
+    return doc
+
+
+@pytest.mark.parametrize("channel", ["patrol", "feedback", "scheduled", "alert"])
+def test_each_channel_routes_to_the_grid_member(r, daemon, channel):
+    entry = submit(r, channel, base())
+    inc = "%s-%s" % (channel, entry)
+    a = wait_for(lambda: [x for x in assignments(r) if x["incident"] == inc], 10, "assignment")[0]
+    assert a["assignees"] == ["liuyang"]
+    assert a["level"] == 1 and a["level_key"] == "member" and a["reason"] == "new"
+    assert a["channel"] == channel and a["policy"] == "slow"
+    h = incident(r, inc)
+    assert h["state"] == "open" and h["version"] == "1" and h["count"] == "1"
+    assert r.zscore("gr:open", inc) is not None and r.zscore("gr:due", inc) is not None
+    n = [x for x in notifications(r) if x["incident"] == inc]
+    assert n[0]["to"][0]["id"] == "liuyang" and n[0]["to"][0]["notify"] == ["sms:+8613800000001"]
+    assert r.xpending("gr:in:" + channel, "gridrouted")["pending"] == 0
+
+
+def test_camera_alert_starts_at_leader_with_co_assignee(r, daemon):
+    entry = submit(r, "alert", base(attrs={"source": "camera"}))
+    a = wait_for(lambda: assignments(r), 10, "assignment")[0]
+    assert a["incident"] == "alert-" + entry
+    assert a["level_key"] == "leader" and a["assignees"] == ["chenjing"]
+    assert a["co_assignees"] == ["wuye"]
+
+
+@pytest.mark.parametrize("payload,reason", [
+    ('{"category":"nope","unit":"%s","title":"x"}' % G03, "unknown_category"),
+    ('{"category":"urban_management","unit":"nowhere/x","title":"x"}', "unknown_unit"),
+    ('{"category":"urban_management","unit":"%s"' % G03, "invalid_json"),
+    ('{"category":"urban_management","unit":"%s"}' % G03, "missing_field"),
+    ('{"category":"urban_management","unit":"%s","title":"x","severity":"huge"}' % G03,
+     "invalid_field"),
+    ('{"category":"urban_management","unit":"%s","title":"x","channel":"alert"}' % G03,
+     "channel_mismatch"),
+    ('{"category":"urban_management","unit":"%s","title":"%s"}' % (G03, "x" * 70000), "too_large"),
+])
+def test_bad_incidents_are_dead_lettered_whole(r, daemon, payload, reason):
+    entry = submit(r, "patrol", payload)
+    dl = wait_for(lambda: deadletters(r), 10, "dead letter")[0]
+    assert dl["reason"] == reason
+    assert dl["source"] == "gr:in:patrol" and dl["entry"] == entry
+    assert dl["payload"] == payload
+    assert dl["error"]
+    assert r.xpending("gr:in:patrol", "gridrouted")["pending"] == 0
+    assert not r.exists("gr:inc:patrol-" + entry)
+
+
+def test_entry_without_incident_field(r, daemon):
+    entry = r.xadd("gr:in:feedback", {"foo": "bar"})
+    dl = wait_for(lambda: deadletters(r), 10, "dead letter")[0]
+    assert dl["reason"] == "missing_payload" and dl["entry"] == entry
+    assert json.loads(dl["payload"]) == {"foo": "bar"}
+
+
+def test_good_input_keeps_flowing_between_bad(r, daemon):
+    for i in range(20):
+        submit(r, "patrol", base(title="ok %d" % i))
+        submit(r, "patrol", "{broken %d" % i)
+    wait_for(lambda: len(assignments(r)) == 20 and len(deadletters(r)) == 20, 15, "40 outcomes")
+
+
+def test_ack_then_resolve(r, daemon):
+    entry = submit(r, "patrol", base())
+    inc = "patrol-" + entry
+    wait_for(lambda: assignments(r), 10, "assignment")
+    command(r, op="ack", incident=inc, by="liuyang")
+    wait_for(lambda: incident(r, inc).get("state") == "acked", 10, "acked")
+    command(r, op="resolve", incident=inc, by="liuyang", note="fixed")
+    wait_for(lambda: incident(r, inc).get("state") == "resolved", 10, "resolved")
+    assert r.zscore("gr:open", inc) is None and r.zscore("gr:due", inc) is None
+    assert r.ttl("gr:inc:" + inc) > 0
+    types = [e["type"] for e in timeline(r, inc)]
+    assert types == ["assigned", "acked", "resolved"]
+
+
+@pytest.mark.parametrize("cmd,reason", [
+    ({"op": "resolve", "by": "nobody"}, "not_authorized"),
+    ({"op": "escalate", "by": "wuye"}, "not_authorized"),
+    ({"op": "fly", "by": "liuyang"}, "unknown_op"),
+    ({"op": "ack"}, "missing_field"),
+    ({"op": "reassign", "by": "cc", "level": "nope"}, "invalid_field"),
+])
+def test_bad_commands(r, daemon, cmd, reason):
+    entry = submit(r, "patrol", base())
+    inc = "patrol-" + entry
+    wait_for(lambda: assignments(r), 10, "assignment")
+    cmd["incident"] = inc
+    command(r, **cmd)
+    dl = wait_for(lambda: deadletters(r), 10, "dead letter")[0]
+    assert dl["reason"] == reason and dl["source"] == "gr:in:commands"
+
+
+def test_command_on_unknown_incident(r, daemon):
+    command(r, op="ack", incident="patrol-0-0", by="liuyang")
+    assert wait_for(lambda: deadletters(r), 10, "dead letter")[0]["reason"] == "unknown_incident"
+
+
+def test_ack_of_acked_is_invalid_transition(r, daemon):
+    inc = "patrol-" + submit(r, "patrol", base())
+    wait_for(lambda: assignments(r), 10, "assignment")
+    command(r, op="ack", incident=inc, by="liuyang")
+    wait_for(lambda: incident(r, inc).get("state") == "acked", 10, "acked")
+    command(r, op="ack", incident=inc, by="liuyang")
+    assert wait_for(lambda: deadletters(r), 10, "dead letter")[0]["reason"] == "invalid_transition"
+
+
+def test_escalation_through_all_levels_by_ack_timeout(r, daemon):
+    inc = "patrol-" + submit(r, "patrol", base(attrs={}))
+    wait_for(lambda: any(e["type"] == "breached" for e in timeline(r, inc)), 15, "breach")
+    tl = timeline(r, inc)
+    esc = [(e["level_key"], e["reason"]) for e in tl if e["type"] == "escalated"]
+    assert esc == [("leader", "ack_timeout"), ("community", "ack_timeout"),
+                   ("street", "ack_timeout"), ("district", "ack_timeout")]
+    breached = [e for e in tl if e["type"] == "breached"]
+    assert len(breached) == 1 and breached[0]["level_key"] == "district"
+    levels = [a["level"] for a in assignments(r) if a["incident"] == inc]
+    assert levels == [1, 2, 3, 4, 5]
+
+
+def test_escalation_by_resolve_timeout_after_ack(r, daemon):
+    inc = "patrol-" + submit(r, "patrol", base(attrs={"speed": "resolve"}))
+    wait_for(lambda: assignments(r), 10, "assignment")
+    command(r, op="ack", incident=inc, by="liuyang")
+    wait_for(lambda: any(e["type"] == "escalated" for e in timeline(r, inc)), 10, "escalation")
+    esc = [e for e in timeline(r, inc) if e["type"] == "escalated"][0]
+    assert esc["reason"] == "resolve_timeout" and esc["level_key"] == "leader"
+
+
+def test_dedup_counts_duplicates(r, daemon):
+    first = "patrol-" + submit(r, "patrol", base(dedup_key="manhole-17"))
+    wait_for(lambda: assignments(r), 10, "assignment")
+    submit(r, "feedback", base(dedup_key="manhole-17"))
+    submit(r, "feedback", base(dedup_key="manhole-17"))
+    wait_for(lambda: incident(r, first).get("count") == "3", 10, "count 3")
+    assert len(assignments(r)) == 1
+    assert r.get("gr:dedup:manhole-17") == first
+    assert [e["count"] for e in timeline(r, first) if e["type"] == "duplicate"] == [2, 3]
+
+
+def test_own_pending_entries_are_routed_at_start(r, server, tmp):
+    # entries read by this consumer before a crash, never acknowledged
+    r.xgroup_create("gr:in:patrol", "gridrouted", id="0", mkstream=True)
+    entry = submit(r, "patrol", base())
+    r.xreadgroup("gridrouted", "d1", {"gr:in:patrol": ">"}, count=10)
+    d = Daemon(tmp, server.port, name="d1").start()
+    try:
+        inc = "patrol-" + entry
+        wait_for(lambda: incident(r, inc).get("state") == "open", 10, "incident from pending")
+        wait_for(lambda: r.xpending("gr:in:patrol", "gridrouted")["pending"] == 0, 10, "ack")
+        assert len(assignments(r)) == 1
+    finally:
+        assert d.stop() == 0
+
+
+def test_replayed_stream_has_no_second_effect(r, daemon):
+    first = "patrol-" + submit(r, "patrol", base())
+    dup = "patrol-" + submit(r, "patrol", base(dedup_key="k1"))
+    again = submit(r, "patrol", base(dedup_key="k1"))
+    wait_for(lambda: incident(r, dup).get("count") == "2", 10, "duplicate counted")
+    inc = "patrol-" + submit(r, "patrol", base())
+    wait_for(lambda: incident(r, inc), 10, "third incident")
+    command(r, op="ack", incident=first, by="liuyang")
+    wait_for(lambda: incident(r, first).get("state") == "acked", 10, "acked")
+    before = {i: incident(r, i)["version"] for i in (first, dup, inc)}
+    # every entry of both streams is delivered again
+    r.xgroup_setid("gr:in:patrol", "gridrouted", "0")
+    r.xgroup_setid("gr:in:commands", "gridrouted", "0")
+    marker = "patrol-" + submit(r, "patrol", base(title="marker"))
+    wait_for(lambda: incident(r, marker), 10, "marker routed after the replay")
+    wait_for(lambda: r.xpending("gr:in:patrol", "gridrouted")["pending"] == 0, 10, "acks")
+    assert {i: incident(r, i)["version"] for i in (first, dup, inc)} == before, timeline(r, first)
+    assert incident(r, dup)["count"] == "2"
+    assert len(assignments(r)) == 4
+    assert not r.exists("gr:inc:patrol-" + again)
+    assert deadletters(r) == []
+
+
+def test_sighup_with_broken_rules_keeps_old_rules(r, daemon):
+    with open(daemon.rules, "a") as f:
+        f.write("\nbogus: [\n")
+    daemon.kill(signal.SIGHUP)
+    wait_for(lambda: daemon.events("reload_failed"), 10, "reload failure logged")
+    inc = "patrol-" + submit(r, "patrol", base())
+    wait_for(lambda: incident(r, inc).get("state") == "open", 10, "routing on the old rules")
+
+
+def test_sigterm_exits_zero(r, tmp, server):
+    d = Daemon(tmp, server.port, name="d2").start()
+    assert d.stop(signal.SIGTERM, timeout=5) == 0
+    assert d.events("stopped")
