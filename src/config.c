@@ -36,7 +36,8 @@ struct ckey {
 	const char *dflt;
 };
 
-#define OFF(f) offsetof(struct config, f)
+#define OFF(f)          offsetof(struct config, f)
+#define CONFIG_MAX_FILE (16u * 1024 * 1024)
 
 static const struct ckey table[] = {
         {"redis", "host", C_STR, OFF(redis_host), 0, 0, "127.0.0.1"},
@@ -349,8 +350,16 @@ int config_load(const char *path, struct config *c, struct diags *d)
 		return -1;
 	}
 	buf_init(&b);
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0 && b.len < (1u << 20))
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+		if (b.len + n > CONFIG_MAX_FILE) {
+			diags_add(d, DIAG_ERROR, 0, 0, "", "file larger than %u bytes",
+			          CONFIG_MAX_FILE);
+			fclose(fp);
+			buf_free(&b);
+			return -1;
+		}
 		buf_append(&b, chunk, n);
+	}
 	fclose(fp);
 	int rc = config_load_buf(path, b.data != NULL ? b.data : "", b.len, c, d);
 	buf_free(&b);

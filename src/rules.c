@@ -574,13 +574,14 @@ static void load_match(struct loader *L, yaml_node_t *n, struct rules_policy *p)
 	struct match_ctx c = {L, p, NULL};
 	yaml_node_t *v[5];
 
+	/* a catch-all is an empty mapping (or no match at all), nothing else */
+	p->catch_all = n->type == YAML_MAPPING_NODE &&
+	               n->data.mapping.pairs.start == n->data.mapping.pairs.top;
 	if (ydoc_fields(&L->y, n, keys, 5, NULL, v) < 0)
 		return;
-	p->catch_all = true;
 	for (size_t i = 0; i < 5; i++) {
 		if (v[i] == NULL)
 			continue;
-		p->catch_all = false;
 		size_t o = ydoc_push_key(&L->y, keys[i]);
 		if (i < 4)
 			ydoc_one_or_more(&L->y, v[i], fns[i], &c);

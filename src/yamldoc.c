@@ -10,6 +10,21 @@
 #include "timeutil.h"
 #include "yamldoc.h"
 
+/* The reader reports bad bytes by offset: turn it into line and column (in characters). */
+static void offset_position(const char *buf, size_t len, size_t off, int *line, int *col)
+{
+	*line = 1;
+	*col = 1;
+	for (size_t i = 0; i < off && i < len; i++) {
+		if (buf[i] == '\n') {
+			(*line)++;
+			*col = 1;
+		} else if (((unsigned char)buf[i] & 0xc0) != 0x80) {
+			(*col)++;
+		}
+	}
+}
+
 int ydoc_load(struct ydoc *y, const char *buf, size_t len, struct diags *d)
 {
 	yaml_parser_t p;
@@ -23,8 +38,10 @@ int ydoc_load(struct ydoc *y, const char *buf, size_t len, struct diags *d)
 	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
 	if (!yaml_parser_load(&p, &y->doc)) {
 		const char *ctx = p.context != NULL ? p.context : NULL;
-		diags_add(d, DIAG_ERROR, (int)p.problem_mark.line + 1,
-		          (int)p.problem_mark.column + 1, "", "invalid YAML: %s%s%s",
+		int line = (int)p.problem_mark.line + 1, col = (int)p.problem_mark.column + 1;
+		if (p.error == YAML_READER_ERROR)
+			offset_position(buf, len, p.problem_offset, &line, &col);
+		diags_add(d, DIAG_ERROR, line, col, "", "invalid YAML: %s%s%s",
 		          p.problem != NULL ? p.problem : "parse error", ctx != NULL ? " " : "",
 		          ctx != NULL ? ctx : "");
 		yaml_parser_delete(&p);
@@ -273,6 +290,10 @@ int ydoc_fields(struct ydoc *y, yaml_node_t *n, const char *const *keys, size_t 
 			ydoc_error(y, k, "expected a key, got %s", kind_name(k));
 			continue;
 		}
+		if (strlen(ks) != k->data.scalar.length) {
+			ydoc_error(y, k, "a key must not contain NUL characters");
+			continue;
+		}
 		for (i = 0; i < nkeys; i++) {
 			if (strcmp(ks, keys[i]) == 0)
 				break;
@@ -312,6 +333,10 @@ int ydoc_each_pair(struct ydoc *y, yaml_node_t *n, ydoc_pair_fn fn, void *arg)
 
 		if (ks == NULL || ydoc_is_null(k)) {
 			ydoc_error(y, k, "expected a key, got %s", kind_name(k));
+			continue;
+		}
+		if (strlen(ks) != k->data.scalar.length) {
+			ydoc_error(y, k, "a key must not contain NUL characters");
 			continue;
 		}
 		size_t old = ydoc_push_key(y, ks);
