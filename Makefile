@@ -146,8 +146,9 @@ run: deps all
 	     -e 's|^\(  *socket:\).*|\1 "$(RUNDIR)/redis.sock"|' conf/gridrouted.yaml > $(RUNDIR)/gridrouted.yaml
 	@$(BUILD)/gridrouted --check -c $(RUNDIR)/gridrouted.yaml
 	@echo "== try, in another terminal:"
-	@echo "   $(BUILD)/gridctl --socket $(RUNDIR)/redis.sock submit patrol - <<< '{\"category\":\"urban_management\",\"unit\":\"xifeng/beijie/beidajie/g03\",\"title\":\"井盖缺失\"}'"
-	@echo "   $(BUILD)/gridctl --socket $(RUNDIR)/redis.sock tail"
+	@echo "   redis-cli -s $(RUNDIR)/redis.sock XADD gr:in:patrol '*' incident '{\"category\":\"urban_management\",\"unit\":\"xifeng/beijie/beidajie/g03\",\"title\":\"井盖缺失\"}'"
+	@echo "   redis-cli -s $(RUNDIR)/redis.sock SUBSCRIBE gr:events"
+	@echo "   redis-cli -s $(RUNDIR)/redis.sock XRANGE gr:out:assignments - +"
 	@redis-server $(RUNDIR)/redis.conf --daemonize yes --pidfile $(RUNDIR)/redis.pid --logfile $(RUNDIR)/redis.log
 	@trap 'kill $$(cat $(RUNDIR)/redis.pid) 2>/dev/null' EXIT INT TERM; \
 		$(BUILD)/gridrouted -c $(RUNDIR)/gridrouted.yaml
