@@ -57,8 +57,9 @@ struct effects {
 	enum lc_op open; /* gr:open: SET (score open_score) or REM */
 	int64_t open_score;
 	enum lc_op dedup; /* SET: gr:dedup:<key> -> this id; REM: delete it if it names this id */
-	const char *dedup_key; /* borrowed */
-	bool expire;           /* resolved: EXPIRE the hash, timeline and seen set */
+	const char *dedup_key;  /* borrowed */
+	bool expire;            /* resolved: EXPIRE the hash, timeline and seen set */
+	const char *from_level; /* borrowed: the level before the step, for the log */
 };
 
 /*

@@ -36,6 +36,8 @@ void store_free(struct store *s);
 void store_on_up(struct store *s);
 void store_on_down(struct store *s);
 bool store_ready(const struct store *s);
+/* Called periodically: loads the scripts again if a load was refused. */
+void store_tick(struct store *s);
 
 /* Key names: prefix + suffix, into a caller buffer-free string (caller frees). */
 char *store_key(const struct store *s, const char *fmt, ...) GR_PRINTF(2, 3);

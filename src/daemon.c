@@ -113,6 +113,7 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	store_tick(d->store);
 	intake_kick(d->intake);
 }
 

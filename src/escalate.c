@@ -47,22 +47,6 @@ static void on_applied(void *arg, enum store_result res)
 	item_done(arg);
 }
 
-static void log_step(const char *id, const struct effects *fx)
-{
-	size_t i;
-	json_t *ev;
-
-	json_array_foreach(fx->events, i, ev)
-	{
-		const char *type = json_string_value(json_object_get(ev, "type"));
-		if (type == NULL || strcmp(type, "skipped") == 0)
-			continue;
-		log_kv(strcmp(type, "breached") == 0 ? LOG_WARN : LOG_INFO, type, "incident", id,
-		       "to", json_string_value(json_object_get(ev, "level_key")), "reason",
-		       json_string_value(json_object_get(ev, "reason")), NULL);
-	}
-}
-
 static void ignore_reply(void *arg, redisReply *r)
 {
 	(void)arg;
@@ -132,7 +116,7 @@ static void on_incident(void *arg, redisReply *r)
 		repair_due(d, it->id, &fx);
 		item_done(it);
 	} else {
-		log_step(it->id, &fx);
+		fx.from_level = rec.level_key;
 		if (store_apply(d->store, it->id, &fx, false, rec.version, NULL, NULL, on_applied,
 		                it) < 0)
 			item_done(it);

@@ -167,18 +167,6 @@ static void apply(struct work *w, const char *id, struct effects *e, bool create
 	effects_free(e);
 }
 
-static void log_assigned(const struct work *w, const char *id, const struct effects *e)
-{
-	json_t *a = json_array_get(e->assignments, 0);
-
-	if (a == NULL || !log_enabled(LOG_INFO))
-		return;
-	log_kv(LOG_INFO, "assigned", "incident", id, "source", w->in->streams[w->stream], "entry",
-	       w->entry, "level", json_string_value(json_object_get(a, "level_key")), "unit",
-	       json_string_value(json_object_get(a, "unit")), "policy",
-	       json_string_value(json_object_get(a, "policy")), NULL);
-}
-
 /* Field/value pairs of a hiredis array as C arrays (pointers into the reply). */
 static int record_from_reply(struct inc_record *rec, const char *id, redisReply *r, char *err,
                              size_t errsz)
@@ -203,7 +191,6 @@ static void create_incident(struct work *w, const char *holder)
 
 	effects_init(&e);
 	lifecycle_create(w->in->d->rules, &w->inc, &w->rt, time_now_ms(), &src, &e);
-	log_assigned(w, w->inc.id, &e);
 	apply(w, w->inc.id, &e, true, 0, holder);
 }
 
@@ -241,8 +228,7 @@ static void on_dedup(void *arg, redisReply *r)
 	struct lc_source src = source_of(w);
 	effects_init(&e);
 	lifecycle_duplicate(w->in->d->rules, &rec, time_now_ms(), &src, &e);
-	log_kv(LOG_INFO, "duplicate", "incident", rec.id, "source", src.stream, "entry", src.entry,
-	       NULL);
+	e.from_level = rec.level_key;
 	apply(w, rec.id, &e, false, rec.version, NULL);
 	inc_record_free(&rec);
 }
@@ -317,8 +303,7 @@ static void on_command_incident(void *arg, redisReply *r)
 		deadletter(w, rj.reason, rj.msg);
 		return;
 	}
-	log_kv(LOG_INFO, cmd_op_name(w->cmd.op), "incident", rec.id, "by", w->cmd.by, "source",
-	       src.stream, "entry", src.entry, NULL);
+	e.from_level = rec.level_key;
 	apply(w, rec.id, &e, false, rec.version, NULL);
 	inc_record_free(&rec);
 }

@@ -109,6 +109,7 @@ struct store {
 	const struct config *cfg;
 	char sha[SC__COUNT][41];
 	int loaded;
+	int loading;  /* SCRIPT LOADs in flight */
 	unsigned gen; /* bumped when the connection drops: late SCRIPT LOAD replies are stale */
 	char *events_channel;
 	char *deadletter_key;
@@ -131,6 +132,10 @@ struct sreq {
 	store_fn fn;
 	store_reply_fn rfn;
 	void *arg;
+	/* apply: what to log once Redis says it was applied */
+	json_t *events;
+	json_t *assignment;
+	char *from;
 };
 
 char *store_key(const struct store *s, const char *fmt, ...)
@@ -192,13 +197,15 @@ static void on_loaded(redisAsyncContext *ac, void *r, void *priv)
 	struct store *s = lc->s;
 
 	(void)ac;
+	if (lc->gen == s->gen)
+		s->loading--;
 	if (lc->gen == s->gen && reply != NULL) {
 		if (REPLY_IS_STRING(reply) && reply->len == 40) {
 			memcpy(s->sha[lc->script], reply->str, 40);
 			s->sha[lc->script][40] = '\0';
 			s->loaded++;
 		} else {
-			log_kv(LOG_ERROR, "script_load_failed", "error",
+			log_kv(LOG_WARN, "script_load_failed", "error",
 			       reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply",
 			       NULL);
 		}
@@ -208,7 +215,9 @@ static void on_loaded(redisAsyncContext *ac, void *r, void *priv)
 
 void store_on_up(struct store *s)
 {
+	s->gen++; /* answers to earlier loads no longer count */
 	s->loaded = 0;
+	s->loading = 0;
 	for (int i = 0; i < SC__COUNT; i++) {
 		struct load_ctx *lc = xmalloc(sizeof(*lc));
 		const char *argv[] = {"SCRIPT", "LOAD", scripts[i]};
@@ -217,7 +226,16 @@ void store_on_up(struct store *s)
 		lc->gen = s->gen;
 		if (rconn_argv(s->w, on_loaded, lc, 3, argv, NULL) < 0)
 			free(lc);
+		else
+			s->loading++;
 	}
+}
+
+void store_tick(struct store *s)
+{
+	/* a load refused (LOADING while Redis reads its data at start): try again */
+	if (rconn_up(s->w) && s->loading == 0 && s->loaded < SC__COUNT)
+		store_on_up(s);
 }
 
 void store_on_down(struct store *s)
@@ -233,6 +251,9 @@ bool store_ready(const struct store *s)
 
 static void sreq_free(struct sreq *q)
 {
+	json_decref(q->events);
+	json_decref(q->assignment);
+	free(q->from);
 	for (int i = 0; i < q->argc; i++)
 		free(q->argv[i]);
 	free(q->argv);
@@ -264,6 +285,47 @@ static enum store_result parse_result(const redisReply *r)
 
 static int send_req(struct sreq *q);
 
+static const char *jstr(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* One log line per applied event: only now is it true. */
+static void log_applied(const struct sreq *q)
+{
+	size_t i;
+	json_t *ev;
+
+	json_array_foreach(q->events, i, ev)
+	{
+		const char *type = jstr(ev, "type");
+		char num[24];
+		enum log_level lvl = LOG_INFO;
+
+		if (type == NULL)
+			continue;
+		if (strcmp(type, "skipped") == 0)
+			lvl = LOG_DEBUG;
+		else if (strcmp(type, "breached") == 0)
+			lvl = LOG_WARN;
+		if (!log_enabled(lvl))
+			continue;
+		snprintf(num, sizeof(num), "%lld",
+		         (long long)json_integer_value(json_object_get(ev, "count")));
+		bool moved = strcmp(type, "escalated") == 0 || strcmp(type, "reassigned") == 0;
+		log_kv(lvl, type, "incident", jstr(ev, "incident"), "from", moved ? q->from : NULL,
+		       "to", moved || strcmp(type, "assigned") == 0 ? jstr(ev, "level_key") : NULL,
+		       "level",
+		       moved                           ? NULL
+		       : strcmp(type, "assigned") == 0 ? NULL
+		                                       : jstr(ev, "level_key"),
+		       "reason", jstr(ev, "reason"), "by", jstr(ev, "by"), "count",
+		       strcmp(type, "duplicate") == 0 ? num : NULL, "unit",
+		       q->assignment != NULL ? jstr(q->assignment, "unit") : NULL, "source",
+		       jstr(ev, "source"), "entry", jstr(ev, "entry"), NULL);
+	}
+}
+
 static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 {
 	struct sreq *q = priv;
@@ -289,6 +351,8 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 		q->fn(q->arg, ST_DOWN);
 	} else {
 		enum store_result res = parse_result(reply);
+		if (res == ST_OK && q->events != NULL)
+			log_applied(q);
 		if (res == ST_BUSY)
 			log_kv(LOG_WARN, "redis_error", "error",
 			       reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply",
@@ -339,10 +403,16 @@ static void arg_int(struct args *a, int64_t v)
 	arg_add(a, tmp);
 }
 
-static int submit(struct store *s, enum script sc, struct args *a, store_fn fn, store_reply_fn rfn,
-                  void *arg)
+static int submit_logged(struct store *s, enum script sc, struct args *a, store_fn fn,
+                         store_reply_fn rfn, void *arg, const struct effects *e)
 {
 	struct sreq *q = xcalloc(1, sizeof(*q));
+
+	if (e != NULL) {
+		q->events = json_incref(e->events);
+		q->assignment = json_incref(json_array_get(e->assignments, 0));
+		q->from = e->from_level != NULL ? xstrdup(e->from_level) : NULL;
+	}
 
 	q->s = s;
 	q->script = sc;
@@ -357,6 +427,12 @@ static int submit(struct store *s, enum script sc, struct args *a, store_fn fn, 
 		return -1;
 	}
 	return 0;
+}
+
+static int submit(struct store *s, enum script sc, struct args *a, store_fn fn, store_reply_fn rfn,
+                  void *arg)
+{
+	return submit_logged(s, sc, a, fn, rfn, arg, NULL);
 }
 
 static void arg_json_list(struct args *a, json_t *list)
@@ -434,7 +510,7 @@ int store_apply(struct store *s, const char *id, const struct effects *e, bool c
 	arg_json_list(&a, e->events);
 	arg_json_list(&a, e->assignments);
 	arg_json_list(&a, e->notifications);
-	return submit(s, SC_APPLY, &a, fn, NULL, arg);
+	return submit_logged(s, SC_APPLY, &a, fn, NULL, arg, e);
 }
 
 int store_deadletter(struct store *s, const struct lc_source *src, const char *reason,

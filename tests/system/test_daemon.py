@@ -206,3 +206,112 @@ def test_sigterm_exits_zero(r, tmp, server):
     d = Daemon(tmp, server.port, name="d2").start()
     assert d.stop(signal.SIGTERM, timeout=5) == 0
     assert d.events("stopped")
+
+
+def test_no_assignee(r, daemon):
+    entry = submit(r, "patrol", base(unit="lonely"))
+    dl = wait_for(lambda: deadletters(r), 10, "dead letter")[0]
+    assert dl["reason"] == "no_assignee" and dl["entry"] == entry
+
+
+def test_no_policy(r, tmp, server):
+    d = Daemon(tmp, server.port, name="np",
+               rules=__import__("os").path.join(__import__("os").path.dirname(__file__),
+                                                "rules_nopolicy.yaml")).start()
+    try:
+        entry = submit(r, "patrol", {"category": "urban_management", "unit": "g03", "title": "x"})
+        dl = wait_for(lambda: deadletters(r), 10, "dead letter")[0]
+        assert dl["reason"] == "no_policy" and dl["entry"] == entry
+        inc = "alert-" + submit(r, "alert", {"category": "urban_management", "unit": "g03",
+                                             "title": "y"})
+        wait_for(lambda: incident(r, inc), 10, "the alert routed")
+    finally:
+        assert d.stop() == 0
+
+
+def test_manual_escalate_reassign_and_comment(r, daemon):
+    inc = "patrol-" + submit(r, "patrol", base())
+    wait_for(lambda: assignments(r), 10, "assignment")
+    command(r, op="escalate", incident=inc, by="liuyang", note="督办")
+    wait_for(lambda: incident(r, inc).get("level_key") == "leader", 10, "escalated")
+    command(r, op="reassign", incident=inc, by="cc", level="street")
+    wait_for(lambda: incident(r, inc).get("level_key") == "street", 10, "reassigned")
+    command(r, op="comment", incident=inc, by="street1", note="已派人")
+    wait_for(lambda: any(e["type"] == "comment" for e in timeline(r, inc)), 10, "comment")
+    tl = timeline(r, inc)
+    assert [e["type"] for e in tl] == ["assigned", "escalated", "reassigned", "comment"]
+    assert tl[1]["reason"] == "manual" and tl[2]["reason"] == "reassign"
+    assert tl[3]["by"] == "street1" and tl[3]["note"] == "已派人"
+    a = [x for x in assignments(r) if x["incident"] == inc]
+    assert [(x["event"], x["level_key"]) for x in a] == [
+        ("assigned", "member"), ("escalated", "leader"), ("reassigned", "street")]
+    assert json.loads(incident(r, inc)["assignees"]) == ["street1"]
+    # the comment tells the current assignees but not the actor
+    n = [x for x in notifications(r) if x["incident"] == inc and x["type"] == "comment"]
+    assert n == [] or all(t["id"] != "street1" for t in n[0]["to"])
+
+
+def test_escalate_at_last_level_is_invalid_transition(r, daemon):
+    inc = "patrol-" + submit(r, "patrol", base())
+    wait_for(lambda: assignments(r), 10, "assignment")
+    command(r, op="reassign", incident=inc, by="cc", level="district")
+    wait_for(lambda: incident(r, inc).get("level_key") == "district", 10, "at district")
+    command(r, op="escalate", incident=inc, by="cc")
+    assert wait_for(lambda: deadletters(r), 10, "dead letter")[0]["reason"] == "invalid_transition"
+
+
+def test_escalation_through_all_levels_by_resolve_timeout(r, daemon):
+    inc = "patrol-" + submit(r, "patrol", base(attrs={"speed": "resolve"}))
+    wait_for(lambda: any(e["type"] == "breached" for e in timeline(r, inc)), 15, "breach")
+    tl = timeline(r, inc)
+    esc = [(e["level_key"], e["reason"]) for e in tl if e["type"] == "escalated"]
+    assert esc == [("leader", "resolve_timeout"), ("community", "resolve_timeout"),
+                   ("street", "resolve_timeout"), ("district", "resolve_timeout")]
+    br = [e for e in tl if e["type"] == "breached"]
+    assert len(br) == 1 and br[0]["reason"] == "resolve_timeout"
+    # the breach tells the last level and every admin
+    n = [x for x in notifications(r) if x["incident"] == inc and x["type"] == "breached"]
+    assert {t["id"] for t in n[0]["to"]} == {"cc"}
+    # it waits on its remaining (ack) deadline, and stays open
+    h = incident(r, inc)
+    assert h["breached"] == "resolve" and h["state"] == "open"
+    assert r.zscore("gr:due", inc) == int(h["ack_deadline"])
+    assert r.zscore("gr:open", inc) is not None
+
+
+def test_after_an_ack_breach_the_resolve_deadline_is_still_watched(r, daemon):
+    inc = "patrol-" + submit(r, "patrol", base(attrs={}))
+    wait_for(lambda: any(e["type"] == "breached" for e in timeline(r, inc)), 15, "ack breach")
+    command(r, op="ack", incident=inc, by="cc")
+    wait_for(lambda: incident(r, inc).get("state") == "acked", 10, "acked")
+    # the ack deadline is spent; the district's resolve deadline is what is left
+    assert r.zscore("gr:due", inc) == int(incident(r, inc)["resolve_deadline"])
+
+
+def test_max_deliveries(r, tmp, server):
+    r.xgroup_create("gr:in:patrol", "gridrouted", id="0", mkstream=True)
+    entry = submit(r, "patrol", base())
+    for _ in range(5):  # five deliveries that never finished
+        r.xreadgroup("gridrouted", "d1", {"gr:in:patrol": "0" if _ else ">"}, count=10)
+    d = Daemon(tmp, server.port, name="d1").start()
+    try:
+        dl = wait_for(lambda: deadletters(r), 10, "dead letter")[0]
+        assert dl["reason"] == "max_deliveries" and dl["entry"] == entry
+        assert not r.exists("gr:inc:patrol-" + entry)
+    finally:
+        assert d.stop() == 0
+
+
+def test_idle_entries_of_another_consumer_are_claimed(r, tmp, server):
+    # a consumer that read an entry and died before acknowledging it
+    r.xgroup_create("gr:in:feedback", "gridrouted", id="0", mkstream=True)
+    entry = r.xadd("gr:in:feedback", {"incident": json.dumps(base())})
+    assert r.xreadgroup("gridrouted", "ghost", {"gr:in:feedback": ">"}, count=1)[0][1]
+    d = Daemon(tmp, server.port, name="d1").start()
+    try:
+        inc = "feedback-" + entry
+        wait_for(lambda: incident(r, inc), 15, "the daemon to claim and route it")
+        wait_for(lambda: r.xpending("gr:in:feedback", "gridrouted")["pending"] == 0, 10, "ack")
+        assert d.events("claimed")
+    finally:
+        assert d.stop() == 0
