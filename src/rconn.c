@@ -89,7 +89,8 @@ static void on_handshake(redisAsyncContext *ac, void *r, void *priv)
 		char err[256];
 		snprintf(err, sizeof(err), "%s", reply->str);
 		c->state = RS_DOWN;
-		log_conn(c, LOG_ERROR, "redis_handshake_failed", err);
+		if (!c->logged_down)
+			log_conn(c, LOG_ERROR, "redis_handshake_failed", err);
 		c->logged_down = true;
 		redisAsyncDisconnect(ac);
 		return;

@@ -123,3 +123,63 @@ def test_two_daemons_share_the_load_and_escalate_once(r, tmp, server):
     finally:
         assert d1.stop() == 0
         assert d2.stop() == 0
+
+
+def test_sigterm_during_a_burst_finishes_in_flight_and_exits_zero(r, tmp, server):
+    import time
+    d = Daemon(tmp, server.port, name="d1", log={"format": "json", "level": "warn"}).start(
+        wait_ready=False)
+    burst(r, 6000)
+    wait_for(lambda: r.xlen("gr:out:assignments") >= 500, 30, "part of the burst routed")
+    t0 = time.monotonic()
+    assert d.stop(signal.SIGTERM, timeout=10) == 0
+    assert time.monotonic() - t0 < 5
+    d2 = Daemon(tmp, server.port, name="d1", log={"format": "json", "level": "warn"}).start(
+        wait_ready=False)
+    try:
+        wait_for(lambda: settled(r, 6000), 60, "the rest of the burst after the restart")
+        check_accounting(r)
+    finally:
+        assert d2.stop() == 0
+
+
+def test_auth_with_user_and_password_file(tmp):
+    import os
+    server = RedisServer(tmp).start()
+    admin = server.client()
+    admin.execute_command("ACL", "SETUSER", "router", "on", ">s3cret-pw", "~*", "&*", "+@all")
+    admin.execute_command("ACL", "SETUSER", "default", "off")
+    pw = os.path.join(tmp, "pw")
+    with open(pw, "w") as f:
+        f.write("s3cret-pw\n")
+    d = Daemon(tmp, server.port, name="d1",
+               redis={"host": "127.0.0.1", "port": server.port, "username": "router",
+                      "password_file": pw}).start()
+    import redis as redislib
+    r = redislib.Redis(port=server.port, username="router", password="s3cret-pw",
+                       decode_responses=True)
+    try:
+        burst(r, 8, bad_every=0)
+        wait_for(lambda: r.xlen("gr:out:assignments") == 8, 10, "routed with AUTH")
+    finally:
+        assert d.stop() == 0
+        server.stop()
+    assert "s3cret-pw" not in open(d.log_path).read()
+
+
+def test_wrong_password_is_logged_without_the_password(tmp):
+    import os
+    server = RedisServer(tmp).start()
+    server.client().execute_command("CONFIG", "SET", "requirepass", "right-pw")
+    pw = os.path.join(tmp, "pw")
+    with open(pw, "w") as f:
+        f.write("wrong-pw\n")
+    d = Daemon(tmp, server.port, name="d1",
+               redis={"host": "127.0.0.1", "port": server.port, "password_file": pw}).start(
+        wait_ready=False)
+    try:
+        wait_for(lambda: d.events("redis_handshake_failed"), 10, "the refusal logged")
+    finally:
+        assert d.stop() == 0
+        server.stop()
+    assert "wrong-pw" not in open(d.log_path).read()
