@@ -15,7 +15,7 @@ PKGS       := libevent hiredis jansson yaml-0.1
 # The Debian 12 packages that building, testing and running need.
 DEB_PKGS := gcc make pkg-config libevent-dev libhiredis-dev libjansson-dev \
 	libyaml-dev libcmocka-dev redis-server python3 python3-pytest python3-redis \
-	clang-format
+	clang-format prometheus
 
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wcast-qual -Wpointer-arith
@@ -43,7 +43,7 @@ ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD) $(LDFLAGS)
 CORE := util log timeutil diag reason htab yamldoc config rules incident route explain lifecycle
 CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
 DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o $(BUILD)/intake.o $(BUILD)/escalate.o \
-	$(BUILD)/store.o $(BUILD)/rconn.o
+	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/http.o
 GRIDCTL_OBJS := $(BUILD)/gridctl.o
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)

@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "http.h"
 #include "log.h"
+#include "metrics.h"
 
 #define SHUTDOWN_GRACE_MS 4000
 
@@ -63,6 +65,7 @@ static void reload(struct daemon *d)
 	}
 	diags_free(&dg);
 	if (r == NULL) {
+		metrics.reloads[RELOAD_FAILURE]++;
 		log_kv(LOG_ERROR, "reload_failed", "rules", d->cfg->rules, "msg",
 		       "the rules file has errors; the running rules are kept", NULL);
 		return;
@@ -70,6 +73,8 @@ static void reload(struct daemon *d)
 	/* work in flight holds no pointer into the rules across a callback */
 	rules_free(d->rules);
 	d->rules = r;
+	metrics.reloads[RELOAD_SUCCESS]++;
+	metrics.last_reload_success = (double)time_now_ms() / 1000.0;
 	rules_summary(r, summary, sizeof(summary));
 	log_kv(LOG_INFO, "reloaded", "rules", d->cfg->rules, "summary", summary, NULL);
 }
@@ -107,12 +112,39 @@ static void on_term(evutil_socket_t fd, short what, void *arg)
 	event_add(d->grace, &tv);
 }
 
+static void on_gauge(void *arg, redisReply *r)
+{
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER)
+		*(double *)arg = (double)r->integer;
+}
+
+/* The gauges that live in Redis, read once a second. */
+static void poll_gauges(struct daemon *d)
+{
+	static int64_t last;
+	int64_t now = time_now_ms();
+	char snow[24];
+
+	if (now - last < 1000 || !store_ready(d->store))
+		return;
+	last = now;
+	snprintf(snow, sizeof(snow), "%lld", (long long)now);
+	char *open = store_key(d->store, "open"), *due = store_key(d->store, "due");
+	const char *a1[] = {"ZCARD", open};
+	const char *a2[] = {"ZCOUNT", due, "-inf", snow};
+	store_command(d->store, on_gauge, &metrics.open_incidents, 2, a1, NULL);
+	store_command(d->store, on_gauge, &metrics.due_backlog, 4, a2, NULL);
+	free(open);
+	free(due);
+}
+
 static void on_kick(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 
 	(void)fd;
 	(void)what;
+	poll_gauges(d);
 	store_tick(d->store);
 	intake_kick(d->intake);
 }
@@ -156,6 +188,8 @@ int daemon_main(struct config *cfg)
 	d.store = store_new(d.wr, cfg);
 	d.intake = intake_new(&d);
 	d.esc = escalator_new(&d);
+	struct http *http = http_start(&d);
+	metrics.last_reload_success = (double)time_now_ms() / 1000.0;
 
 	struct event *hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
 	struct event *term = evsignal_new(d.base, SIGTERM, on_term, &d);
@@ -177,6 +211,7 @@ int daemon_main(struct config *cfg)
 	event_base_dispatch(d.base);
 
 	log_kv(LOG_INFO, "stopped", NULL);
+	http_free(http);
 	intake_free(d.intake);
 	escalator_free(d.esc);
 	rconn_free(d.rd);

@@ -16,6 +16,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 #include "route.h"
 
 #define NSTREAMS     5
@@ -50,6 +51,8 @@ struct work {
 	struct command cmd;
 	struct route_result rt;
 	struct event *timer;
+	enum reason dl_reason; /* set once the entry is being dead-lettered */
+	bool is_create;
 };
 
 static void read_batch(struct intake *in);
@@ -114,6 +117,23 @@ static void work_later(struct work *w)
 	evtimer_add(w->timer, &tv);
 }
 
+/* Counters for an entry Redis has just applied. */
+static void account(const struct work *w)
+{
+	bool cmd = w->stream == CMD_STREAM;
+	int op = cmd && w->cmd.doc != NULL ? (int)w->cmd.op : OP__COUNT;
+
+	if (w->dl_reason != REASON_NONE) {
+		metrics.deadletters[w->dl_reason]++;
+		if (cmd)
+			metrics.commands[op][CMD_REJECTED]++;
+	} else if (cmd) {
+		metrics.commands[op][CMD_APPLIED]++;
+	} else if (w->is_create) {
+		metrics_observe_latency((double)(time_now_ms() - w->entry_ms) / 1000.0);
+	}
+}
+
 static void on_stored(void *arg, enum store_result res)
 {
 	struct work *w = arg;
@@ -122,6 +142,8 @@ static void on_stored(void *arg, enum store_result res)
 		work_done(w);
 		return;
 	}
+	if (res == ST_OK)
+		account(w);
 	switch (res) {
 	case ST_OK:
 	case ST_SEEN:
@@ -131,6 +153,7 @@ static void on_stored(void *arg, enum store_result res)
 	case ST_RETRY:
 	case ST_GONE:
 		/* the incident changed under us: read it again and decide again */
+		w->is_create = false;
 		incident_free(&w->inc);
 		command_free(&w->cmd);
 		work_start(w);
@@ -150,6 +173,7 @@ static void deadletter(struct work *w, enum reason reason, const char *error)
 	const char *payload = w->payload != NULL ? w->payload : w->fields_json;
 	size_t plen = w->payload != NULL ? w->plen : strlen(w->fields_json);
 
+	w->dl_reason = reason;
 	log_kv(LOG_WARN, "deadletter", "source", src.stream, "entry", src.entry, "reason",
 	       reason_code(reason), "error", error, NULL);
 	if (store_deadletter(w->in->d->store, &src, reason_code(reason), error, payload, plen,
@@ -190,6 +214,7 @@ static void create_incident(struct work *w, const char *holder)
 	struct lc_source src = source_of(w);
 
 	effects_init(&e);
+	w->is_create = true;
 	lifecycle_create(w->in->d->rules, &w->inc, &w->rt, time_now_ms(), &src, &e);
 	apply(w, w->inc.id, &e, true, 0, holder);
 }
@@ -370,6 +395,8 @@ static struct work *work_new(struct intake *in, int stream, redisReply *e, int64
 	w->stream = stream;
 	w->entry = xstrndup(e->element[0]->str, e->element[0]->len);
 	w->deliveries = deliveries;
+	if (stream != CMD_STREAM)
+		metrics.received[stream]++;
 	if (stream_id_ms(w->entry, &w->entry_ms) < 0)
 		w->entry_ms = time_now_ms();
 	if (REPLY_IS_ARRAY(f)) {

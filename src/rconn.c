@@ -12,6 +12,7 @@
 #include <hiredis/adapters/libevent.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "rconn.h"
 
 #define BACKOFF_MIN_MS 100
@@ -98,6 +99,8 @@ static void on_handshake(redisAsyncContext *ac, void *r, void *priv)
 	if (!last)
 		return;
 	c->state = RS_UP;
+	if (c->was_up)
+		metrics.redis_reconnects++;
 	c->backoff_ms = BACKOFF_MIN_MS;
 	c->logged_down = false;
 	c->was_up = true;

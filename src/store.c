@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 
 /*
@@ -290,7 +291,23 @@ static const char *jstr(json_t *o, const char *key)
 	return json_string_value(json_object_get(o, key));
 }
 
-/* One log line per applied event: only now is it true. */
+static void count_event(const char *type, json_t *ev, json_t *assignment)
+{
+	enum channel ch;
+
+	if (strcmp(type, "assigned") == 0 && assignment != NULL &&
+	    channel_parse(jstr(assignment, "channel") != NULL ? jstr(assignment, "channel") : "",
+	                  &ch) == 0)
+		metrics.routed[ch]++;
+	else if (strcmp(type, "escalated") == 0)
+		metrics_escalation(jstr(ev, "reason"));
+	else if (strcmp(type, "breached") == 0)
+		metrics.breaches++;
+	else if (strcmp(type, "duplicate") == 0)
+		metrics.duplicates++;
+}
+
+/* One log line (and the counters) per applied event: only now is it true. */
 static void log_applied(const struct sreq *q)
 {
 	size_t i;
@@ -304,6 +321,7 @@ static void log_applied(const struct sreq *q)
 
 		if (type == NULL)
 			continue;
+		count_event(type, ev, q->assignment);
 		if (strcmp(type, "skipped") == 0)
 			lvl = LOG_DEBUG;
 		else if (strcmp(type, "breached") == 0)

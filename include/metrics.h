@@ -1,0 +1,44 @@
+/*
+ * metrics.h: the daemon's counters and gauges. Every family is one row
+ * of METRIC_FAMILIES, which generates both the storage and the
+ * Prometheus text, so a new metric is one line.
+ */
+#ifndef GR_METRICS_H
+#define GR_METRICS_H
+
+#include "incident.h"
+#include "reason.h"
+
+enum esc_reason { ESC_ACK_TIMEOUT, ESC_RESOLVE_TIMEOUT, ESC_MANUAL, ESC__COUNT };
+enum cmd_result { CMD_APPLIED, CMD_REJECTED, CMD__RESULTS };
+enum reload_result { RELOAD_SUCCESS, RELOAD_FAILURE, RELOAD__COUNT };
+
+#define LAT_BUCKETS 13
+
+struct metrics {
+	uint64_t received[CH__COUNT];
+	uint64_t routed[CH__COUNT];
+	uint64_t deadletters[REASON__COUNT];
+	uint64_t escalations[ESC__COUNT];
+	uint64_t commands[OP__COUNT + 1][CMD__RESULTS]; /* the last row: unparsable commands */
+	uint64_t duplicates;
+	uint64_t breaches;
+	uint64_t redis_reconnects;
+	uint64_t reloads[RELOAD__COUNT];
+	double last_reload_success; /* unix seconds */
+	double redis_up;
+	double open_incidents;
+	double due_backlog;
+	uint64_t lat_buckets[LAT_BUCKETS]; /* cumulative counts are made when rendering */
+	uint64_t lat_count;
+	double lat_sum;
+};
+
+extern struct metrics metrics;
+
+void metrics_observe_latency(double seconds);
+void metrics_escalation(const char *reason);
+/* The Prometheus text exposition (version 0.0.4) into out. */
+void metrics_render(struct buf *out);
+
+#endif

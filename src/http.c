@@ -1,0 +1,123 @@
+/*
+ * http.c: three read-only endpoints for operators and orchestrators.
+ * Anything but GET or HEAD on a known path is 405, an unknown path is
+ * 404; headers and bodies are capped so that a peer cannot make the
+ * daemon buffer much.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+
+#define HTTP_MAX_HEADERS 8192
+#define HTTP_MAX_BODY    1024
+
+struct http {
+	struct daemon *d;
+	struct evhttp *eh;
+};
+
+static bool ready(const struct daemon *d)
+{
+	return d->rules != NULL && rconn_up(d->rd) && store_ready(d->store);
+}
+
+static void reply(struct evhttp_request *req, int code, const char *reason, const char *ctype,
+                  const char *body, size_t len)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	if (b == NULL)
+		return;
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
+	evbuffer_add(b, body, len);
+	evhttp_send_reply(req, code, reason, b);
+	evbuffer_free(b);
+}
+
+static void handle(struct evhttp_request *req, void *arg)
+{
+	struct http *h = arg;
+	const char *uri = evhttp_request_get_uri(req);
+	const char *path = uri != NULL ? uri : "";
+	size_t plen = strcspn(path, "?");
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	static const char *const known[] = {"/healthz", "/readyz", "/metrics"};
+	int which = -1;
+
+	for (size_t i = 0; i < GR_NELEM(known); i++) {
+		if (strlen(known[i]) == plen && strncmp(path, known[i], plen) == 0)
+			which = (int)i;
+	}
+	if (which < 0) {
+		reply(req, 404, "Not Found", "text/plain", "not found\n", 10);
+		return;
+	}
+	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+		reply(req, 405, "Method Not Allowed", "text/plain", "method not allowed\n", 19);
+		return;
+	}
+	switch (which) {
+	case 0:
+		reply(req, 200, "OK", "text/plain", "ok\n", 3);
+		break;
+	case 1:
+		if (ready(h->d))
+			reply(req, 200, "OK", "text/plain", "ready\n", 6);
+		else
+			reply(req, 503, "Service Unavailable", "text/plain",
+			      "not ready: Redis is not connected\n", 34);
+		break;
+	default: {
+		struct buf b;
+		buf_init(&b);
+		metrics.redis_up = ready(h->d) ? 1 : 0;
+		metrics_render(&b);
+		reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
+		buf_free(&b);
+	}
+	}
+}
+
+struct http *http_start(struct daemon *d)
+{
+	char host[256];
+	int port;
+	struct http *h;
+
+	if (d->cfg->http_listen[0] == '\0')
+		return NULL;
+	if (config_split_hostport(d->cfg->http_listen, host, sizeof(host), &port) < 0)
+		fatalx("http.listen \"%s\" is not host:port", d->cfg->http_listen);
+	h = xcalloc(1, sizeof(*h));
+	h->d = d;
+	h->eh = evhttp_new(d->base);
+	if (h->eh == NULL)
+		fatalx("cannot create the HTTP server");
+	evhttp_set_max_headers_size(h->eh, HTTP_MAX_HEADERS);
+	evhttp_set_max_body_size(h->eh, HTTP_MAX_BODY);
+	evhttp_set_timeout(h->eh, 10);
+	evhttp_set_allowed_methods(h->eh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+	                                          EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	                                          EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_gencb(h->eh, handle, h);
+	if (evhttp_bind_socket(h->eh, host[0] != '\0' ? host : "0.0.0.0", (ev_uint16_t)port) != 0)
+		fatal("cannot listen for HTTP on %s", d->cfg->http_listen);
+	log_kv(LOG_INFO, "http_listening", "listen", d->cfg->http_listen, NULL);
+	return h;
+}
+
+void http_free(struct http *h)
+{
+	if (h == NULL)
+		return;
+	evhttp_free(h->eh);
+	free(h);
+}
