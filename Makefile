@@ -15,7 +15,7 @@ PKGS       := libevent hiredis jansson yaml-0.1
 # The Debian 12 packages that building, testing and running need.
 DEB_PKGS := gcc make pkg-config libevent-dev libhiredis-dev libjansson-dev \
 	libyaml-dev libcmocka-dev redis-server python3 python3-pytest python3-redis \
-	clang-format prometheus
+	clang-format prometheus libsystemd-dev
 
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wcast-qual -Wpointer-arith
@@ -34,6 +34,13 @@ endif
 
 DEPCFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 DEPLIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+# sd_notify when libsystemd is there at build time (SYSTEMD=no to build without)
+ifneq ($(SYSTEMD),no)
+ifeq ($(shell $(PKG_CONFIG) --exists libsystemd 2>/dev/null && echo yes),yes)
+DEPCFLAGS += -DHAVE_SYSTEMD $(shell $(PKG_CONFIG) --cflags libsystemd)
+DEPLIBS   += $(shell $(PKG_CONFIG) --libs libsystemd)
+endif
+endif
 
 ALL_CFLAGS  = $(WARN) $(OPT) -D_DEFAULT_SOURCE -fstack-protector-strong -fPIE \
 	-Iinclude $(DEPCFLAGS) -MMD -MP $(CFLAGS)
@@ -43,7 +50,7 @@ ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD) $(LDFLAGS)
 CORE := util log timeutil diag reason htab yamldoc config rules incident route explain lifecycle
 CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
 DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o $(BUILD)/intake.o $(BUILD)/escalate.o \
-	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/http.o
+	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/http.o $(BUILD)/notify.o
 GRIDCTL_OBJS := $(BUILD)/gridctl.o
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)

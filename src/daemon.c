@@ -12,6 +12,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 
 #define SHUTDOWN_GRACE_MS 4000
 
@@ -55,6 +56,7 @@ static void reload(struct daemon *d)
 	struct rules *r;
 	char summary[256];
 
+	notify_reloading();
 	diags_init(&dg, d->cfg->rules);
 	r = rules_load(d->cfg->rules, &dg);
 	for (size_t i = 0; i < dg.n; i++) {
@@ -68,6 +70,7 @@ static void reload(struct daemon *d)
 		metrics.reloads[RELOAD_FAILURE]++;
 		log_kv(LOG_ERROR, "reload_failed", "rules", d->cfg->rules, "msg",
 		       "the rules file has errors; the running rules are kept", NULL);
+		notify_ready();
 		return;
 	}
 	/* work in flight holds no pointer into the rules across a callback */
@@ -77,6 +80,7 @@ static void reload(struct daemon *d)
 	metrics.last_reload_success = (double)time_now_ms() / 1000.0;
 	rules_summary(r, summary, sizeof(summary));
 	log_kv(LOG_INFO, "reloaded", "rules", d->cfg->rules, "summary", summary, NULL);
+	notify_ready();
 }
 
 static void on_hup(evutil_socket_t fd, short what, void *arg)
@@ -106,6 +110,7 @@ static void on_term(evutil_socket_t fd, short what, void *arg)
 	if (d->stopping)
 		return;
 	d->stopping = true;
+	notify_stopping();
 	d->started_ms = time_now_ms(); /* now: the start of the grace period */
 	log_kv(LOG_INFO, "stopping", "signal", fd == SIGINT ? "SIGINT" : "SIGTERM", NULL);
 	d->grace = event_new(d->base, -1, EV_PERSIST, on_grace, d);
@@ -147,6 +152,14 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 	poll_gauges(d);
 	store_tick(d->store);
 	intake_kick(d->intake);
+}
+
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	notify_watchdog(); /* the loop turns: that is what the watchdog asks */
 }
 
 static void libevent_log(int severity, const char *msg)
@@ -203,6 +216,15 @@ int daemon_main(struct config *cfg)
 	evtimer_add(kick, &kick_tv);
 
 	rules_summary(d.rules, summary, sizeof(summary));
+	uint64_t wd = notify_watchdog_usec();
+	struct event *watchdog = NULL;
+	if (wd > 0) {
+		/* half the period, as sd_watchdog_enabled(3) advises */
+		struct timeval wtv = {(time_t)(wd / 2 / 1000000), (suseconds_t)(wd / 2 % 1000000)};
+		watchdog = event_new(d.base, -1, EV_PERSIST, on_watchdog, NULL);
+		evtimer_add(watchdog, &wtv);
+	}
+	notify_ready();
 	log_kv(LOG_INFO, "started", "rules", cfg->rules, "summary", summary, "consumer",
 	       cfg->consumer, "group", cfg->group, "prefix", cfg->prefix, NULL);
 	rconn_start(d.rd);
@@ -212,6 +234,8 @@ int daemon_main(struct config *cfg)
 
 	log_kv(LOG_INFO, "stopped", NULL);
 	http_free(http);
+	if (watchdog != NULL)
+		event_free(watchdog);
 	intake_free(d.intake);
 	escalator_free(d.esc);
 	rconn_free(d.rd);
