@@ -50,7 +50,7 @@ ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD) $(LDFLAGS)
 CORE := util log timeutil diag reason htab yamldoc config rules incident route explain lifecycle
 CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
 DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o $(BUILD)/intake.o $(BUILD)/escalate.o \
-	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/http.o $(BUILD)/notify.o
+	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/http.o $(BUILD)/notify.o $(BUILD)/reload.o
 GRIDCTL_OBJS := $(BUILD)/gridctl.o
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
@@ -71,7 +71,7 @@ $(BUILD)/libgridroute.a: $(CORE_OBJS)
 	ar rcs $@ $^
 
 $(BUILD)/gridrouted: $(DAEMON_OBJS) $(BUILD)/libgridroute.a
-	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(DEPLIBS) -lm
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(DEPLIBS) -lpthread -lm
 
 $(BUILD)/gridctl: $(GRIDCTL_OBJS) $(BUILD)/libgridroute.a
 	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(DEPLIBS) -lm

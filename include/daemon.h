@@ -15,6 +15,7 @@
 
 struct intake;
 struct escalator;
+struct reloader;
 
 struct daemon {
 	struct event_base *base;
@@ -25,6 +26,7 @@ struct daemon {
 	struct store *store;
 	struct intake *intake;
 	struct escalator *esc;
+	struct reloader *reloader;
 	bool stopping;
 	struct event *grace;
 	int64_t started_ms;
@@ -36,6 +38,11 @@ void intake_free(struct intake *in);
 void intake_kick(struct intake *in);    /* read the next batch if nothing is in flight */
 void intake_on_down(struct intake *in); /* a connection dropped: start over from own pending */
 bool intake_idle(const struct intake *in);
+
+/* reload.c: SIGHUP, off the loop */
+struct reloader *reloader_new(struct daemon *d);
+void reloader_request(struct reloader *rl);
+void reloader_free(struct reloader *rl);
 
 /* escalate.c: due deadlines */
 struct escalator *escalator_new(struct daemon *d);

@@ -26,6 +26,10 @@ void log_kvv(enum log_level level, const char *event, va_list ap);
 /* A free-text "msg" field after the event. */
 void log_msg(enum log_level level, const char *event, const char *fmt, ...) GR_PRINTF(3, 4);
 
+/* Each configuration diagnostic as a log line (event rules_diagnostic). */
+struct diags;
+void log_diags(const struct diags *d);
+
 /* Start-up failures and broken invariants only; never for peer input. */
 noreturn void fatalx(const char *fmt, ...) GR_PRINTF(1, 2);
 noreturn void fatal(const char *fmt, ...) GR_PRINTF(1, 2); /* appends strerror(errno) */

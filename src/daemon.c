@@ -50,44 +50,11 @@ static void on_conn(struct rconn *c, bool up, void *arg)
 		intake_on_down(d->intake);
 }
 
-static void reload(struct daemon *d)
-{
-	struct diags dg;
-	struct rules *r;
-	char summary[256];
-
-	notify_reloading();
-	diags_init(&dg, d->cfg->rules);
-	r = rules_load(d->cfg->rules, &dg);
-	for (size_t i = 0; i < dg.n; i++) {
-		char *line = diag_format(&dg, &dg.v[i]);
-		log_kv(dg.v[i].severity == DIAG_ERROR ? LOG_ERROR : LOG_WARN, "rules_diagnostic",
-		       "diagnostic", line, NULL);
-		free(line);
-	}
-	diags_free(&dg);
-	if (r == NULL) {
-		metrics.reloads[RELOAD_FAILURE]++;
-		log_kv(LOG_ERROR, "reload_failed", "rules", d->cfg->rules, "msg",
-		       "the rules file has errors; the running rules are kept", NULL);
-		notify_ready();
-		return;
-	}
-	/* work in flight holds no pointer into the rules across a callback */
-	rules_free(d->rules);
-	d->rules = r;
-	metrics.reloads[RELOAD_SUCCESS]++;
-	metrics.last_reload_success = (double)time_now_ms() / 1000.0;
-	rules_summary(r, summary, sizeof(summary));
-	log_kv(LOG_INFO, "reloaded", "rules", d->cfg->rules, "summary", summary, NULL);
-	notify_ready();
-}
-
 static void on_hup(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	reload(arg);
+	reloader_request(((struct daemon *)arg)->reloader);
 }
 
 static void on_grace(evutil_socket_t fd, short what, void *arg)
@@ -182,10 +149,12 @@ int daemon_main(struct config *cfg)
 
 	diags_init(&dg, cfg->rules);
 	d.rules = rules_load(cfg->rules, &dg);
-	diags_print(&dg, stderr);
+	log_diags(&dg);
 	diags_free(&dg);
-	if (d.rules == NULL)
+	if (d.rules == NULL) {
+		log_kv(LOG_ERROR, "rules_invalid", "rules", cfg->rules, NULL);
 		return 1;
+	}
 	if (cfg->redis_password_file[0] != '\0')
 		password = read_password(cfg->redis_password_file);
 
@@ -202,6 +171,7 @@ int daemon_main(struct config *cfg)
 	d.intake = intake_new(&d);
 	d.esc = escalator_new(&d);
 	struct http *http = http_start(&d);
+	d.reloader = reloader_new(&d);
 	metrics.last_reload_success = (double)time_now_ms() / 1000.0;
 
 	struct event *hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
@@ -234,6 +204,7 @@ int daemon_main(struct config *cfg)
 
 	log_kv(LOG_INFO, "stopped", NULL);
 	http_free(http);
+	reloader_free(d.reloader);
 	if (watchdog != NULL)
 		event_free(watchdog);
 	intake_free(d.intake);

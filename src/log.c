@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "diag.h"
 #include "log.h"
 #include "timeutil.h"
 
@@ -225,4 +226,14 @@ noreturn void fatal(const char *fmt, ...)
 	snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(saved));
 	emit(LOG_ERROR, "fatal", msg, NULL);
 	exit(1);
+}
+
+void log_diags(const struct diags *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		char *line = diag_format(d, &d->v[i]);
+		log_kv(d->v[i].severity == DIAG_ERROR ? LOG_ERROR : LOG_WARN, "rules_diagnostic",
+		       "diagnostic", line, NULL);
+		free(line);
+	}
 }

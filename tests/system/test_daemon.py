@@ -315,3 +315,58 @@ def test_idle_entries_of_another_consumer_are_claimed(r, tmp, server):
         assert d.events("claimed")
     finally:
         assert d.stop() == 0
+
+
+def test_sighup_with_a_good_edit_routes_on_the_new_rules(r, daemon):
+    text = open(daemon.rules).read()
+    with open(daemon.rules, "w") as f:
+        f.write(text.replace("member: {default: [liuyang]}", "member: {default: [zhangqian]}"))
+    daemon.kill(signal.SIGHUP)
+    wait_for(lambda: daemon.events("reloaded"), 10, "the reload")
+    inc = "patrol-" + submit(r, "patrol", base())
+    a = wait_for(lambda: [x for x in assignments(r) if x["incident"] == inc], 10, "assignment")
+    assert a[0]["assignees"] == ["zhangqian"]
+
+
+def test_logfmt_lines_have_ts_level_event_and_escape_peer_values(r, tmp, server):
+    d = Daemon(tmp, server.port, name="lf", log={"format": "logfmt", "level": "info"})
+    d.start(wait_ready=False)
+    try:
+        wait_for(lambda: "event=pending_done" in open(d.log_path).read(), 10, "ready")
+        submit(r, "patrol", '{"category":"a b\\nevent=fake","unit":"x","title":"t"}')
+        wait_for(lambda: "event=deadletter" in open(d.log_path).read(), 10, "dead letter logged")
+    finally:
+        assert d.stop() == 0
+    lines = open(d.log_path, encoding="utf-8").read().splitlines()
+    for line in lines:
+        assert line.startswith("ts="), line
+        assert " level=" in line and " event=" in line, line
+    dl = [l for l in lines if "event=deadletter" in l][0]
+    keys = [k for k, _ in logfmt_pairs(dl)]
+    assert keys.count("event") == 1, dl  # the peer's "event=fake" stays inside a quoted value
+    assert "\n" not in dl
+
+
+def logfmt_pairs(line):
+    """key=value pairs of a logfmt line; values may be quoted with \\ escapes."""
+    out, i = [], 0
+    while i < len(line):
+        j = line.index("=", i)
+        key, i = line[i:j], j + 1
+        if i < len(line) and line[i] == '"':
+            i += 1
+            val = ""
+            while line[i] != '"':
+                if line[i] == "\\":
+                    i += 1
+                val += line[i]
+                i += 1
+            i += 1
+        else:
+            j = line.find(" ", i)
+            j = len(line) if j < 0 else j
+            val, i = line[i:j], j
+        out.append((key, val))
+        while i < len(line) and line[i] == " ":
+            i += 1
+    return out

@@ -1,0 +1,135 @@
+/*
+ * reload.c: SIGHUP reloads the rules off the event loop. A big rules file
+ * takes long to read; a thread builds the new rules object whole, then
+ * wakes the loop through a pipe, and the loop swaps it in (or keeps the
+ * old one and logs every diagnostic). The loop itself never waits on the
+ * file, so intake goes on during a reload. Signals arriving during a
+ * reload are folded into one more reload after it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "metrics.h"
+#include "notify.h"
+
+struct reloader {
+	struct daemon *d;
+	pthread_t th;
+	int pipe[2];
+	struct event *ev;
+	bool running;
+	bool again;
+	int64_t started;
+	/* written by the thread, read by the loop after the wake-up */
+	struct rules *result;
+	struct diags dg;
+};
+
+static void *load_thread(void *arg)
+{
+	struct reloader *rl = arg;
+	char c = 'x';
+
+	rl->result = rules_load(rl->d->cfg->rules, &rl->dg);
+	while (write(rl->pipe[1], &c, 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+static void start(struct reloader *rl)
+{
+	notify_reloading();
+	rl->running = true;
+	rl->again = false;
+	rl->started = time_now_ms();
+	rl->result = NULL;
+	diags_init(&rl->dg, rl->d->cfg->rules);
+	if (pthread_create(&rl->th, NULL, load_thread, rl) != 0)
+		fatal("cannot start the reload thread");
+}
+
+static void finish(struct reloader *rl)
+{
+	struct daemon *d = rl->d;
+	struct rules *r = rl->result;
+	char summary[256], ms[24];
+
+	pthread_join(rl->th, NULL);
+	rl->running = false;
+	log_diags(&rl->dg);
+	diags_free(&rl->dg);
+	snprintf(ms, sizeof(ms), "%lld", (long long)(time_now_ms() - rl->started));
+	if (r == NULL) {
+		metrics.reloads[RELOAD_FAILURE]++;
+		log_kv(LOG_ERROR, "reload_failed", "rules", d->cfg->rules, "ms", ms, "msg",
+		       "the rules file has errors; the running rules are kept", NULL);
+	} else {
+		/* no work in flight keeps a pointer into the rules across a callback */
+		struct rules *old = d->rules;
+		d->rules = r;
+		rules_summary(r, summary, sizeof(summary));
+		metrics.reloads[RELOAD_SUCCESS]++;
+		metrics.last_reload_success = (double)time_now_ms() / 1000.0;
+		log_kv(LOG_INFO, "reloaded", "rules", d->cfg->rules, "summary", summary, "ms", ms,
+		       NULL);
+		rules_free(old);
+	}
+	notify_ready();
+	if (rl->again)
+		start(rl);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	char buf[16];
+
+	(void)what;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	finish(arg);
+}
+
+struct reloader *reloader_new(struct daemon *d)
+{
+	struct reloader *rl = xcalloc(1, sizeof(*rl));
+
+	rl->d = d;
+	if (pipe(rl->pipe) < 0)
+		fatal("pipe");
+	for (int i = 0; i < 2; i++) {
+		fcntl(rl->pipe[i], F_SETFL, fcntl(rl->pipe[i], F_GETFL) | O_NONBLOCK);
+		fcntl(rl->pipe[i], F_SETFD, FD_CLOEXEC);
+	}
+	rl->ev = event_new(d->base, rl->pipe[0], EV_READ | EV_PERSIST, on_wake, rl);
+	event_add(rl->ev, NULL);
+	return rl;
+}
+
+void reloader_request(struct reloader *rl)
+{
+	if (rl->running)
+		rl->again = true;
+	else
+		start(rl);
+}
+
+void reloader_free(struct reloader *rl)
+{
+	if (rl == NULL)
+		return;
+	if (rl->running) {
+		pthread_join(rl->th, NULL);
+		rules_free(rl->result);
+		diags_free(&rl->dg);
+	}
+	event_free(rl->ev);
+	close(rl->pipe[0]);
+	close(rl->pipe[1]);
+	free(rl);
+}
