@@ -22,6 +22,7 @@
 #define NSTREAMS     5
 #define CMD_STREAM   4
 #define BUSY_WAIT_MS 200
+#define MAX_BATCHES  4
 
 struct intake {
 	struct daemon *d;
@@ -88,8 +89,7 @@ static void work_done(struct work *w)
 	if (!current)
 		return;
 	in->inflight--;
-	if (in->inflight == 0)
-		read_batch(in);
+	read_batch(in);
 }
 
 static struct lc_source source_of(const struct work *w)
@@ -554,8 +554,7 @@ static void on_read(redisAsyncContext *ac, void *r, void *priv)
 			log_kv(LOG_INFO, "pending_done", "consumer", in->d->cfg->consumer, NULL);
 	}
 	in->inflight--;
-	if (in->inflight == 0)
-		read_batch(in);
+	read_batch(in);
 }
 
 static void on_group(void *arg, redisReply *r)
@@ -595,7 +594,15 @@ static void read_batch(struct intake *in)
 	int n = 0, ns = 0;
 	bool history = history_phase(in);
 
-	if (in->reading || in->inflight > 0 || in->d->stopping || !both_up(in))
+	if (in->reading || in->d->stopping || !both_up(in))
+		return;
+	/*
+	 * Own pending entries are read batch after batch (the cursor moves with
+	 * each); new ones are read while earlier batches are still being
+	 * applied, up to MAX_BATCHES of them: the compare-and-set in the store
+	 * keeps entries about one incident right even when they overlap.
+	 */
+	if (in->inflight > 0 && (history || in->inflight >= in->d->cfg->batch * MAX_BATCHES))
 		return;
 	if (!in->groups_ok) {
 		create_groups(in);
@@ -661,8 +668,7 @@ static void on_claimed(void *arg, redisReply *r)
 			in->inflight++;
 			start_batch(in, c->stream, entries, true);
 			in->inflight--;
-			if (in->inflight == 0)
-				read_batch(in);
+			read_batch(in);
 		}
 	}
 	free(c);
