@@ -370,3 +370,46 @@ def logfmt_pairs(line):
         while i < len(line) and line[i] == " ":
             i += 1
     return out
+
+
+def test_unix_socket(tmp):
+    import os
+    import subprocess
+    import redis as redislib
+    sock = os.path.join(tmp, "redis.sock")
+    proc = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", sock,
+                             "--dir", tmp, "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL)
+    try:
+        r = redislib.Redis(unix_socket_path=sock, decode_responses=True)
+
+        def up():
+            try:
+                return r.ping()
+            except (redislib.ConnectionError, FileNotFoundError):
+                return False
+        wait_for(up, 10, "redis on its socket")
+        d = Daemon(tmp, 0, name="sock", redis={"socket": sock}).start()
+        try:
+            inc = "patrol-" + submit(r, "patrol", base())
+            wait_for(lambda: incident(r, inc), 10, "routed over the unix socket")
+        finally:
+            assert d.stop() == 0
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_events_are_published(r, daemon):
+    ps = r.pubsub()
+    ps.subscribe("gr:events")
+    wait_for(lambda: ps.get_message(timeout=0.1), 5, "the subscription")
+    inc = "patrol-" + submit(r, "patrol", base())
+
+    def got():
+        m = ps.get_message(timeout=0.1)
+        return json.loads(m["data"]) if m and m["type"] == "message" else None
+    ev = wait_for(got, 10, "an event on gr:events")
+    assert ev["type"] == "assigned" and ev["incident"] == inc
+    assert ev["source"] == "gr:in:patrol" and ev["level_key"] == "member"
+    ps.close()
