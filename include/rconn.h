@@ -34,6 +34,9 @@ const char *rconn_name(const struct rconn *c);
 int rconn_argv(struct rconn *c, redisCallbackFn *fn, void *priv, int argc, const char **argv,
                const size_t *lens);
 
+/* Drop the connection and connect again (with sentinels: to the current primary). */
+void rconn_reconnect(struct rconn *c);
+
 /* Stop reconnecting and close once the replies in flight have come. */
 void rconn_close(struct rconn *c);
 

@@ -518,6 +518,8 @@ static void on_read(redisAsyncContext *ac, void *r, void *priv)
 	if (REPLY_IS_ERROR(reply)) {
 		/* NOGROUP: Redis lost the group (restarted without persistence) */
 		log_kv(LOG_WARN, "read_failed", "error", reply->str, NULL);
+		if (strncmp(reply->str, "READONLY", 8) == 0)
+			rconn_reconnect(in->d->rd); /* a replica now: find the primary again */
 		in->groups_ok = false;
 		struct timeval tv = {0, BUSY_WAIT_MS * 1000};
 		evtimer_add(in->retry, &tv);

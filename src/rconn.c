@@ -15,8 +15,9 @@
 #include "metrics.h"
 #include "rconn.h"
 
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
+#define BACKOFF_MIN_MS      100
+#define BACKOFF_MAX_MS      5000
+#define SENTINEL_TIMEOUT_MS 300
 
 enum rstate { RS_DOWN, RS_CONNECTING, RS_HANDSHAKE, RS_UP, RS_CLOSED };
 
@@ -33,6 +34,8 @@ struct rconn {
 	bool logged_down; /* the current outage has been logged */
 	int64_t backoff_ms;
 	struct event *retry;
+	char primary_host[256]; /* with sentinels: the primary last connected to */
+	int primary_port;
 };
 
 static void schedule_retry(struct rconn *c);
@@ -134,14 +137,78 @@ static void on_connect(const redisAsyncContext *ac, int status)
 	redisAsyncCommandArgv(c->ac, on_handshake, c, 2, argv, NULL);
 }
 
+/*
+ * Ask the sentinels, in order, for the current primary. This is a short
+ * blocking exchange (SENTINEL_TIMEOUT_MS per sentinel) that only happens
+ * while this connection is down. Returns 0 with host and port, or -1.
+ */
+static int ask_sentinels(struct rconn *c, char *host, size_t hostsz, int *port)
+{
+	struct timeval tv = {0, SENTINEL_TIMEOUT_MS * 1000};
+
+	for (size_t i = 0; i < c->cfg->redis_nsentinels; i++) {
+		char shost[256];
+		int sport;
+		redisContext *sc;
+		redisReply *r;
+
+		if (config_split_hostport(c->cfg->redis_sentinels[i], shost, sizeof(shost),
+		                          &sport) < 0)
+			continue;
+		sc = redisConnectWithTimeout(shost, sport, tv);
+		if (sc == NULL || sc->err) {
+			if (sc != NULL)
+				redisFree(sc);
+			continue;
+		}
+		redisSetTimeout(sc, tv);
+		const char *argv[] = {"SENTINEL", "get-master-addr-by-name",
+		                      c->cfg->redis_master_name};
+		r = redisCommandArgv(sc, 3, argv, NULL);
+		int ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+		         r->element[0]->type == REDIS_REPLY_STRING &&
+		         r->element[1]->type == REDIS_REPLY_STRING && r->element[0]->len < hostsz;
+		if (ok) {
+			int64_t p;
+			snprintf(host, hostsz, "%s", r->element[0]->str);
+			ok = parse_int64(r->element[1]->str, 1, 65535, &p) == 0;
+			*port = (int)p;
+		}
+		if (r != NULL)
+			freeReplyObject(r);
+		redisFree(sc);
+		if (ok)
+			return 0;
+	}
+	return -1;
+}
+
 static void connect_now(struct rconn *c)
 {
 	redisAsyncContext *ac;
+	char host[256];
+	int port;
 
-	if (c->cfg->redis_socket[0] != '\0')
+	if (c->cfg->redis_nsentinels > 0) {
+		if (ask_sentinels(c, host, sizeof(host), &port) < 0) {
+			c->state = RS_CONNECTING;
+			went_down(c, "no sentinel answered with the primary's address");
+			return;
+		}
+		if (strcmp(host, c->primary_host) != 0 || port != c->primary_port) {
+			char ps[16];
+			snprintf(ps, sizeof(ps), "%d", port);
+			log_kv(LOG_INFO, "redis_primary", "conn", c->name, "master_name",
+			       c->cfg->redis_master_name, "host", host, "port", ps, NULL);
+			snprintf(c->primary_host, sizeof(c->primary_host), "%s", host);
+			c->primary_port = port;
+		}
+		ac = redisAsyncConnect(host, port);
+	} else if (c->cfg->redis_socket[0] != '\0') {
 		ac = redisAsyncConnectUnix(c->cfg->redis_socket);
-	else
+	} else {
 		ac = redisAsyncConnect(c->cfg->redis_host, (int)c->cfg->redis_port);
+	}
 	if (ac == NULL)
 		fatalx("out of memory creating a Redis connection");
 	if (ac->err) {
@@ -215,6 +282,12 @@ int rconn_argv(struct rconn *c, redisCallbackFn *fn, void *priv, int argc, const
 	if (c->state != RS_UP || c->ac == NULL)
 		return -1;
 	return redisAsyncCommandArgv(c->ac, fn, priv, argc, argv, lens) == REDIS_OK ? 0 : -1;
+}
+
+void rconn_reconnect(struct rconn *c)
+{
+	if (c->state == RS_UP && c->ac != NULL)
+		redisAsyncDisconnect(c->ac);
 }
 
 void rconn_close(struct rconn *c)

@@ -369,6 +369,11 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 		q->fn(q->arg, ST_DOWN);
 	} else {
 		enum store_result res = parse_result(reply);
+		if (REPLY_IS_ERROR(reply) && strncmp(reply->str, "READONLY", 8) == 0) {
+			/* a replica now (failover): find the primary again */
+			log_kv(LOG_WARN, "redis_readonly", "error", reply->str, NULL);
+			rconn_reconnect(q->s->w);
+		}
 		if (res == ST_OK && q->events != NULL)
 			log_applied(q);
 		if (res == ST_BUSY)
