@@ -15,7 +15,7 @@ PKGS       := libevent hiredis jansson yaml-0.1
 # The Debian 12 packages that building, testing and running need.
 DEB_PKGS := gcc make pkg-config libevent-dev libhiredis-dev libjansson-dev \
 	libyaml-dev libcmocka-dev redis-server python3 python3-pytest python3-redis \
-	clang-format prometheus libsystemd-dev
+	clang-format prometheus libsystemd-dev valgrind binutils
 
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wcast-qual -Wpointer-arith
@@ -51,14 +51,15 @@ CORE := util log timeutil diag reason htab yamldoc config rules incident route e
 CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
 DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o $(BUILD)/intake.o $(BUILD)/escalate.o \
 	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/http.o $(BUILD)/notify.o $(BUILD)/reload.o
-GRIDCTL_OBJS := $(BUILD)/gridctl.o
+GRIDCTL_OBJS := $(BUILD)/gridctl.o $(BUILD)/ctl_cli.o $(BUILD)/ctl_redis.o $(BUILD)/ctl_submit.o \
+	$(BUILD)/ctl_view.o $(BUILD)/ctl_deadletter.o $(BUILD)/ctl_stats.o $(BUILD)/ctl_diff.o
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 BINS := $(BUILD)/gridrouted $(BUILD)/gridctl
 
-.PHONY: all deps check unit system install clean format format-check help bench run
+.PHONY: all deps check unit system valgrind install clean format format-check help bench run
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -107,11 +108,22 @@ system: all
 		GRIDROUTE_BUILD=$(BUILD) $(PYTHON) -m pytest -q tests/system; \
 	fi
 
-# Every test tier: the normal build, then the sanitizer build, then system tests.
+# The system tests (or VALGRIND_TESTS, pytest -k words) with the daemon under
+# valgrind: a memory error or a definite leak fails the test.
+VALGRIND_TESTS ?=
+# the short subset `make check` runs under valgrind
+CHECK_VALGRIND := ack_then_resolve or bad_incidents or sighup or escalation_through_all_levels_by_ack or replayed or dedup or manual_escalate
+valgrind: all
+	GRIDROUTE_VALGRIND=1 GRIDROUTE_BUILD=$(BUILD) $(PYTHON) -m pytest -q tests/system \
+		$(if $(VALGRIND_TESTS),-k "$(VALGRIND_TESTS)")
+
+# Every test tier: the normal build, the sanitizer build, the system tests,
+# and a subset of them with the daemon under valgrind.
 check: deps
 	$(MAKE) all unit
 	$(MAKE) SANITIZE=address,undefined unit
 	$(MAKE) system
+	$(MAKE) valgrind VALGRIND_TESTS="$(CHECK_VALGRIND)"
 
 FORMAT_FILES = $(wildcard src/*.c include/*.h tests/unit/*.c tests/unit/*.h tests/bench/*.c tests/fuzz/*.c)
 format:

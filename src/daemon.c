@@ -207,10 +207,14 @@ int daemon_main(struct config *cfg)
 	reloader_free(d.reloader);
 	if (watchdog != NULL)
 		event_free(watchdog);
+	/* the connections first: hiredis calls what is pending with no reply, and
+	 * those callbacks still reach the intake, the escalator and the store */
+	rconn_free(d.rd);
+	d.rd = NULL;
+	rconn_free(d.wr);
+	d.wr = NULL;
 	intake_free(d.intake);
 	escalator_free(d.esc);
-	rconn_free(d.rd);
-	rconn_free(d.wr);
 	store_free(d.store);
 	event_free(hup);
 	event_free(term);

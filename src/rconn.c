@@ -268,7 +268,7 @@ void rconn_start(struct rconn *c)
 
 bool rconn_up(const struct rconn *c)
 {
-	return c->state == RS_UP;
+	return c != NULL && c->state == RS_UP;
 }
 
 const char *rconn_name(const struct rconn *c)

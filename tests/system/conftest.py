@@ -18,6 +18,8 @@ BUILD = os.path.join(ROOT, os.environ.get("GRIDROUTE_BUILD", "build"))
 GRIDROUTED = os.path.join(BUILD, "gridrouted")
 GRIDCTL = os.path.join(BUILD, "gridctl")
 RULES = os.path.join(os.path.dirname(__file__), "rules.yaml")
+VALGRIND = os.environ.get("GRIDROUTE_VALGRIND") == "1"
+SLOW = 10 if VALGRIND else 1  # valgrind runs the daemon about ten times slower
 
 
 def free_port():
@@ -28,6 +30,7 @@ def free_port():
 
 def wait_for(cond, timeout=10.0, what="condition"):
     """Poll cond() until it returns something truthy; fail after timeout."""
+    timeout *= SLOW
     deadline = time.monotonic() + timeout
     while True:
         v = cond()
@@ -95,10 +98,22 @@ class Daemon:
 
     def start(self, wait_ready=True):
         self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([GRIDROUTED, "-c", self.config], stderr=self.logf)
+        cmd = [GRIDROUTED, "-c", self.config]
+        if VALGRIND:
+            # make valgrind: memory errors and definite leaks make the exit code 1
+            cmd = ["valgrind", "--quiet", "--leak-check=full", "--errors-for-leak-kinds=definite",
+                   "--error-exitcode=1", "--log-file=%s.valgrind.%%p" % self.log_path] + cmd
+        self.proc = subprocess.Popen(cmd, stderr=self.logf)
         if wait_ready:
-            wait_for(lambda: self.events("pending_done"), 10, "the daemon to be ready")
+            wait_for(lambda: self.events("pending_done"), 10 * SLOW, "the daemon to be ready")
         return self
+
+    def valgrind_report(self):
+        import glob
+        out = ""
+        for p in glob.glob(self.log_path + ".valgrind.*"):
+            out += open(p).read()
+        return out
 
     def log_lines(self):
         out = []
@@ -116,7 +131,7 @@ class Daemon:
     def kill(self, sig):
         self.proc.send_signal(sig)
 
-    def stop(self, sig=signal.SIGTERM, timeout=10):
+    def stop(self, sig=signal.SIGTERM, timeout=10 * SLOW):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -153,7 +168,8 @@ def daemon(tmp, server):
     d = Daemon(tmp, server.port).start()
     yield d
     rc = d.stop()
-    assert rc == 0, "gridrouted exited with %s; log:\n%s" % (rc, open(d.log_path).read()[-3000:])
+    assert rc == 0, "gridrouted exited with %s; log:\n%s%s" % (
+        rc, open(d.log_path).read()[-3000:], d.valgrind_report())
 
 
 def submit(r, channel, incident):
