@@ -15,7 +15,7 @@ PKGS       := libevent hiredis jansson yaml-0.1
 # The Debian 12 packages that building, testing and running need.
 DEB_PKGS := gcc make pkg-config libevent-dev libhiredis-dev libjansson-dev \
 	libyaml-dev libcmocka-dev redis-server python3 python3-pytest python3-redis \
-	clang-format prometheus libsystemd-dev valgrind binutils
+	clang-format prometheus libsystemd-dev valgrind binutils clang libclang-rt-dev
 
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wcast-qual -Wpointer-arith
@@ -59,7 +59,7 @@ UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 BINS := $(BUILD)/gridrouted $(BUILD)/gridctl
 
-.PHONY: all deps check unit system valgrind install clean format format-check help bench run
+.PHONY: all deps check unit system valgrind fuzz install clean format format-check help bench run
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -111,6 +111,7 @@ system: all
 # The system tests (or VALGRIND_TESTS, pytest -k words) with the daemon under
 # valgrind: a memory error or a definite leak fails the test.
 VALGRIND_TESTS ?=
+CHECK_FUZZ_SECONDS ?= 15
 # the short subset `make check` runs under valgrind
 CHECK_VALGRIND := ack_then_resolve or bad_incidents or sighup or escalation_through_all_levels_by_ack or replayed or dedup or manual_escalate
 valgrind: all
@@ -124,6 +125,42 @@ check: deps
 	$(MAKE) SANITIZE=address,undefined unit
 	$(MAKE) system
 	$(MAKE) valgrind VALGRIND_TESTS="$(CHECK_VALGRIND)"
+	$(MAKE) fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
+
+# Fuzzing (libFuzzer, Debian's clang): every tests/fuzz/fuzz_NAME.c starts
+# from tests/fuzz/seeds/NAME/ (the regression corpus: a crash found goes
+# there) in a scratch copy; findings land in build/fuzz/crashes/.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_BUILD   := build/fuzz
+FUZZ_FLAGS   := -std=c11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=all -D_DEFAULT_SOURCE -Iinclude $(DEPCFLAGS)
+FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS    := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_LIBS    := $(shell $(PKG_CONFIG) --libs jansson yaml-0.1 2>/dev/null)
+
+$(FUZZ_BUILD)/lib/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(CORE:%=$(FUZZ_BUILD)/lib/%.o)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LIBS) -lm
+
+.SECONDARY: $(CORE:%=$(FUZZ_BUILD)/lib/%.o)
+
+fuzz: $(FUZZ_BINS)
+	@mkdir -p $(FUZZ_BUILD)/crashes
+	@set -e; for bin in $(FUZZ_BINS); do \
+		name=$${bin##*/fuzz_}; work=$$(mktemp -d); \
+		cp tests/fuzz/seeds/$$name/* $$work/ 2>/dev/null || true; \
+		echo "== fuzz $$name for $(FUZZ_SECONDS)s"; \
+		rc=0; $$bin -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+			-print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crashes/$$name- $$work \
+			> $(FUZZ_BUILD)/$$name.log 2>&1 || rc=$$?; rm -rf $$work; \
+		grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|SUMMARY)' $(FUZZ_BUILD)/$$name.log || true; \
+		if [ $$rc -ne 0 ]; then tail -40 $(FUZZ_BUILD)/$$name.log; \
+			echo "fuzz $$name: failed; inputs in $(FUZZ_BUILD)/crashes/"; exit 1; fi; \
+	done
 
 FORMAT_FILES = $(wildcard src/*.c include/*.h tests/unit/*.c tests/unit/*.h tests/bench/*.c tests/fuzz/*.c)
 format:
