@@ -183,3 +183,118 @@ def test_wrong_password_is_logged_without_the_password(tmp):
         assert d.stop() == 0
         server.stop()
     assert "wrong-pw" not in open(d.log_path).read()
+
+
+def test_sigkill_ten_times_during_a_50k_burst(r, tmp, server):
+    import random
+    import time
+    rnd = random.Random(7)
+    log = {"format": "json", "level": "warn"}
+    d = Daemon(tmp, server.port, name="d1", log=log).start(wait_ready=False)
+    burst(r, 50000)
+    kills = 0
+    while kills < 10 and not settled(r, 50000):
+        time.sleep(rnd.uniform(0.2, 0.8))  # a random moment, not a wait for a condition
+        d.stop(signal.SIGKILL)
+        kills += 1
+        d = Daemon(tmp, server.port, name="d1", log=log).start(wait_ready=False)
+    try:
+        wait_for(lambda: settled(r, 50000), 120, "the whole burst")
+        assert kills >= 3, "the burst ended before the daemon was killed often enough"
+        check_accounting(r)
+        assert r.xlen("gr:deadletter") == 2500
+    finally:
+        assert d.stop() == 0
+
+
+def test_sigstop_one_of_two_daemons(r, tmp, server):
+    log = {"format": "json", "level": "info"}
+    d1 = Daemon(tmp, server.port, name="d1", log=log).start()
+    d2 = Daemon(tmp, server.port, name="d2", log=log).start()
+    try:
+        burst(r, 6000)
+        wait_for(lambda: r.xlen("gr:out:assignments") >= 300, 30, "both at work")
+        d1.kill(signal.SIGSTOP)
+        # d2 finishes the burst, claiming what d1 had read (idle > claim_idle_ms)
+        wait_for(lambda: settled(r, 6000), 60, "the burst finished by d2 alone")
+        d1.kill(signal.SIGCONT)
+        marker = "patrol-" + r.xadd("gr:in:patrol", {"incident": json.dumps(
+            {"category": "urban_management", "unit": G03, "title": "after",
+             "attrs": {"speed": "slow"}})})
+        wait_for(lambda: r.exists("gr:inc:" + marker), 20, "routing after SIGCONT")
+        wait_for(lambda: settled(r, 6001), 20, "everything settled")
+        check_accounting(r)
+    finally:
+        assert d1.stop() == 0
+        assert d2.stop() == 0
+
+
+def test_redis_unreachable_for_ten_seconds(tmp):
+    import time
+    server = RedisServer(tmp, appendonly=True).start()
+    r = server.client()
+    d = Daemon(tmp, server.port, name="d1", log={"format": "json", "level": "info"}).start()
+    try:
+        burst(r, 2000)
+        wait_for(lambda: r.xlen("gr:out:assignments") >= 200, 30, "part of the burst")
+        server.stop()
+        down_at = time.monotonic()
+        wait_for(lambda: d.events("redis_down"), 10, "the outage noticed")
+        # ten seconds without Redis: the daemon keeps trying with backoff
+        wait_for(lambda: time.monotonic() - down_at >= 10, 15, "ten seconds")
+        assert d.proc.poll() is None
+        server.start()
+        r = server.client()
+        wait_for(lambda: settled(r, 2000), 60, "everything routed after the outage")
+        check_accounting(r)
+        downs = [e for e in d.events("redis_down")]
+        assert len(downs) == 2  # one line per connection, not one per retry
+    finally:
+        assert d.stop() == 0
+        server.stop()
+
+
+def test_redis_out_of_memory_backs_off_without_losing_input(r, tmp, server):
+    d = Daemon(tmp, server.port, name="d1", log={"format": "json", "level": "info"}).start()
+    try:
+        d.kill(signal.SIGSTOP)  # the burst goes in first, then memory runs out
+        burst(r, 3000, bad_every=0)
+        used = int(r.info("memory")["used_memory"])
+        r.config_set("maxmemory-policy", "noeviction")
+        r.config_set("maxmemory", str(used + 256 * 1024))
+        d.kill(signal.SIGCONT)
+        wait_for(lambda: d.events("redis_error"), 20, "OOM replies")
+        assert r.xlen("gr:deadletter") == 0
+        stuck = r.xlen("gr:out:assignments")
+        assert stuck < 3000
+        r.config_set("maxmemory", "0")
+        wait_for(lambda: settled(r, 3000), 60, "everything routed once memory frees")
+        check_accounting(r)
+        assert r.xlen("gr:deadletter") == 0
+    finally:
+        r.config_set("maxmemory", "0")
+        assert d.stop() == 0
+
+
+def test_rules_reloaded_every_100ms_during_a_burst(r, tmp, server):
+    import threading
+    import time
+    d = Daemon(tmp, server.port, name="d1", log={"format": "json", "level": "info"}).start()
+    stop = threading.Event()
+
+    def hup():
+        while not stop.is_set():
+            d.kill(signal.SIGHUP)
+            time.sleep(0.1)  # the reload cadence under test
+    t = threading.Thread(target=hup)
+    t.start()
+    try:
+        burst(r, 8000)
+        wait_for(lambda: settled(r, 8000), 60, "the burst during reloads")
+    finally:
+        stop.set()
+        t.join()
+    check_accounting(r)
+    assert d.proc.poll() is None
+    assert len(d.events("reloaded")) >= 10
+    assert d.stop() == 0
