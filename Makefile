@@ -15,7 +15,8 @@ PKGS       := libevent hiredis jansson yaml-0.1
 # The Debian 12 packages that building, testing and running need.
 DEB_PKGS := gcc make pkg-config libevent-dev libhiredis-dev libjansson-dev \
 	libyaml-dev libcmocka-dev redis-server python3 python3-pytest python3-redis \
-	clang-format prometheus libsystemd-dev valgrind binutils clang libclang-rt-dev
+	clang-format prometheus libsystemd-dev valgrind binutils clang libclang-rt-dev \
+	systemd groff-base man-db
 
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wcast-qual -Wpointer-arith
@@ -47,12 +48,13 @@ ALL_CFLAGS  = $(WARN) $(OPT) -D_DEFAULT_SOURCE -fstack-protector-strong -fPIE \
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD) $(LDFLAGS)
 
 # The pure modules: no libevent, no hiredis; unit tests and fuzzers drive them.
-CORE := util log timeutil diag reason htab yamldoc config rules incident route explain lifecycle
+CORE := util log timeutil diag reason htab yamldoc config rules jscan incident route explain lifecycle \
+	ctl_diff
 CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
 DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o $(BUILD)/intake.o $(BUILD)/escalate.o \
 	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/http.o $(BUILD)/notify.o $(BUILD)/reload.o
 GRIDCTL_OBJS := $(BUILD)/gridctl.o $(BUILD)/ctl_cli.o $(BUILD)/ctl_redis.o $(BUILD)/ctl_submit.o \
-	$(BUILD)/ctl_view.o $(BUILD)/ctl_deadletter.o $(BUILD)/ctl_stats.o $(BUILD)/ctl_diff.o
+	$(BUILD)/ctl_view.o $(BUILD)/ctl_deadletter.o $(BUILD)/ctl_stats.o
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -67,9 +69,9 @@ all: $(BINS)
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/libgridroute.a: $(CORE_OBJS)
+$(BUILD)/libgridroute.a: $(CORE_OBJS) Makefile
 	rm -f $@
-	ar rcs $@ $^
+	ar rcs $@ $(filter %.o,$^)
 
 $(BUILD)/gridrouted: $(DAEMON_OBJS) $(BUILD)/libgridroute.a
 	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(DEPLIBS) -lpthread -lm
@@ -171,11 +173,57 @@ format-check:
 bench:
 	$(MAKE) -C tests/bench
 
+# Where `make install` puts the systemd files and the documentation. The unit
+# and the tmpfiles entry are rewritten for SBINDIR, SYSCONFDIR and DOCDIR, so
+# PREFIX=/usr/local gives a unit that runs /usr/local/sbin/gridrouted. An
+# existing config under SYSCONFDIR is never overwritten: the new samples are
+# in DOCDIR/examples to compare with.
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+DOCDIR      ?= $(PREFIX)/share/doc/gridroute
+INSTALL_SED := sed -e 's|/usr/sbin/gridrouted|$(SBINDIR)/gridrouted|g' \
+	-e 's|/etc/gridroute|$(SYSCONFDIR)/gridroute|g' -e 's|/usr/share/doc/gridroute|$(DOCDIR)|g'
+CONFDIR := $(DESTDIR)$(SYSCONFDIR)/gridroute
+
+.PHONY: uninstall
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/gridroute
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(CONFDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(DOCDIR)/examples
 	install -m 0755 $(BUILD)/gridrouted $(DESTDIR)$(SBINDIR)/gridrouted
 	install -m 0755 $(BUILD)/gridctl $(DESTDIR)$(BINDIR)/gridctl
-	install -m 0644 conf/gridrouted.yaml conf/rules.yaml $(DESTDIR)$(SYSCONFDIR)/gridroute/
+	install -m 0644 docs/gridctl.1 $(DESTDIR)$(MANDIR)/man1/gridctl.1
+	install -m 0644 docs/gridroute-rules.5 $(DESTDIR)$(MANDIR)/man5/gridroute-rules.5
+	install -m 0644 docs/gridrouted.8 $(DESTDIR)$(MANDIR)/man8/gridrouted.8
+	$(INSTALL_SED) systemd/gridrouted.service > $(DESTDIR)$(UNITDIR)/gridrouted.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/gridrouted.service
+	install -m 0644 systemd/gridroute.sysusers $(DESTDIR)$(SYSUSERSDIR)/gridroute.conf
+	$(INSTALL_SED) systemd/gridroute.tmpfiles > $(DESTDIR)$(TMPFILESDIR)/gridroute.conf
+	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/gridroute.conf
+	install -m 0644 README.md $(wildcard docs/*.md) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 conf/gridrouted.yaml conf/rules.yaml conf/redis-acl.conf \
+		$(DESTDIR)$(DOCDIR)/examples/
+	@for f in gridrouted.yaml:0644 rules.yaml:0644 redis-acl.conf:0600; do \
+		name=$${f%:*}; mode=$${f#*:}; \
+		if [ -e "$(CONFDIR)/$$name" ]; then \
+			echo "make install: kept $(CONFDIR)/$$name (the new sample: $(DOCDIR)/examples/$$name)"; \
+		else \
+			echo "install -m $$mode conf/$$name $(CONFDIR)/$$name"; \
+			install -m $$mode conf/$$name "$(CONFDIR)/$$name" || exit 1; \
+		fi; \
+	done
+	@# the Redis password credential (LoadCredential=); empty: no password
+	@[ -e "$(CONFDIR)/redis-password" ] || install -m 0600 /dev/null "$(CONFDIR)/redis-password"
+
+# Removes what install put there, except the config under SYSCONFDIR/gridroute.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/gridrouted $(DESTDIR)$(BINDIR)/gridctl \
+		$(DESTDIR)$(MANDIR)/man1/gridctl.1 $(DESTDIR)$(MANDIR)/man5/gridroute-rules.5 \
+		$(DESTDIR)$(MANDIR)/man8/gridrouted.8 $(DESTDIR)$(UNITDIR)/gridrouted.service \
+		$(DESTDIR)$(SYSUSERSDIR)/gridroute.conf $(DESTDIR)$(TMPFILESDIR)/gridroute.conf
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf build

@@ -68,8 +68,12 @@ void ctl_warn(const struct ctl *c, const char *fmt, ...) GR_PRINTF(2, 3);
  */
 int ctl_getopt(struct ctl *c, int argc, char **argv, const struct option *opts);
 
-/* Parse global options before the command (argv[*i] onwards); 0, or CTL_EXIT_USAGE. */
-int ctl_global_options(struct ctl *c, int argc, char **argv, int *i);
+/*
+ * Parse the global options before the command; *i is then the command's
+ * index. --help and --version stop the parse with *special 'h' or 'V'.
+ * Returns 0, or CTL_EXIT_USAGE after reporting.
+ */
+int ctl_global_options(struct ctl *c, int argc, char **argv, int *i, int *special);
 /* The global options, as the usage text lists them. */
 extern const char ctl_global_help[];
 
@@ -79,11 +83,19 @@ const char *ctl_where(const struct ctl *c, char *out, size_t outsz);
 /* prefix + the formatted suffix; caller frees. */
 char *ctl_key(const struct ctl *c, const char *fmt, ...) GR_PRINTF(2, 3);
 
-/* --wait[=SECONDS]: NULL means the default (10 s); 0 or -1 (bad value). */
+/*
+ * --wait[=SECONDS], called when ctl_getopt returned it: the value after
+ * "=", else a plain number in the next argument ("--wait 30", which is
+ * taken from argv), else the default of 10 s. SECONDS may have a fraction
+ * or be a duration ("2m"). Returns 0, or CTL_EXIT_USAGE after reporting.
+ */
 #define CTL_WAIT_DEFAULT_MS 10000
-int ctl_parse_wait(const char *arg, int64_t *ms);
+int ctl_wait_option(struct ctl *c, int argc, char **argv, int64_t *ms);
 /* --limit N: 1 .. 10^9; 0 or -1. */
 int ctl_parse_limit(const char *arg, int64_t *n);
+
+/* b to stdout (nothing for an empty buffer). */
+void ctl_write(const struct buf *b);
 
 /* The whole of path, or stdin for "-"; 0, or -1 with errno. */
 int ctl_read_file(const char *path, struct buf *b);
@@ -96,9 +108,10 @@ int ctl_read_file(const char *path, struct buf *b);
 void ctl_put_clean(struct buf *b, const char *s, size_t len);
 
 /* "3m", "2h5m", "4d3h": the two largest units; negative as "-3m". */
-void ctl_age(int64_t ms, char out[32]);
+#define CTL_AGE_BUFSZ 48
+void ctl_age(int64_t ms, char out[CTL_AGE_BUFSZ]);
 
-/* Colours only for a terminal, and not when NO_COLOR is set (no-color.org). */
+/* Colours only for a terminal, not for TERM=dumb, and not when NO_COLOR is set at all. */
 bool ctl_use_colour(FILE *fp);
 
 #endif

@@ -12,7 +12,7 @@
 
 #include "ctl_cli.h"
 
-/* Connect, AUTH and SELECT as the global options say; 0, or -1 after ctl_fail. */
+/* Connect, AUTH and SELECT as the global options say; 0, or the exit code after reporting. */
 int ctl_redis_connect(struct ctl *c);
 void ctl_redis_close(struct ctl *c);
 
@@ -62,6 +62,11 @@ int ctl_reply_int(const redisReply *r, int64_t *out);
 void ctl_stream_id_before(const char *id, char *out, size_t outsz);
 /* The stream id just after id, for paging with XRANGE. */
 void ctl_stream_id_after(const char *id, char *out, size_t outsz);
+/*
+ * After an XRANGE page r: the start of the next page (the id just after
+ * the last entry's) into out. False when r has no well-formed last entry.
+ */
+bool ctl_reply_next_page(const redisReply *r, char *out, size_t outsz);
 /* "<ms>-<seq>", both decimal: the only ids gridctl sends. */
 bool ctl_stream_id_valid(const char *id);
 

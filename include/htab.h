@@ -1,6 +1,13 @@
 /*
  * htab.h: an open-addressing map from byte strings to ints. Keys are not
  * copied: they must outlive the table (the rules object owns them).
+ *
+ * A slot is 16 bytes: the key's address, 16 bits of its hash and its
+ * length (so that most misses are settled without touching the key), and
+ * the value. The hash takes the key eight bytes at a time and finishes
+ * with the length, so that one pass over a unit id gives the hash of each
+ * of its '/'-prefixes (htab_hash_prefixes), and htab_get_hashed looks a
+ * prefix up without hashing it again.
  */
 #ifndef GR_HTAB_H
 #define GR_HTAB_H
@@ -9,10 +16,12 @@
 
 struct htab_slot {
 	const char *key; /* NULL: empty */
-	size_t klen;
-	uint64_t hash;
+	uint16_t tag;    /* the hash's top 16 bits */
+	uint16_t klen;   /* HTAB_LONG for keys that long or longer: NUL-terminated */
 	int val;
 };
+
+#define HTAB_LONG UINT16_MAX
 
 struct htab {
 	struct htab_slot *slots;
@@ -26,5 +35,17 @@ void htab_free(struct htab *h);
 int htab_put(struct htab *h, const char *key, size_t klen, int val);
 /* The value, or -1 when absent. */
 int htab_get(const struct htab *h, const char *key, size_t klen);
+/* The same with hash = htab_hash(key, klen), computed by the caller. */
+int htab_get_hashed(const struct htab *h, const char *key, size_t klen, uint64_t hash);
+
+uint64_t htab_hash(const char *key, size_t len);
+
+/*
+ * The lengths and hashes of key[0..len)'s prefixes that end before a sep
+ * byte, shortest first, then of the whole key: into lens[] and hashes[],
+ * which have room for max. Returns how many, or 0 when max is too few.
+ */
+size_t htab_hash_prefixes(const char *key, size_t len, char sep, size_t *lens, uint64_t *hashes,
+                          size_t max);
 
 #endif

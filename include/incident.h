@@ -41,8 +41,20 @@ struct incident_ctx {
 	size_t max_bytes;     /* limits.max_incident_bytes; 0: no limit */
 };
 
+/* One attrs member, decoded. */
+struct incident_attr {
+	const char *key;   /* NUL-terminated */
+	const char *value; /* NUL-terminated, value_len bytes (JSON strings hold no NUL here) */
+	size_t value_len;
+};
+
 struct incident {
-	json_t *doc; /* normalized document, owned; the fields below point into it */
+	/*
+	 * The normalized document as JSON text, NUL-terminated; owned. The
+	 * strings and the attrs array below live in the same allocation.
+	 */
+	char *doc;
+	size_t doc_len;
 	const char *id;
 	const char *category;
 	const char *unit;
@@ -53,17 +65,26 @@ struct incident {
 	enum severity severity;
 	int64_t reported_at; /* ms since epoch */
 	int64_t due_at;      /* TIME_NONE if absent */
-	json_t *attrs;       /* borrowed from doc; NULL if absent */
+	/*
+	 * The "attrs" members in input order, then an entry whose key is
+	 * NULL; NULL when there is no "attrs" field (an empty object gives
+	 * just the NULL entry).
+	 */
+	struct incident_attr *attrs;
+	size_t nattrs;
 };
 
 /*
  * Parse buf[0..len). On success fills out (free with incident_free) and
  * returns 0; the document then has id, channel, severity and reported_at
- * set, times rewritten as UTC with milliseconds, unknown fields kept.
- * Default id: "<channel>-<entry_id>", or "<channel>-<reported_at ms>"
- * without an entry. On failure returns -1 with rj filled, in SPEC §8
- * order: too_large, invalid_json, missing_field/invalid_field,
- * channel_mismatch.
+ * set, times rewritten as UTC with milliseconds, every other member kept
+ * as given (its text, minus whitespace between tokens), in input order,
+ * the defaults that were absent appended in the order id, channel,
+ * severity, reported_at. Default id: "<channel>-<entry_id>", or
+ * "<channel>-<reported_at ms>" without an entry. On failure returns -1
+ * with rj filled, in SPEC §8 order: too_large, invalid_json,
+ * missing_field/invalid_field, channel_mismatch. What is valid JSON is
+ * what Jansson (JSON_REJECT_DUPLICATES) accepts: see jscan.h.
  */
 int incident_parse(const char *buf, size_t len, const struct incident_ctx *ctx,
                    struct incident *out, struct rejection *rj);
@@ -75,7 +96,12 @@ const char *cmd_op_name(enum cmd_op op);
 int cmd_op_parse(const char *s, enum cmd_op *out);
 
 struct command {
-	json_t *doc; /* owned */
+	/*
+	 * The command as given (JSON text, NUL-terminated); owned. The
+	 * strings below are decoded into the same allocation.
+	 */
+	char *doc;
+	size_t doc_len;
 	enum cmd_op op;
 	const char *incident;
 	const char *by;

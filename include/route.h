@@ -50,6 +50,18 @@ int route_match(const struct rules *r, const struct incident *inc, int cat);
 void route_chain(const struct rules *r, int unit, int cat, const struct rules_policy *pol,
                  struct route_chain *out);
 
+/*
+ * The routing tables of r (struct rules.route): per unit, who serves each
+ * level, the policies its id prefixes name and the nearest unit of each
+ * co_assign role, so that routing walks no parents and scans no roles.
+ * rules.c builds them once a file has loaded clean; rules_free frees them.
+ */
+void route_index_build(struct rules *r);
+void route_index_free(struct route_index *ix);
+
+/* route_chain's levels[lvl].vacant alone, for checking every unit and category. */
+bool route_vacant(const struct rules *r, int unit, int lvl, int cat);
+
 /* The first non-vacant level at or above from, or -1. */
 int route_first(const struct route_chain *c, int from);
 /* The next non-vacant level above from, or -1. */

@@ -131,6 +131,15 @@ struct rules {
 		size_t n;
 	} * policy_buckets, policy_anyunit;
 	size_t nbuckets;
+
+	/* Storage: every people list's ids in one array (rules_plist.ids point into it), */
+	int *pids;
+	size_t npids;
+	/* and the units' and people's strings and small arrays in a few big blocks. */
+	struct rules_chunk *chunks;
+
+	/* Routing tables (route.c), built once the file has loaded clean. */
+	struct route_index *route;
 };
 
 /*

@@ -1,33 +1,83 @@
 /*
- * yamldoc.h: strict reading of a YAML document (libyaml's document API)
- * with diagnostics at each node's line and column and its path in the
- * document. Shared by the rules loader and the daemon config loader.
+ * yamldoc.h: strict reading of a YAML document with diagnostics at each
+ * node's line and column and its path in the document. Shared by the rules
+ * loader and the daemon config loader.
+ *
+ * The document is composed from libyaml's events into one compact tree:
+ * every node in one array, every scalar's text in one arena, children as
+ * indexes. An alias is its anchor's node, as in libyaml's document API,
+ * so that a diagnostic about it points at the anchored node.
  */
 #ifndef GR_YAMLDOC_H
 #define GR_YAMLDOC_H
 
-#include <yaml.h>
-
 #include "diag.h"
 
+enum ynode_type { YNODE_SCALAR, YNODE_SEQ, YNODE_MAP };
+
+struct ynode {
+	uint8_t type;  /* enum ynode_type */
+	uint8_t plain; /* a scalar in plain style: only then are "~" or "true" words */
+	uint16_t unused;
+	uint32_t line, col; /* where the node starts, 1-based (col in characters) */
+	uint32_t len;       /* scalar: bytes of text; sequence: items; mapping: pairs */
+	uint32_t off;       /* scalar: its text in ydoc.text; else its first child in ydoc.kids */
+};
+
 struct ydoc {
-	yaml_document_t doc;
-	bool loaded;
+	struct ynode *nodes;
+	size_t nnodes;
+	uint32_t *kids; /* sequence items; mapping keys and values, alternating */
+	size_t nkids;
+	char *text; /* every scalar, NUL-terminated */
+	size_t ntext;
+	const struct ynode *root;
 	struct diags *d;
 	struct buf path; /* the path of the node being read: "policies[0].match" */
 };
 
 /*
  * Parse buf[0..len). A syntax error, an empty file or a second document is
- * reported to d and gives -1; on 0 the root node is ydoc_root().
+ * reported to d and gives -1; on 0 the root node is ydoc_root(). Free with
+ * ydoc_free either way.
  */
 int ydoc_load(struct ydoc *y, const char *buf, size_t len, struct diags *d);
 void ydoc_free(struct ydoc *y);
-yaml_node_t *ydoc_root(struct ydoc *y);
-yaml_node_t *ydoc_node(struct ydoc *y, int id);
+const struct ynode *ydoc_root(const struct ydoc *y);
 
-void ydoc_error(struct ydoc *y, const yaml_node_t *n, const char *fmt, ...) GR_PRINTF(3, 4);
-void ydoc_warn(struct ydoc *y, const yaml_node_t *n, const char *fmt, ...) GR_PRINTF(3, 4);
+/* Items of a sequence, pairs of a mapping; 0 for a scalar. */
+static inline size_t ydoc_len(const struct ynode *n)
+{
+	return n->type == YNODE_SCALAR ? 0 : n->len;
+}
+
+/* Item i of a sequence n (i < ydoc_len(n)). */
+static inline const struct ynode *ydoc_item(const struct ydoc *y, const struct ynode *n, size_t i)
+{
+	return &y->nodes[y->kids[n->off + i]];
+}
+
+/* Key and value of pair i of a mapping n (i < ydoc_len(n)). */
+static inline const struct ynode *ydoc_key(const struct ydoc *y, const struct ynode *n, size_t i)
+{
+	return &y->nodes[y->kids[n->off + 2 * i]];
+}
+
+static inline const struct ynode *ydoc_value(const struct ydoc *y, const struct ynode *n, size_t i)
+{
+	return &y->nodes[y->kids[n->off + 2 * i + 1]];
+}
+
+/* Scalar text, or NULL for a mapping or sequence (no diagnostic). */
+static inline const char *ydoc_text(const struct ydoc *y, const struct ynode *n)
+{
+	return n != NULL && n->type == YNODE_SCALAR ? y->text + n->off : NULL;
+}
+
+bool ydoc_is_null(const struct ydoc *y, const struct ynode *n);
+
+void ydoc_error(struct ydoc *y, const struct ynode *n, const char *fmt, ...) GR_PRINTF(3, 4);
+void ydoc_warn(struct ydoc *y, const struct ynode *n, const char *fmt, ...) GR_PRINTF(3, 4);
 
 /* The path: push returns the length to pop back to. */
 size_t ydoc_push_key(struct ydoc *y, const char *key);
@@ -35,19 +85,15 @@ size_t ydoc_push_index(struct ydoc *y, size_t i);
 void ydoc_pop(struct ydoc *y, size_t len);
 const char *ydoc_path(const struct ydoc *y);
 
-/* Scalar text, or NULL for a mapping or sequence (no diagnostic). */
-const char *ydoc_text(const yaml_node_t *n);
-bool ydoc_is_null(const yaml_node_t *n);
-
 /* Typed reads: each reports its own error and returns -1. */
-int ydoc_str(struct ydoc *y, yaml_node_t *n, const char **out);
-int ydoc_int(struct ydoc *y, yaml_node_t *n, int64_t min, int64_t max, int64_t *out);
-int ydoc_bool(struct ydoc *y, yaml_node_t *n, bool *out);
-int ydoc_duration(struct ydoc *y, yaml_node_t *n, int64_t *out);
+int ydoc_str(struct ydoc *y, const struct ynode *n, const char **out);
+int ydoc_int(struct ydoc *y, const struct ynode *n, int64_t min, int64_t max, int64_t *out);
+int ydoc_bool(struct ydoc *y, const struct ynode *n, bool *out);
+int ydoc_duration(struct ydoc *y, const struct ynode *n, int64_t *out);
 
 /* A mapping or sequence check, reporting "expected a mapping" etc. */
-int ydoc_expect_map(struct ydoc *y, yaml_node_t *n);
-int ydoc_expect_seq(struct ydoc *y, yaml_node_t *n);
+int ydoc_expect_map(struct ydoc *y, const struct ynode *n);
+int ydoc_expect_seq(struct ydoc *y, const struct ynode *n);
 
 /*
  * Read a mapping whose keys are fixed: vals[i] gets the value node of
@@ -56,24 +102,24 @@ int ydoc_expect_seq(struct ydoc *y, yaml_node_t *n);
  * Returns -1 only when n is not a mapping; key errors are reported and
  * the known keys are still filled, so that checking goes on.
  */
-int ydoc_fields(struct ydoc *y, yaml_node_t *n, const char *const *keys, size_t nkeys,
-                const char *const *required, yaml_node_t **vals);
+int ydoc_fields(struct ydoc *y, const struct ynode *n, const char *const *keys, size_t nkeys,
+                const char *const *required, const struct ynode **vals);
 
 /*
  * Walk a mapping with free-form keys: calls fn for each pair with the key
  * text (path pushed with it). Non-scalar and duplicate keys are errors
  * and skipped. Returns -1 when n is not a mapping.
  */
-typedef void (*ydoc_pair_fn)(struct ydoc *y, const char *key, yaml_node_t *knode, yaml_node_t *val,
-                             void *arg);
-int ydoc_each_pair(struct ydoc *y, yaml_node_t *n, ydoc_pair_fn fn, void *arg);
+typedef void (*ydoc_pair_fn)(struct ydoc *y, const char *key, const struct ynode *knode,
+                             const struct ynode *val, void *arg);
+int ydoc_each_pair(struct ydoc *y, const struct ynode *n, ydoc_pair_fn fn, void *arg);
 
 /*
  * A scalar or a sequence of scalars, as one list: "any of". Calls fn per
  * item with the path pushed ([i] for sequence items). Returns -1 when n is
  * neither; an empty sequence is an error.
  */
-typedef void (*ydoc_item_fn)(struct ydoc *y, yaml_node_t *item, void *arg);
-int ydoc_one_or_more(struct ydoc *y, yaml_node_t *n, ydoc_item_fn fn, void *arg);
+typedef void (*ydoc_item_fn)(struct ydoc *y, const struct ynode *item, void *arg);
+int ydoc_one_or_more(struct ydoc *y, const struct ynode *n, ydoc_item_fn fn, void *arg);
 
 #endif

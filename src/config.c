@@ -131,7 +131,7 @@ static void free_list(struct config *c)
  * Set one key from text. Errors are reported at n when y is given; the
  * defaults (y == NULL) are known to be good.
  */
-static int set_value(struct config *c, const struct ckey *k, struct ydoc *y, yaml_node_t *n,
+static int set_value(struct config *c, const struct ckey *k, struct ydoc *y, const struct ynode *n,
                      const char *text)
 {
 	char host[256];
@@ -204,19 +204,14 @@ void config_defaults(struct config *c)
 	}
 }
 
-static void read_sentinels(struct config *c, struct ydoc *y, yaml_node_t *n)
+static void read_sentinels(struct config *c, struct ydoc *y, const struct ynode *n)
 {
-	size_t i = 0;
-
 	free_list(c);
 	if (ydoc_expect_seq(y, n) < 0)
 		return;
-	c->redis_sentinels =
-	        xcalloc((size_t)(n->data.sequence.items.top - n->data.sequence.items.start) + 1,
-	                sizeof(char *));
-	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
-	     it++, i++) {
-		yaml_node_t *item = ydoc_node(y, *it);
+	c->redis_sentinels = xcalloc(ydoc_len(n) + 1, sizeof(char *));
+	for (size_t i = 0; i < ydoc_len(n); i++) {
+		const struct ynode *item = ydoc_item(y, n, i);
 		size_t o = ydoc_push_index(y, i);
 		const char *s;
 		char host[256];
@@ -233,7 +228,7 @@ static void read_sentinels(struct config *c, struct ydoc *y, yaml_node_t *n)
 	}
 }
 
-static void read_key(struct config *c, struct ydoc *y, const struct ckey *k, yaml_node_t *n)
+static void read_key(struct config *c, struct ydoc *y, const struct ckey *k, const struct ynode *n)
 {
 	const char *s;
 
@@ -241,7 +236,7 @@ static void read_key(struct config *c, struct ydoc *y, const struct ckey *k, yam
 		read_sentinels(c, y, n);
 		return;
 	}
-	if (n->type != YAML_SCALAR_NODE || ydoc_is_null(n)) {
+	if (n->type != YNODE_SCALAR || ydoc_is_null(y, n)) {
 		/* let the typed reader word the error */
 		if (k->type == C_INT)
 			ydoc_int(y, n, k->min, k->max, FIELD(c, k, int64_t));
@@ -254,11 +249,12 @@ static void read_key(struct config *c, struct ydoc *y, const struct ckey *k, yam
 }
 
 /* Reads the keys of one section (NULL: the top level's scalar keys). */
-static void read_section(struct config *c, struct ydoc *y, const char *section, yaml_node_t *n)
+static void read_section(struct config *c, struct ydoc *y, const char *section,
+                         const struct ynode *n)
 {
 	const char *names[GR_NELEM(table)];
 	const struct ckey *rows[GR_NELEM(table)];
-	yaml_node_t *vals[GR_NELEM(table)];
+	const struct ynode *vals[GR_NELEM(table)];
 	size_t nk = 0;
 
 	for (size_t i = 0; i < GR_NELEM(table); i++) {
@@ -282,7 +278,7 @@ int config_load_buf(const char *name, const char *buf, size_t len, struct config
                     struct diags *d)
 {
 	const char *names[GR_NELEM(table) + GR_NELEM(sections)];
-	yaml_node_t *vals[GR_NELEM(names)];
+	const struct ynode *vals[GR_NELEM(names)];
 	size_t nk = 0, errors = d->nerrors;
 	struct ydoc y;
 
@@ -295,7 +291,7 @@ int config_load_buf(const char *name, const char *buf, size_t len, struct config
 			if (table[i].section == NULL)
 				names[nk++] = table[i].key;
 		}
-		yaml_node_t *root = ydoc_root(&y);
+		const struct ynode *root = ydoc_root(&y);
 		if (ydoc_fields(&y, root, names, nk, NULL, vals) == 0) {
 			for (size_t i = 0; i < nk; i++) {
 				if (vals[i] == NULL)

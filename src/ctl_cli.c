@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "ctl_cli.h"
+#include "log.h"
 #include "timeutil.h"
 
 enum {
@@ -200,16 +201,29 @@ int ctl_getopt(struct ctl *c, int argc, char **argv, const struct option *opts)
 	}
 }
 
-int ctl_global_options(struct ctl *c, int argc, char **argv, int *i)
+int ctl_global_options(struct ctl *c, int argc, char **argv, int *i, int *special)
 {
+	struct option all[GR_NELEM(global_opts) + 2];
+	const struct option extra[] = {
+	        {"help", no_argument, NULL, 'h'},
+	        {"version", no_argument, NULL, 'V'},
+	};
+
+	memcpy(all, extra, sizeof(extra));
+	memcpy(all + GR_NELEM(extra), global_opts, sizeof(global_opts));
+	*special = 0;
 	optind = 0;
 	opterr = 0;
 	c->getopt_argv = NULL;
 	for (;;) {
 		/* "+": stop at the command name; its own options are its business */
-		int ch = getopt_long(argc, argv, "+:", global_opts, NULL);
+		int ch = getopt_long(argc, argv, "+:h", all, NULL);
 		if (ch == -1)
 			break;
+		if (ch == 'h' || ch == 'V') {
+			*special = ch;
+			return 0;
+		}
 		if (ch == '?' || ch == ':')
 			return bad_option(c, ch, argv);
 		if (global_option(c, ch, optarg) != 0)
@@ -243,15 +257,16 @@ char *ctl_key(const struct ctl *c, const char *fmt, ...)
 	return buf_detach(&b);
 }
 
-int ctl_parse_wait(const char *arg, int64_t *ms)
+static bool plain_number(const char *s)
+{
+	return s[0] != '\0' && strspn(s, "0123456789.") == strlen(s);
+}
+
+static int parse_wait(const char *arg, int64_t *ms)
 {
 	const int64_t max = 24LL * 3600 * 1000;
 
-	if (arg == NULL) {
-		*ms = CTL_WAIT_DEFAULT_MS;
-		return 0;
-	}
-	if (arg[0] != '\0' && strspn(arg, "0123456789.") == strlen(arg)) {
+	if (plain_number(arg)) {
 		char *end;
 		errno = 0;
 		double s = strtod(arg, &end);
@@ -267,9 +282,33 @@ int ctl_parse_wait(const char *arg, int64_t *ms)
 	return 0;
 }
 
+int ctl_wait_option(struct ctl *c, int argc, char **argv, int64_t *ms)
+{
+	const char *arg = optarg;
+
+	if (arg == NULL && optind < argc && plain_number(argv[optind]))
+		arg = argv[optind++]; /* consumed as the option's argument */
+	if (arg == NULL) {
+		*ms = CTL_WAIT_DEFAULT_MS;
+		return 0;
+	}
+	if (parse_wait(arg, ms) < 0)
+		return ctl_usage(c,
+		                 "--wait: expected seconds up to a day (--wait=30, --wait=0.5, "
+		                 "--wait=2m), got \"%s\"",
+		                 arg);
+	return 0;
+}
+
 int ctl_parse_limit(const char *arg, int64_t *n)
 {
 	return parse_int64(arg, 1, 1000000000, n);
+}
+
+void ctl_write(const struct buf *b)
+{
+	if (b->len > 0)
+		fwrite(b->data, 1, b->len, stdout);
 }
 
 int ctl_read_file(const char *path, struct buf *b)
@@ -343,7 +382,7 @@ void ctl_put_clean(struct buf *b, const char *s, size_t len)
 	}
 }
 
-void ctl_age(int64_t ms, char out[32])
+void ctl_age(int64_t ms, char out[CTL_AGE_BUFSZ])
 {
 	static const struct {
 		int64_t s;
@@ -357,10 +396,10 @@ void ctl_age(int64_t ms, char out[32])
 		k++;
 	int64_t hi = s / units[k].s, rest = s % units[k].s;
 	if (k + 1 < GR_NELEM(units) && rest / units[k + 1].s > 0)
-		snprintf(out, 32, "%s%lld%c%lld%c", sign, (long long)hi, units[k].unit,
+		snprintf(out, CTL_AGE_BUFSZ, "%s%lld%c%lld%c", sign, (long long)hi, units[k].unit,
 		         (long long)(rest / units[k + 1].s), units[k + 1].unit);
 	else
-		snprintf(out, 32, "%s%lld%c", sign, (long long)hi, units[k].unit);
+		snprintf(out, CTL_AGE_BUFSZ, "%s%lld%c", sign, (long long)hi, units[k].unit);
 }
 
 bool ctl_use_colour(FILE *fp)

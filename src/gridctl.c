@@ -1,112 +1,71 @@
 /*
  * gridctl.c: the operators' and admins' tool (SPEC §10). One table of
- * commands; each parses its own arguments. Exit 0 on success, 1 on
- * failure with a one-line reason, 2 on usage errors.
+ * commands; each parses its own arguments. The commands that need no Redis
+ * (check, explain, diff) live here; the others are in the ctl_*.c modules.
+ * Exit 0 on success, 1 on failure with a one-line reason, 2 on usage
+ * errors.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl_cli.h"
+#include "ctl_deadletter.h"
+#include "ctl_diff.h"
+#include "ctl_redis.h"
+#include "ctl_stats.h"
+#include "ctl_submit.h"
+#include "ctl_view.h"
 #include "explain.h"
 #include "rules.h"
 #include "version.h"
 
-#define EXIT_USAGE 2
-
-struct cmd {
-	const char *name;
-	int (*run)(int argc, char **argv);
-	const char *args;
-	const char *help;
-};
-
-static const struct cmd *current;
-
-static int usage_error(const char *fmt, ...) GR_PRINTF(1, 2);
-
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "gridctl %s: ", current->name);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nusage: gridctl %s %s\n", current->name, current->args);
-	return EXIT_USAGE;
-}
-
-static int fail(const char *fmt, ...) GR_PRINTF(1, 2);
-
-static int fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "gridctl %s: ", current->name);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
-}
-
 static bool wants_help(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
 			return true;
 	}
 	return false;
 }
 
-/* Loads a rules file, printing every diagnostic to stderr; NULL on error. */
-static struct rules *load_rules(const char *path)
+/* Loads a rules file; diagnostics go to stderr (warnings too, if loud). NULL on error. */
+static struct rules *load_rules(const char *path, bool loud)
 {
 	struct diags d;
 	struct rules *r;
 
 	diags_init(&d, path);
 	r = rules_load(path, &d);
-	diags_print(&d, stderr);
+	if (loud || r == NULL)
+		diags_print(&d, stderr);
 	diags_free(&d);
 	return r;
 }
 
-static int read_all(const char *path, struct buf *b)
-{
-	FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	char chunk[8192];
-	size_t n;
-
-	if (fp == NULL)
-		return -1;
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		buf_append(b, chunk, n);
-	int err = ferror(fp);
-	if (fp != stdin)
-		fclose(fp);
-	return err ? -1 : 0;
-}
-
-static int cmd_check(int argc, char **argv)
+static int cmd_check(struct ctl *c, int argc, char **argv)
 {
 	struct rules *r;
 	char summary[256];
 
-	if (argc != 2)
-		return usage_error("expected one rules file");
-	r = load_rules(argv[1]);
+	/* no options of its own: anything ctl_getopt returns has been reported */
+	if (ctl_getopt(c, argc, argv, NULL) != -1)
+		return CTL_EXIT_USAGE;
+	if (argc - optind != 1)
+		return ctl_usage(c, "expected one rules file");
+	r = load_rules(argv[optind], true);
 	if (r == NULL)
-		return 1;
+		return CTL_EXIT_FAIL;
 	rules_summary(r, summary, sizeof(summary));
-	printf("%s: OK: %s\n", argv[1], summary);
+	printf("%s: OK: %s\n", argv[optind], summary);
 	rules_free(r);
 	return 0;
 }
 
-static int cmd_explain(int argc, char **argv)
+static int cmd_explain(struct ctl *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	        {"channel", required_argument, NULL, 'c'},
@@ -120,12 +79,12 @@ static int cmd_explain(int argc, char **argv)
 	struct rules *r;
 	int ch, rc;
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((ch = ctl_getopt(c, argc, argv, opts)) != -1) {
 		switch (ch) {
 		case 'c':
 			if (channel_parse(optarg, &o.channel) < 0)
-				return usage_error(
+				return ctl_usage(
+				        c,
 				        "--channel: expected patrol, feedback, scheduled or "
 				        "alert, got \"%s\"",
 				        optarg);
@@ -136,88 +95,207 @@ static int cmd_explain(int argc, char **argv)
 			break;
 		case 'a':
 			if (time_parse_rfc3339(optarg, strlen(optarg), &o.now) < 0)
-				return usage_error("--at: expected an RFC 3339 time such as "
-				                   "2026-11-26T12:00:00+08:00, got \"%s\"",
-				                   optarg);
+				return ctl_usage(c,
+				                 "--at: expected an RFC 3339 time such as "
+				                 "2026-11-26T12:00:00+08:00, got \"%s\"",
+				                 optarg);
 			break;
 		default:
-			return usage_error("unknown option");
+			return CTL_EXIT_USAGE;
 		}
 	}
 	if (argc - optind != 2)
-		return usage_error("expected a rules file and an incident file");
+		return ctl_usage(c, "expected a rules file and an incident file");
 	buf_init(&in);
-	if (read_all(argv[optind + 1], &in) < 0) {
+	if (ctl_read_file(argv[optind + 1], &in) < 0) {
+		rc = ctl_fail(c, "%s: %s", argv[optind + 1], strerror(errno));
 		buf_free(&in);
-		return fail("%s: %s", argv[optind + 1], strerror(errno));
+		return rc;
 	}
-	r = load_rules(argv[optind]);
+	r = load_rules(argv[optind], true);
 	if (r == NULL) {
 		buf_free(&in);
-		return 1;
+		return CTL_EXIT_FAIL;
 	}
 	buf_init(&out);
 	rc = explain_incident(r, in.data != NULL ? in.data : "", in.len, &o, &out, &rj);
 	if (rc == 0)
-		fwrite(out.data, 1, out.len, stdout);
+		ctl_write(&out);
 	else
-		fail("%s: %s: %s", argv[optind + 1], reason_code(rj.reason), rj.msg);
+		ctl_fail(c, "%s: %s: %s", argv[optind + 1], reason_code(rj.reason), rj.msg);
 	buf_free(&out);
 	buf_free(&in);
 	rules_free(r);
-	return rc == 0 ? 0 : 1;
+	return rc == 0 ? 0 : CTL_EXIT_FAIL;
 }
 
-static const struct cmd cmds[] = {
-        {"check", cmd_check, "RULES", "validate a rules file (as gridrouted --check does)"},
+static int cmd_diff(struct ctl *c, int argc, char **argv)
+{
+	struct rules *before, *after;
+	struct ctl_diff d;
+	struct buf out;
+
+	/* no options of its own: anything ctl_getopt returns has been reported */
+	if (ctl_getopt(c, argc, argv, NULL) != -1)
+		return CTL_EXIT_USAGE;
+	if (argc - optind != 2)
+		return ctl_usage(c, "expected two rules files, OLD and NEW");
+	/* both are loaded, so that the mistakes of both are reported at once */
+	before = load_rules(argv[optind], false);
+	after = load_rules(argv[optind + 1], false);
+	if (before == NULL || after == NULL) {
+		ctl_fail(c, "%s is not valid; nothing compared",
+		         before == NULL ? argv[optind] : argv[optind + 1]);
+		rules_free(before);
+		rules_free(after);
+		return CTL_EXIT_FAIL;
+	}
+	buf_init(&out);
+	ctl_diff_rules(before, after, &d, &out);
+	ctl_diff_summary(&d, &out);
+	buf_putc(&out, '\n');
+	ctl_write(&out);
+	buf_free(&out);
+	rules_free(before);
+	rules_free(after);
+	return 0;
+}
+
+static int cmd_help(struct ctl *c, int argc, char **argv);
+
+#define OP_DETAIL                                                                                  \
+	"  --by PERSON       who acts (a people id of the rules; required)\n"                      \
+	"  --note TEXT       a note kept with the event\n"                                         \
+	"  --wait[=SECONDS]  wait (default 10 s) for the event or the dead letter:\n"              \
+	"                    exit 0 on the event, 1 on a dead letter or timeout\n"
+
+static const struct ctl_cmd cmds[] = {
+        {"submit", ctl_cmd_submit, "CHANNEL [FILE|-] [--wait[=SECONDS]]",
+         "report an incident (JSON from FILE or stdin) on a channel's stream",
+         "  CHANNEL           patrol, feedback, scheduled or alert\n"
+         "  --wait[=SECONDS]  wait (default 10 s) for the first assignment or the dead\n"
+         "                    letter: exit 0 on the assignment, 1 on a dead letter or\n"
+         "                    timeout\n"
+         "prints the entry id and the incident id (the document's \"id\", else\n"
+         "CHANNEL-ENTRY)\n"},
+        {"ack", ctl_cmd_op, "ID --by PERSON [--note TEXT] [--wait[=SECONDS]]",
+         "acknowledge an incident", OP_DETAIL},
+        {"resolve", ctl_cmd_op, "ID --by PERSON [--note TEXT] [--wait[=SECONDS]]",
+         "resolve an incident", OP_DETAIL},
+        {"escalate", ctl_cmd_op, "ID --by PERSON [--note TEXT] [--wait[=SECONDS]]",
+         "escalate an incident to the next level now (督办)", OP_DETAIL},
+        {"reassign", ctl_cmd_op, "ID --level KEY --by PERSON [--note TEXT] [--wait[=SECONDS]]",
+         "assign an incident to another level",
+         "  --level KEY       the level key to assign to (required)\n" OP_DETAIL},
+        {"comment", ctl_cmd_op, "ID --by PERSON [--note TEXT] [--wait[=SECONDS]]",
+         "add a comment to an incident's timeline", OP_DETAIL},
+        {"show", ctl_cmd_show, "ID [--json]", "an incident's state and timeline",
+         "  --json            {\"incident\": {...}, \"timeline\": [...]}\n"},
+        {"ls", ctl_cmd_ls, "[--state S] [--unit PREFIX] [--level KEY] [--limit N] [--json]",
+         "unresolved incidents, oldest first",
+         "  --state S         open or acked\n"
+         "  --unit PREFIX     reported unit under PREFIX (segment-wise)\n"
+         "  --level KEY       current level\n"
+         "  --limit N         at most N incidents\n"
+         "  --json            a JSON array\n"},
+        {"tail", ctl_cmd_tail, "[--json]", "live events, one line each, until interrupted",
+         "  --json            the event JSON, one per line\n"},
+        {"deadletter", ctl_cmd_deadletter,
+         "ls [--limit N] [--json] | show ENTRY [--json] | replay ENTRY | drop ENTRY",
+         "dead letters: list, show, send back to the source stream, drop",
+         "  ENTRY             the dead letter's id in the dead-letter stream\n"
+         "  replay            writes the payload as a new entry of its source stream,\n"
+         "                    prints the new id, then deletes the dead letter\n"},
+        {"stats", ctl_cmd_stats, "[--json]",
+         "stream lengths, consumer groups, open incidents, due backlog, dead letters", NULL},
         {"explain", cmd_explain, "RULES INCIDENT.json [--channel C] [--at TIME] [--json]",
-         "what the daemon would do with an incident: policy, unit, chain, deadlines"},
+         "which policy, unit, chain and deadlines an incident would get (no Redis)", NULL},
+        {"check", cmd_check, "RULES", "validate a rules file, as gridrouted --check does", NULL},
+        {"diff", cmd_diff, "OLD NEW",
+         "what a rules edit changes: assignees, policies, people (no Redis)", NULL},
+        {"help", cmd_help, "[COMMAND]", "this text, or one command's", NULL},
 };
 
 static void usage(FILE *fp)
 {
-	fprintf(fp,
-	        "usage: gridctl [--redis HOST:PORT|--socket PATH] [--prefix P] COMMAND [ARGS]\n\n"
-	        "commands:\n");
+	fprintf(fp, "usage: gridctl [--redis HOST:PORT|--socket PATH] [--prefix P] [--user U]\n"
+	            "               [--password-file F] [--db N] COMMAND [ARGS]\n\n"
+	            "commands:\n");
 	for (size_t i = 0; i < GR_NELEM(cmds); i++)
-		fprintf(fp, "  %-9s %s\n            %s\n", cmds[i].name, cmds[i].args,
+		fprintf(fp, "  %-10s %s\n             %s\n", cmds[i].name, cmds[i].args,
 		        cmds[i].help);
-	fprintf(fp, "\n'gridctl COMMAND --help' describes one command.\n");
+	fprintf(fp, "\n%s", ctl_global_help);
+	fprintf(fp, "\nexit status: 0 success, 1 failure (one line on stderr says why), 2 usage "
+	            "error.\n'gridctl COMMAND --help' describes one command.\n");
+}
+
+static void command_help(const struct ctl_cmd *cmd)
+{
+	printf("usage: gridctl [GLOBAL OPTIONS] %s %s\n  %s\n", cmd->name, cmd->args, cmd->help);
+	if (cmd->detail != NULL)
+		printf("\n%s", cmd->detail);
+	printf("\n%s", ctl_global_help);
+}
+
+static const struct ctl_cmd *find_cmd(const char *name)
+{
+	for (size_t k = 0; k < GR_NELEM(cmds); k++) {
+		if (strcmp(name, cmds[k].name) == 0)
+			return &cmds[k];
+	}
+	return NULL;
+}
+
+static int cmd_help(struct ctl *c, int argc, char **argv)
+{
+	const struct ctl_cmd *cmd;
+
+	if (argc == 1) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc > 2)
+		return ctl_usage(c, "expected at most one command");
+	if ((cmd = find_cmd(argv[1])) == NULL)
+		return ctl_usage(c, "unknown command \"%s\"", argv[1]);
+	command_help(cmd);
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	int i = 1;
+	const struct ctl_cmd *cmd;
+	struct ctl c;
+	int i, rc, special;
 
-	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			return 0;
-		}
-		if (strcmp(argv[i], "--version") == 0) {
-			printf("gridctl %s\n", GRIDROUTE_VERSION);
-			return 0;
-		}
-		fprintf(stderr, "gridctl: unknown option \"%s\"\n", argv[i]);
-		usage(stderr);
-		return EXIT_USAGE;
+	ctl_init(&c);
+	if ((rc = ctl_global_options(&c, argc, argv, &i, &special)) != 0)
+		return rc;
+	if (special == 'h') {
+		usage(stdout);
+		return 0;
+	}
+	if (special == 'V') {
+		printf("gridctl %s\n", GRIDROUTE_VERSION);
+		return 0;
 	}
 	if (i == argc) {
 		usage(stderr);
-		return EXIT_USAGE;
+		return CTL_EXIT_USAGE;
 	}
-	for (size_t k = 0; k < GR_NELEM(cmds); k++) {
-		if (strcmp(argv[i], cmds[k].name) != 0)
-			continue;
-		current = &cmds[k];
-		if (wants_help(argc - i, argv + i)) {
-			printf("usage: gridctl %s %s\n  %s\n", cmds[k].name, cmds[k].args,
-			       cmds[k].help);
-			return 0;
-		}
-		return cmds[k].run(argc - i, argv + i);
+	if ((cmd = find_cmd(argv[i])) == NULL) {
+		fprintf(stderr, "gridctl: unknown command \"%s\"\n", argv[i]);
+		usage(stderr);
+		return CTL_EXIT_USAGE;
 	}
-	fprintf(stderr, "gridctl: unknown command \"%s\"\n", argv[i]);
-	usage(stderr);
-	return EXIT_USAGE;
+	c.cmd = cmd;
+	if (cmd->run != cmd_help && wants_help(argc - i, argv + i)) {
+		command_help(cmd);
+		return 0;
+	}
+	rc = cmd->run(&c, argc - i, argv + i);
+	ctl_redis_close(&c);
+	if (fflush(stdout) != 0 && rc == 0)
+		rc = ctl_fail(&c, "cannot write the output: %s", strerror(errno));
+	return rc;
 }

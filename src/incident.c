@@ -1,15 +1,20 @@
 /*
  * incident.c: the incident and command JSON that backends send (SPEC §4,
- * §5), parsed with Jansson, checked field by field in the order of SPEC §8
- * and normalized for storage. Every rejection is one sentence naming the
- * field; input quoted in it is escaped and cut short, since it ends up in
- * dead letters and logs.
+ * §5), scanned with jscan (strict, and refusing exactly what Jansson
+ * would), checked field by field in the order of SPEC §8 and normalized
+ * for storage as JSON text. No tree is built: the normalized document is
+ * the input's members copied as given, with the few fields we normalize
+ * rewritten. Every rejection is one sentence naming the field; input
+ * quoted in it is escaped and cut short, since it ends up in dead letters
+ * and logs.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "incident.h"
+#include "jscan.h"
+#include "log.h"
 
 static const char *const channel_names[CH__COUNT] = {"patrol", "feedback", "scheduled", "alert"};
 static const char *const severity_names[SEV__COUNT] = {"low", "normal", "high", "critical"};
@@ -215,88 +220,153 @@ static void quote(const char *s, size_t len, char out[QUOTE_BUFSZ])
 	escape_text(s, len, QUOTE_MAX, out, QUOTE_BUFSZ);
 }
 
-static const char *json_kind(const json_t *v)
+static const char *kind_name(enum jscan_type t)
 {
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
+	switch (t) {
+	case JSCAN_OBJECT:
 		return "an object";
-	case JSON_ARRAY:
+	case JSCAN_ARRAY:
 		return "an array";
-	case JSON_STRING:
+	case JSCAN_STRING:
 		return "a string";
-	case JSON_INTEGER:
-	case JSON_REAL:
+	case JSCAN_INTEGER:
+	case JSCAN_REAL:
 		return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE:
+	case JSCAN_TRUE:
+	case JSCAN_FALSE:
 		return "a boolean";
-	case JSON_NULL:
+	case JSCAN_NULL:
 		return "null";
 	}
 	return "a value";
 }
 
 /*
- * Size and syntax, the first two checks of SPEC §8 for both inputs.
- * Returns the object (caller owns it) or NULL with rj filled.
+ * Size and syntax, the first two checks of SPEC §8 for both inputs: 0
+ * with the top-level object's members in js, or -1 with rj filled.
  */
-static json_t *load_object(const char *buf, size_t len, size_t max_bytes, const char *what,
-                           struct rejection *rj)
+static int load_object(const char *buf, size_t len, size_t max_bytes, const char *what,
+                       struct jscan *js, struct rejection *rj)
 {
-	json_error_t err;
-	json_t *doc;
+	struct jscan_error err;
 	char text[400]; /* with the prefix, under REJECT_MSGSZ: no cut mid-character */
 
-	if (max_bytes != 0 && len > max_bytes) {
-		reject(rj, REASON_TOO_LARGE, "%s is %zu bytes, over the limit of %zu bytes", what,
-		       len, max_bytes);
-		return NULL;
-	}
-	doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
-	if (doc == NULL) {
-		/* Jansson's text quotes the input near the error: escape it */
+	if (max_bytes != 0 && len > max_bytes)
+		return reject(rj, REASON_TOO_LARGE, "%s is %zu bytes, over the limit of %zu bytes",
+		              what, len, max_bytes);
+	if (jscan_parse(js, buf, len, &err) < 0) {
+		/* the text quotes the input near the error: escape it */
 		escape_text(err.text, strnlen(err.text, sizeof(err.text) - 1), sizeof(err.text),
 		            text, sizeof(text));
-		reject(rj, REASON_INVALID_JSON, "invalid JSON at line %d, column %d: %s", err.line,
-		       err.column, text);
-		return NULL;
+		return reject(rj, REASON_INVALID_JSON, "invalid JSON at line %d, column %d: %s",
+		              err.line, err.column, text);
 	}
-	if (!json_is_object(doc)) {
-		reject(rj, REASON_INVALID_JSON, "%s must be a JSON object, not %s", what,
-		       json_kind(doc));
-		json_decref(doc);
-		return NULL;
-	}
-	return doc;
-}
-
-/* The string value of an optional field: 0 (*s NULL when absent) or -1 and rj. */
-static int opt_string(json_t *doc, const char *field, const char **s, size_t *len,
-                      struct rejection *rj)
-{
-	json_t *v = json_object_get(doc, field);
-
-	*s = NULL;
-	if (len != NULL)
-		*len = 0;
-	if (v == NULL)
-		return 0;
-	if (!json_is_string(v))
-		return reject(rj, REASON_INVALID_FIELD, "field \"%s\" must be a string, not %s",
-		              field, json_kind(v));
-	*s = json_string_value(v);
-	if (len != NULL)
-		*len = json_string_length(v);
+	if (js->type != JSCAN_OBJECT)
+		return reject(rj, REASON_INVALID_JSON, "%s must be a JSON object, not %s", what,
+		              kind_name(js->type));
 	return 0;
 }
 
-static int opt_time(json_t *doc, const char *field, int64_t *ms, struct rejection *rj)
+/* Whether s[0..len), which holds no NUL, is the string name. */
+static bool name_is(const char *name, const char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && name[i] == s[i])
+		i++;
+	return i == len && name[len] == '\0';
+}
+
+/*
+ * The members named in names[0..n), by index (NULL when absent). Keys
+ * are compared decoded: "\u0069d" is "id".
+ */
+static void find_fields(const struct jscan *js, const char *const *names, size_t n,
+                        const struct jscan_member **out)
+{
+	/* the longest escaped spelling of a key we know: six bytes a character */
+	char key[6 * 16 + 1];
+
+	for (size_t k = 0; k < n; k++)
+		out[k] = NULL;
+	for (size_t i = 0; i < js->nmembers; i++) {
+		const struct jscan_member *m = &js->members[i];
+		const char *s = m->key + 1;
+		size_t len = m->key_len - 2;
+
+		if (m->flags & JSCAN_KEY_ESCAPED) {
+			if (m->key_len - 1 > sizeof(key))
+				continue;
+			len = jscan_string(m->key, m->key_len, key);
+			s = key;
+		}
+		for (size_t k = 0; k < n; k++) {
+			if (name_is(names[k], s, len)) {
+				out[k] = m;
+				break;
+			}
+		}
+	}
+}
+
+/* Decoded strings go here: they never outgrow the input they come from. */
+struct arena {
+	char *p;
+};
+
+/* A string value decoded into the arena, NUL-terminated. */
+static const char *arena_string(struct arena *a, const struct jscan_member *m, size_t *len)
+{
+	char *s = a->p;
+	size_t n = jscan_string(m->value, m->value_len, s);
+
+	a->p += n + 1;
+	if (len != NULL)
+		*len = n;
+	return s;
+}
+
+/* A string to look at, not to keep: decoded only when it has escapes. */
+static const char *peek_string(struct arena *a, const struct jscan_member *m, size_t *len)
+{
+	if (!(m->flags & JSCAN_VALUE_ESCAPED)) {
+		*len = m->value_len - 2;
+		return m->value + 1;
+	}
+	return arena_string(a, m, len);
+}
+
+static int not_string(const char *field, const struct jscan_member *m, struct rejection *rj)
+{
+	return reject(rj, REASON_INVALID_FIELD, "field \"%s\" must be a string, not %s", field,
+	              kind_name(m->type));
+}
+
+/*
+ * An optional string field: 0 (*s NULL when absent) or -1 and rj. keep:
+ * decoded into the arena and NUL-terminated; else possibly the raw bytes.
+ */
+static int opt_string(const struct jscan_member *m, const char *field, bool keep, struct arena *a,
+                      const char **s, size_t *len, struct rejection *rj)
+{
+	*s = NULL;
+	*len = 0;
+	if (m == NULL)
+		return 0;
+	if (m->type != JSCAN_STRING)
+		return not_string(field, m, rj);
+	*s = keep ? arena_string(a, m, len) : peek_string(a, m, len);
+	return 0;
+}
+
+static int opt_time(const struct jscan_member *m, const char *field, struct arena *a, int64_t *ms,
+                    struct rejection *rj)
 {
 	const char *s;
 	size_t len;
 
 	*ms = TIME_NONE;
-	if (opt_string(doc, field, &s, &len, rj) < 0)
+	if (opt_string(m, field, false, a, &s, &len, rj) < 0)
 		return -1;
 	if (s != NULL && time_parse_rfc3339(s, len, ms) < 0)
 		return reject(rj, REASON_INVALID_FIELD,
@@ -306,63 +376,123 @@ static int opt_time(json_t *doc, const char *field, int64_t *ms, struct rejectio
 	return 0;
 }
 
-static int opt_object(json_t *doc, const char *field, json_t **obj, struct rejection *rj)
+static int opt_object(const struct jscan_member *m, const char *field, struct rejection *rj)
 {
-	json_t *v = json_object_get(doc, field);
-
-	*obj = v;
-	if (v != NULL && !json_is_object(v))
+	if (m != NULL && m->type != JSCAN_OBJECT)
 		return reject(rj, REASON_INVALID_FIELD, "field \"%s\" must be an object, not %s",
-		              field, json_kind(v));
-	return 0;
-}
-
-static int check_attrs(json_t *attrs, struct rejection *rj)
-{
-	const char *key;
-	json_t *v;
-	char q[QUOTE_BUFSZ];
-
-	json_object_foreach(attrs, key, v)
-	{
-		if (!json_is_string(v)) {
-			quote(key, strlen(key), q);
-			return reject(rj, REASON_INVALID_FIELD,
-			              "field \"attrs.%s\" must be a string, not %s", q,
-			              json_kind(v));
-		}
-	}
+		              field, kind_name(m->type));
 	return 0;
 }
 
 /* Presence of the required fields comes first: a missing one is the reason. */
-static int check_required(json_t *doc, const char *const *fields, size_t n, struct rejection *rj)
+static int check_required(const struct jscan_member *const *f, const char *const *names,
+                          const int *required, size_t n, struct rejection *rj)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (json_object_get(doc, fields[i]) == NULL)
+		if (f[required[i]] == NULL)
 			return reject(rj, REASON_MISSING_FIELD, "missing required field \"%s\"",
-			              fields[i]);
+			              names[required[i]]);
 	}
 	return 0;
 }
 
-/* The fields of an incident as read, before normalization. */
-struct incident_in {
-	const char *id, *category, *unit, *title, *detail, *severity, *dedup_key, *channel;
-	size_t id_len, category_len, unit_len, title_len, dedup_len, channel_len;
-	int64_t reported_at, due_at;
-	json_t *reporter, *location, *attrs;
-	enum severity sev;
+/* The top-level fields of an incident we look at, in the order of the checks. */
+enum {
+	F_ID,
+	F_CATEGORY,
+	F_UNIT,
+	F_TITLE,
+	F_DETAIL,
+	F_SEVERITY,
+	F_REPORTED_AT,
+	F_DUE_AT,
+	F_DEDUP_KEY,
+	F_REPORTER,
+	F_LOCATION,
+	F_ATTRS,
+	F_CHANNEL,
+	F__COUNT
 };
 
-static int incident_check(json_t *doc, struct incident_in *in, struct rejection *rj)
-{
-	static const char *const required[] = {"category", "unit", "title"};
+static const char *const inc_fields[F__COUNT] = {
+        "id",     "category",  "unit",     "title",    "detail", "severity", "reported_at",
+        "due_at", "dedup_key", "reporter", "location", "attrs",  "channel"};
 
-	if (check_required(doc, required, GR_NELEM(required), rj) < 0)
+/* The fields of an incident as read, before normalization. */
+struct incident_in {
+	const struct jscan_member *f[F__COUNT];
+	const char *id, *category, *unit, *title, *severity, *dedup_key, *channel;
+	size_t id_len, category_len, unit_len, title_len, severity_len, dedup_len, channel_len;
+	int64_t reported_at, due_at;
+	enum severity sev;
+	char reported_text[TIME_BUFSZ]; /* the default reported_at as written (only then set) */
+};
+
+static int severity_parse_n(const char *s, size_t len, enum severity *out)
+{
+	for (int i = 0; i < SEV__COUNT; i++) {
+		if (strlen(severity_names[i]) == len && memcmp(severity_names[i], s, len) == 0) {
+			*out = (enum severity)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* attrs: an object of strings, decoded into the array at out (nattrs + 1 entries). */
+static int check_attrs(const struct jscan_member *m, struct arena *a, struct incident_attr *out,
+                       size_t *n, struct rejection *rj)
+{
+	struct jscan_iter it;
+	struct jscan_member am;
+	char q[QUOTE_BUFSZ];
+	size_t i = 0;
+
+	jscan_iter_init(&it, m->value, m->value_len);
+	while (jscan_next(&it, &am)) {
+		char *key = a->p;
+		size_t klen = jscan_string(am.key, am.key_len, key);
+
+		a->p += klen + 1;
+		if (am.type != JSCAN_STRING) {
+			quote(key, klen, q);
+			return reject(rj, REASON_INVALID_FIELD,
+			              "field \"attrs.%s\" must be a string, not %s", q,
+			              kind_name(am.type));
+		}
+		out[i].key = key;
+		out[i].value = arena_string(a, &am, &out[i].value_len);
+		i++;
+	}
+	out[i].key = NULL;
+	out[i].value = NULL;
+	out[i].value_len = 0;
+	*n = i;
+	return 0;
+}
+
+static size_t count_members(const struct jscan_member *m)
+{
+	struct jscan_iter it;
+	struct jscan_member am;
+	size_t n = 0;
+
+	jscan_iter_init(&it, m->value, m->value_len);
+	while (jscan_next(&it, &am))
+		n++;
+	return n;
+}
+
+static int incident_check(struct incident_in *in, struct arena *a, struct incident *out,
+                          struct rejection *rj)
+{
+	static const int required[] = {F_CATEGORY, F_UNIT, F_TITLE};
+	const struct jscan_member *const *f = in->f;
+
+	if (check_required(f, inc_fields, required, GR_NELEM(required), rj) < 0)
 		return -1;
 
-	if (opt_string(doc, "id", &in->id, &in->id_len, rj) < 0)
+	if (opt_string(f[F_ID], "id", true, a, &in->id, &in->id_len, rj) < 0)
 		return -1;
 	if (in->id != NULL && !incident_id_valid(in->id, in->id_len))
 		return reject(rj, REASON_INVALID_FIELD,
@@ -370,13 +500,14 @@ static int incident_check(json_t *doc, struct incident_in *in, struct rejection 
 		              "\"_\", \":\" and \"-\"",
 		              INCIDENT_ID_MAX);
 
-	if (opt_string(doc, "category", &in->category, &in->category_len, rj) < 0)
+	if (opt_string(f[F_CATEGORY], "category", true, a, &in->category, &in->category_len, rj) <
+	    0)
 		return -1;
 	if (in->category_len == 0)
 		return reject(rj, REASON_INVALID_FIELD,
 		              "field \"category\" must be a category key, not empty");
 
-	if (opt_string(doc, "unit", &in->unit, &in->unit_len, rj) < 0)
+	if (opt_string(f[F_UNIT], "unit", true, a, &in->unit, &in->unit_len, rj) < 0)
 		return -1;
 	if (!unit_id_valid(in->unit, in->unit_len))
 		return reject(rj, REASON_INVALID_FIELD,
@@ -384,69 +515,209 @@ static int incident_check(json_t *doc, struct incident_in *in, struct rejection 
 		              "[a-z0-9][a-z0-9_-]{0,63}, at most %d",
 		              UNIT_ID_MAX_DEPTH);
 
-	if (opt_string(doc, "title", &in->title, &in->title_len, rj) < 0)
+	if (opt_string(f[F_TITLE], "title", true, a, &in->title, &in->title_len, rj) < 0)
 		return -1;
 	if (in->title_len == 0 || in->title_len > INCIDENT_TITLE_MAX)
 		return reject(rj, REASON_INVALID_FIELD,
 		              "field \"title\" must be 1 to %d bytes, not %zu", INCIDENT_TITLE_MAX,
 		              in->title_len);
 
-	if (opt_string(doc, "detail", &in->detail, NULL, rj) < 0)
-		return -1;
+	if (f[F_DETAIL] != NULL && f[F_DETAIL]->type != JSCAN_STRING)
+		return not_string("detail", f[F_DETAIL], rj);
 
-	if (opt_string(doc, "severity", &in->severity, NULL, rj) < 0)
+	if (opt_string(f[F_SEVERITY], "severity", false, a, &in->severity, &in->severity_len, rj) <
+	    0)
 		return -1;
 	in->sev = SEV_NORMAL;
-	if (in->severity != NULL && severity_parse(in->severity, &in->sev) < 0)
+	if (in->severity != NULL && severity_parse_n(in->severity, in->severity_len, &in->sev) < 0)
 		return reject(rj, REASON_INVALID_FIELD,
 		              "field \"severity\" must be one of low, normal, high, critical");
 
-	if (opt_time(doc, "reported_at", &in->reported_at, rj) < 0 ||
-	    opt_time(doc, "due_at", &in->due_at, rj) < 0)
+	if (opt_time(f[F_REPORTED_AT], "reported_at", a, &in->reported_at, rj) < 0 ||
+	    opt_time(f[F_DUE_AT], "due_at", a, &in->due_at, rj) < 0)
 		return -1;
 
-	if (opt_string(doc, "dedup_key", &in->dedup_key, &in->dedup_len, rj) < 0)
+	if (opt_string(f[F_DEDUP_KEY], "dedup_key", true, a, &in->dedup_key, &in->dedup_len, rj) <
+	    0)
 		return -1;
 	if (in->dedup_key != NULL && (in->dedup_len == 0 || in->dedup_len > INCIDENT_DEDUP_MAX))
 		return reject(rj, REASON_INVALID_FIELD,
 		              "field \"dedup_key\" must be 1 to %d bytes, not %zu",
 		              INCIDENT_DEDUP_MAX, in->dedup_len);
 
-	if (opt_object(doc, "reporter", &in->reporter, rj) < 0 ||
-	    opt_object(doc, "location", &in->location, rj) < 0 ||
-	    opt_object(doc, "attrs", &in->attrs, rj) < 0)
+	if (opt_object(f[F_REPORTER], "reporter", rj) < 0 ||
+	    opt_object(f[F_LOCATION], "location", rj) < 0 ||
+	    opt_object(f[F_ATTRS], "attrs", rj) < 0)
 		return -1;
-	if (in->attrs != NULL && check_attrs(in->attrs, rj) < 0)
+	if (f[F_ATTRS] != NULL && check_attrs(f[F_ATTRS], a, out->attrs, &out->nattrs, rj) < 0)
 		return -1;
 
-	return opt_string(doc, "channel", &in->channel, &in->channel_len, rj);
+	return opt_string(f[F_CHANNEL], "channel", false, a, &in->channel, &in->channel_len, rj);
 }
 
-static void set_time(json_t *doc, const char *field, int64_t ms)
+/*
+ * Whether a time as given is already what time_format would write for it
+ * ("2026-11-26T04:00:00.123Z"): stored documents and most backends send
+ * that, and it needs no rewriting.
+ */
+static bool time_canonical(const struct jscan_member *m)
+{
+	static const char shape[] = "\"dddd-dd-ddTdd:dd:dd.dddZ\"";
+	const char *s = m->value;
+
+	if (m->value_len != sizeof(shape) - 1)
+		return false;
+	for (size_t i = 0; i < sizeof(shape) - 1; i++) {
+		if (shape[i] == 'd' ? s[i] < '0' || s[i] > '9' : s[i] != shape[i])
+			return false;
+	}
+	return true;
+}
+
+/* A value as given, without the whitespace between its tokens (and the NULs jscan skips). */
+static char *put_minified(char *o, const char *s, size_t n)
+{
+	bool in_string = false;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (in_string) {
+			*o++ = c;
+			if (c == '\\')
+				*o++ = s[++i];
+			else if (c == '"')
+				in_string = false;
+		} else if (c != ' ' && c != '\n' && c != '\r' && c != '\t' && c != '\0') {
+			*o++ = c;
+			in_string = c == '"';
+		}
+	}
+	return o;
+}
+
+static char *put(char *o, const char *s, size_t n)
+{
+	memcpy(o, s, n);
+	return o + n;
+}
+
+static char *put_str(char *o, const char *s)
+{
+	return put(o, s, strlen(s));
+}
+
+/* ,"key":"value" with nothing to escape in either. */
+static char *put_member(char *o, bool first, const char *key, const char *value)
+{
+	if (!first)
+		*o++ = ',';
+	*o++ = '"';
+	o = put_str(o, key);
+	o = put(o, "\":\"", 3);
+	o = put_str(o, value);
+	*o++ = '"';
+	return o;
+}
+
+/*
+ * What the defaults and the normalized times may add to the input: an id
+ * (,"id":"<128>"), ,"channel":"scheduled", ,"severity":"critical",
+ * ,"reported_at":"<24>", and four bytes for each time given in its
+ * shortest form (20 characters) and written with milliseconds.
+ */
+#define DOC_SLACK 256
+
+/*
+ * The normalized document: the members in input order, each as given
+ * (the whitespace between tokens dropped) except channel, severity and
+ * the two times, written normalized; then the defaults that were absent,
+ * in the order id, channel, severity, reported_at.
+ */
+static size_t write_doc(char *doc, const struct jscan *js, const struct incident_in *in,
+                        const char *chname, const char *id_default)
 {
 	char ts[TIME_BUFSZ];
+	char *o = doc;
 
-	time_format(ms, ts);
-	json_object_set_new(doc, field, json_string(ts));
+	*o++ = '{';
+	for (size_t i = 0; i < js->nmembers; i++) {
+		const struct jscan_member *m = &js->members[i];
+		if (i > 0)
+			*o++ = ',';
+		o = put(o, m->key, m->key_len);
+		*o++ = ':';
+		if (m == in->f[F_CHANNEL] || m == in->f[F_SEVERITY]) {
+			*o++ = '"';
+			o = put_str(o, m == in->f[F_CHANNEL] ? chname : severity_name(in->sev));
+			*o++ = '"';
+		} else if ((m == in->f[F_REPORTED_AT] || m == in->f[F_DUE_AT]) &&
+		           !time_canonical(m)) {
+			time_format(m == in->f[F_DUE_AT] ? in->due_at : in->reported_at, ts);
+			*o++ = '"';
+			o = put_str(o, ts);
+			*o++ = '"';
+		} else if (m->flags & JSCAN_VALUE_SPACED) {
+			o = put_minified(o, m->value, m->value_len);
+		} else {
+			o = put(o, m->value, m->value_len);
+		}
+	}
+	if (in->f[F_ID] == NULL)
+		o = put_member(o, o == doc + 1, "id", id_default);
+	if (in->f[F_CHANNEL] == NULL)
+		o = put_member(o, o == doc + 1, "channel", chname);
+	if (in->f[F_SEVERITY] == NULL)
+		o = put_member(o, o == doc + 1, "severity", severity_name(in->sev));
+	if (in->f[F_REPORTED_AT] == NULL)
+		o = put_member(o, o == doc + 1, "reported_at", in->reported_text);
+	*o++ = '}';
+	*o = '\0';
+	return (size_t)(o - doc);
+}
+
+static size_t align8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
 }
 
 int incident_parse(const char *buf, size_t len, const struct incident_ctx *ctx,
                    struct incident *out, struct rejection *rj)
 {
 	struct incident_in in;
-	json_t *doc;
+	struct jscan js;
+	struct arena a;
 	const char *chname = channel_name(ctx->channel);
-	char q[QUOTE_BUFSZ];
+	char q[QUOTE_BUFSZ], id_default[INCIDENT_ID_MAX + 2];
+	size_t nattrs = 0, doc_cap, attrs_off, arena_off;
+	char *mem = NULL;
 
 	memset(out, 0, sizeof(*out));
 	out->due_at = TIME_NONE;
-	memset(&in, 0, sizeof(in));
-
-	if ((doc = load_object(buf, len, ctx->max_bytes, "incident", rj)) == NULL)
-		return -1;
-	if (incident_check(doc, &in, rj) < 0)
+	jscan_init(&js);
+	if (load_object(buf, len, ctx->max_bytes, "incident", &js, rj) < 0)
 		goto fail;
-	if (in.channel != NULL && strcmp(in.channel, chname) != 0) {
+	find_fields(&js, inc_fields, F__COUNT, in.f);
+
+	/*
+	 * One allocation: the document, the attrs array, then the decoded
+	 * strings. Neither outgrows its bound: the document is the input
+	 * minus whitespace plus DOC_SLACK, and every decoded string is at most
+	 * as long as the value it comes from.
+	 */
+	if (in.f[F_ATTRS] != NULL && in.f[F_ATTRS]->type == JSCAN_OBJECT)
+		nattrs = count_members(in.f[F_ATTRS]);
+	doc_cap = len + DOC_SLACK;
+	attrs_off = align8(doc_cap);
+	arena_off = attrs_off + (nattrs + 1) * sizeof(struct incident_attr);
+	mem = xmalloc(arena_off + len + F__COUNT + 2 * nattrs + sizeof(id_default));
+	a.p = mem + arena_off;
+	if (in.f[F_ATTRS] != NULL)
+		out->attrs = (struct incident_attr *)(void *)(mem + attrs_off);
+
+	if (incident_check(&in, &a, out, rj) < 0)
+		goto fail;
+	if (in.channel != NULL &&
+	    (in.channel_len != strlen(chname) || memcmp(in.channel, chname, in.channel_len) != 0)) {
 		quote(in.channel, in.channel_len, q);
 		reject(rj, REASON_CHANNEL_MISMATCH,
 		       "field \"channel\" is \"%s\" but the entry came on the %s stream", q,
@@ -455,50 +726,60 @@ int incident_parse(const char *buf, size_t len, const struct incident_ctx *ctx,
 	}
 
 	if (in.reported_at == TIME_NONE) {
-		char ts[TIME_BUFSZ];
 		/* through the text form, so that the struct and the document agree */
-		time_format(ctx->entry_ms != TIME_NONE ? ctx->entry_ms : time_now_ms(), ts);
-		time_parse_rfc3339(ts, strlen(ts), &in.reported_at);
+		time_format(ctx->entry_ms != TIME_NONE ? ctx->entry_ms : time_now_ms(),
+		            in.reported_text);
+		time_parse_rfc3339(in.reported_text, strlen(in.reported_text), &in.reported_at);
 	}
 	if (in.id == NULL) {
-		char *id = ctx->entry_id != NULL
-		                   ? xasprintf("%s-%s", chname, ctx->entry_id)
-		                   : xasprintf("%s-%lld", chname, (long long)in.reported_at);
-		bool ok = incident_id_valid(id, strlen(id));
-		if (ok)
-			json_object_set_new(doc, "id", json_string(id));
-		free(id);
-		if (!ok) {
+		size_t chlen = strlen(chname), elen;
+		int n;
+		/* no snprintf on the hot path: it costs as much as the rest of a default id */
+		if (ctx->entry_id != NULL) {
+			elen = strnlen(ctx->entry_id, sizeof(id_default));
+			n = (int)(chlen + 1 + elen);
+			if ((size_t)n < sizeof(id_default)) {
+				memcpy(id_default, chname, chlen);
+				id_default[chlen] = '-';
+				memcpy(id_default + chlen + 1, ctx->entry_id, elen + 1);
+			}
+		} else {
+			n = snprintf(id_default, sizeof(id_default), "%s-%lld", chname,
+			             (long long)in.reported_at);
+		}
+		if (n < 0 || (size_t)n >= sizeof(id_default) ||
+		    !incident_id_valid(id_default, (size_t)n)) {
 			reject(rj, REASON_INVALID_FIELD,
 			       "field \"id\" is absent and the stream entry id does not make a "
 			       "valid default");
 			goto fail;
 		}
+		in.id = memcpy(a.p, id_default, (size_t)n + 1);
 	}
 
-	/* Normalize; the borrowed pointers are taken only after every change. */
-	json_object_set_new(doc, "channel", json_string(chname));
-	json_object_set_new(doc, "severity", json_string(severity_name(in.sev)));
-	set_time(doc, "reported_at", in.reported_at);
-	if (in.due_at != TIME_NONE)
-		set_time(doc, "due_at", in.due_at);
-
-	out->doc = doc;
-	out->id = json_string_value(json_object_get(doc, "id"));
-	out->category = json_string_value(json_object_get(doc, "category"));
-	out->unit = json_string_value(json_object_get(doc, "unit"));
+	out->doc = mem;
+	out->doc_len = write_doc(mem, &js, &in, chname, in.id);
+	if (out->doc_len >= doc_cap)
+		fatalx("incident: normalized document of %zu bytes over its bound %zu",
+		       out->doc_len, doc_cap);
+	out->id = in.id;
+	out->category = in.category;
+	out->unit = in.unit;
 	out->unit_len = in.unit_len;
-	out->title = json_string_value(json_object_get(doc, "title"));
-	out->dedup_key = json_string_value(json_object_get(doc, "dedup_key"));
+	out->title = in.title;
+	out->dedup_key = in.dedup_key;
 	out->channel = ctx->channel;
 	out->severity = in.sev;
 	out->reported_at = in.reported_at;
 	out->due_at = in.due_at;
-	out->attrs = in.attrs;
+	jscan_free(&js);
 	return 0;
 
 fail:
-	json_decref(doc);
+	jscan_free(&js);
+	free(mem);
+	memset(out, 0, sizeof(*out));
+	out->due_at = TIME_NONE;
 	return -1;
 }
 
@@ -506,25 +787,30 @@ void incident_free(struct incident *inc)
 {
 	if (inc == NULL)
 		return;
-	json_decref(inc->doc);
+	free(inc->doc);
 	memset(inc, 0, sizeof(*inc));
 	inc->due_at = TIME_NONE;
 }
 
-static int command_check(json_t *doc, struct command *cmd, struct rejection *rj)
+enum { C_OP, C_INCIDENT, C_BY, C_NOTE, C_LEVEL, C__COUNT };
+
+static const char *const cmd_fields[C__COUNT] = {"op", "incident", "by", "note", "level"};
+
+static int command_check(const struct jscan_member *const *f, struct arena *a, struct command *cmd,
+                         struct rejection *rj)
 {
-	static const char *const required[] = {"op", "incident", "by"};
+	static const int required[] = {C_OP, C_INCIDENT, C_BY};
 	const char *op;
-	size_t oplen, idlen, bylen;
+	size_t oplen, idlen, bylen, notelen, levellen;
 	char q[QUOTE_BUFSZ];
 
-	if (check_required(doc, required, GR_NELEM(required), rj) < 0)
+	if (check_required(f, cmd_fields, required, GR_NELEM(required), rj) < 0)
 		return -1;
-	if (opt_string(doc, "op", &op, &oplen, rj) < 0 ||
-	    opt_string(doc, "incident", &cmd->incident, &idlen, rj) < 0 ||
-	    opt_string(doc, "by", &cmd->by, &bylen, rj) < 0 ||
-	    opt_string(doc, "note", &cmd->note, NULL, rj) < 0 ||
-	    opt_string(doc, "level", &cmd->level, NULL, rj) < 0)
+	if (opt_string(f[C_OP], "op", true, a, &op, &oplen, rj) < 0 ||
+	    opt_string(f[C_INCIDENT], "incident", true, a, &cmd->incident, &idlen, rj) < 0 ||
+	    opt_string(f[C_BY], "by", true, a, &cmd->by, &bylen, rj) < 0 ||
+	    opt_string(f[C_NOTE], "note", true, a, &cmd->note, &notelen, rj) < 0 ||
+	    opt_string(f[C_LEVEL], "level", true, a, &cmd->level, &levellen, rj) < 0)
 		return -1;
 	if (!incident_id_valid(cmd->incident, idlen))
 		return reject(rj, REASON_INVALID_FIELD,
@@ -550,24 +836,39 @@ static int command_check(json_t *doc, struct command *cmd, struct rejection *rj)
 int command_parse(const char *buf, size_t len, size_t max_bytes, struct command *out,
                   struct rejection *rj)
 {
-	json_t *doc;
+	const struct jscan_member *f[C__COUNT];
+	struct jscan js;
+	struct arena a;
+	char *mem = NULL;
 
 	memset(out, 0, sizeof(*out));
-	if ((doc = load_object(buf, len, max_bytes, "command", rj)) == NULL)
-		return -1;
-	if (command_check(doc, out, rj) < 0) {
-		json_decref(doc);
-		memset(out, 0, sizeof(*out));
-		return -1;
-	}
-	out->doc = doc;
+	jscan_init(&js);
+	if (load_object(buf, len, max_bytes, "command", &js, rj) < 0)
+		goto fail;
+	find_fields(&js, cmd_fields, C__COUNT, f);
+	/* the command as given, then its strings decoded */
+	mem = xmalloc(2 * len + C__COUNT + 1);
+	memcpy(mem, buf, len);
+	mem[len] = '\0';
+	a.p = mem + len + 1;
+	if (command_check(f, &a, out, rj) < 0)
+		goto fail;
+	out->doc = mem;
+	out->doc_len = len;
+	jscan_free(&js);
 	return 0;
+
+fail:
+	jscan_free(&js);
+	free(mem);
+	memset(out, 0, sizeof(*out));
+	return -1;
 }
 
 void command_free(struct command *cmd)
 {
 	if (cmd == NULL)
 		return;
-	json_decref(cmd->doc);
+	free(cmd->doc);
 	memset(cmd, 0, sizeof(*cmd));
 }

@@ -475,7 +475,6 @@ void lifecycle_create(const struct rules *r, const struct incident *inc,
                       struct effects *out)
 {
 	struct step s;
-	char *doc;
 
 	step_begin(&s, r, inc->id, inc, now, src, out);
 	s.unit = rt->unit;
@@ -483,11 +482,7 @@ void lifecycle_create(const struct rules *r, const struct incident *inc,
 	s.pol = rt->policy;
 	s.chain = rt->chain;
 
-	doc = json_dumps(inc->doc, JSON_COMPACT);
-	if (doc == NULL)
-		fatalx("lifecycle: cannot encode incident %s", inc->id);
-	field_str(&s, "doc", doc);
-	free(doc);
+	field_str(&s, "doc", inc->doc);
 	field_str(&s, "channel", channel_name(inc->channel));
 	field_int(&s, "created_at", now);
 	field_int(&s, "last_seen_at", now);

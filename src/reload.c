@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctl_diff.h"
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
@@ -29,6 +30,7 @@ struct reloader {
 	/* written by the thread, read by the loop after the wake-up */
 	struct rules *result;
 	struct diags dg;
+	struct ctl_diff diff; /* what the new rules change, for the log line */
 };
 
 static void *load_thread(void *arg)
@@ -37,6 +39,9 @@ static void *load_thread(void *arg)
 	char c = 'x';
 
 	rl->result = rules_load(rl->d->cfg->rules, &rl->dg);
+	/* the running rules are only read, here and on the loop: no lock needed */
+	if (rl->result != NULL)
+		ctl_diff_rules(rl->d->rules, rl->result, &rl->diff, NULL);
 	while (write(rl->pipe[1], &c, 1) < 0 && errno == EINTR)
 		;
 	return NULL;
@@ -73,11 +78,15 @@ static void finish(struct reloader *rl)
 		/* no work in flight keeps a pointer into the rules across a callback */
 		struct rules *old = d->rules;
 		d->rules = r;
+		struct buf changes;
+		buf_init(&changes);
+		ctl_diff_summary(&rl->diff, &changes);
 		rules_summary(r, summary, sizeof(summary));
 		metrics.reloads[RELOAD_SUCCESS]++;
 		metrics.last_reload_success = (double)time_now_ms() / 1000.0;
-		log_kv(LOG_INFO, "reloaded", "rules", d->cfg->rules, "summary", summary, "ms", ms,
-		       NULL);
+		log_kv(LOG_INFO, "reloaded", "rules", d->cfg->rules, "summary", summary, "changes",
+		       changes.data != NULL ? changes.data : "", "ms", ms, NULL);
+		buf_free(&changes);
 		rules_free(old);
 	}
 	notify_ready();

@@ -2,13 +2,26 @@
  * yamldoc.c: the strict YAML reading shared by the rules and config
  * loaders. Every diagnostic carries the node's line:column (1-based) and
  * its path in the document, so an admin's editor can jump to it.
+ *
+ * The tree is composed from libyaml's event API rather than its document
+ * API: a 100,000-unit rules file has millions of nodes, and the document
+ * API spends 96 bytes, a malloc'd tag and a malloc'd value on each; here a
+ * node is 20 bytes in one array and its text is in one arena. Composing
+ * follows libyaml's loader (src/loader.c) event for event, so that an
+ * alias is its anchor's node and a composer error is worded as libyaml
+ * words it.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <yaml.h>
 
 #include "htab.h"
+#include "log.h"
 #include "timeutil.h"
 #include "yamldoc.h"
+
+/* Mappings with more pairs than this check duplicate keys with a hash table. */
+#define SMALL_MAP 16
 
 /* The reader reports bad bytes by offset: turn it into line and column (in characters). */
 static void offset_position(const char *buf, size_t len, size_t off, int *line, int *col)
@@ -25,10 +38,284 @@ static void offset_position(const char *buf, size_t len, size_t off, int *line, 
 	}
 }
 
+/* What composing one document needs besides the tree. */
+struct composer {
+	yaml_parser_t *p;
+	struct ydoc *y;
+	size_t capnodes, capkids, captext;
+	uint32_t *pending; /* children of the open collections, innermost last */
+	size_t npending, cappending;
+	struct frame {
+		uint32_t node;
+		uint32_t first; /* its first child in pending */
+	} * open;
+	size_t nopen, capopen;
+	struct htab anchors; /* anchor -> node */
+	char **names;        /* the anchors' text, owned */
+	size_t nnames;
+};
+
+/* Called on millions of events: the common case, room enough, stays inline. */
+#define GROW(p, cap, need) ((need) <= (cap) ? (p) : grow((p), &(cap), (need), sizeof(*(p))))
+
+static void *grow(void *p, size_t *cap, size_t need, size_t size)
+{
+	size_t cap2 = *cap < 64 ? 64 : *cap;
+	while (cap2 < need)
+		cap2 *= 2;
+	*cap = cap2;
+	return xreallocarray(p, cap2, size);
+}
+
+/* A composer error, as libyaml's loader sets it (its fields are public). */
+static int composer_error(yaml_parser_t *p, const char *context, yaml_mark_t context_mark,
+                          const char *problem, yaml_mark_t problem_mark)
+{
+	p->error = YAML_COMPOSER_ERROR;
+	p->context = context;
+	p->context_mark = context_mark;
+	p->problem = problem;
+	p->problem_mark = problem_mark;
+	return -1;
+}
+
+static uint32_t add_node(struct composer *c, enum ynode_type type, const yaml_mark_t *m)
+{
+	struct ydoc *y = c->y;
+
+	if (y->nnodes >= UINT32_MAX)
+		fatalx("YAML document: too many nodes");
+	y->nodes = GROW(y->nodes, c->capnodes, y->nnodes + 1);
+	struct ynode *n = &y->nodes[y->nnodes];
+	n->type = (uint8_t)type;
+	n->plain = 0;
+	n->unused = 0;
+	n->line = (uint32_t)m->line + 1;
+	n->col = (uint32_t)m->column + 1;
+	n->len = 0;
+	n->off = 0;
+	return (uint32_t)y->nnodes++;
+}
+
+/* libyaml's loader rejects an anchor defined twice in a document. */
+static int add_anchor(struct composer *c, const yaml_char_t *anchor, uint32_t node,
+                      const yaml_mark_t *m)
+{
+	if (anchor == NULL)
+		return 0;
+	const char *a = (const char *)anchor;
+	int first = htab_get(&c->anchors, a, strlen(a));
+	if (first >= 0) {
+		const struct ynode *f = &c->y->nodes[first];
+		yaml_mark_t fm = {0, f->line - 1, f->col - 1};
+		return composer_error(c->p, "found duplicate anchor; first occurrence", fm,
+		                      "second occurrence", *m);
+	}
+	c->names = xreallocarray(c->names, c->nnames + 1, sizeof(*c->names));
+	c->names[c->nnames] = xstrdup(a);
+	htab_put(&c->anchors, c->names[c->nnames], strlen(a), (int)node);
+	c->nnames++;
+	return 0;
+}
+
+static void add_child(struct composer *c, uint32_t node)
+{
+	c->pending = GROW(c->pending, c->cappending, c->npending + 1);
+	c->pending[c->npending++] = node;
+}
+
+static uint32_t add_scalar(struct composer *c, const yaml_event_t *e)
+{
+	struct ydoc *y = c->y;
+	size_t len = e->data.scalar.length;
+	uint32_t id = add_node(c, YNODE_SCALAR, &e->start_mark);
+	struct ynode *n = &y->nodes[id];
+
+	if (len >= UINT32_MAX || y->ntext + len + 1 >= UINT32_MAX)
+		fatalx("YAML document: too much text");
+	y->text = GROW(y->text, c->captext, y->ntext + len + 1);
+	memcpy(y->text + y->ntext, e->data.scalar.value, len);
+	y->text[y->ntext + len] = '\0';
+	n->plain = e->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+	n->len = (uint32_t)len;
+	n->off = (uint32_t)y->ntext;
+	y->ntext += len + 1;
+	return id;
+}
+
+/* Closes the innermost collection: its children move from pending to kids. */
+static void close_collection(struct composer *c)
+{
+	struct ydoc *y = c->y;
+	struct frame f = c->open[--c->nopen];
+	size_t n = c->npending - f.first;
+
+	if (y->nkids + n >= UINT32_MAX)
+		fatalx("YAML document: too many nodes");
+	y->kids = GROW(y->kids, c->capkids, y->nkids + n);
+	if (n > 0) /* an empty collection may have nothing allocated yet */
+		memcpy(y->kids + y->nkids, c->pending + f.first, n * sizeof(*y->kids));
+	y->nodes[f.node].off = (uint32_t)y->nkids;
+	y->nodes[f.node].len = (uint32_t)(y->nodes[f.node].type == YNODE_MAP ? n / 2 : n);
+	y->nkids += n;
+	c->npending = f.first;
+}
+
+/*
+ * Compose the document whose DOCUMENT-START was just read, up to its
+ * DOCUMENT-END, into c->y. Returns its root node, or -1 with the error in
+ * the parser.
+ */
+static int64_t compose(struct composer *c)
+{
+	int64_t root = -1;
+	yaml_event_t e;
+
+	for (;;) {
+		uint32_t id = 0;
+		bool node = true;
+
+		if (!yaml_parser_parse(c->p, &e))
+			return -1;
+		switch (e.type) {
+		case YAML_SCALAR_EVENT:
+			id = add_scalar(c, &e);
+			if (add_anchor(c, e.data.scalar.anchor, id, &e.start_mark) < 0)
+				goto fail;
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT: {
+			bool seq = e.type == YAML_SEQUENCE_START_EVENT;
+			id = add_node(c, seq ? YNODE_SEQ : YNODE_MAP, &e.start_mark);
+			if (add_anchor(c,
+			               seq ? e.data.sequence_start.anchor
+			                   : e.data.mapping_start.anchor,
+			               id, &e.start_mark) < 0)
+				goto fail;
+			if (c->nopen > 0)
+				add_child(c, id);
+			else
+				root = id;
+			c->open = GROW(c->open, c->capopen, c->nopen + 1);
+			c->open[c->nopen].node = id;
+			c->open[c->nopen].first = (uint32_t)c->npending;
+			c->nopen++;
+			node = false;
+			break;
+		}
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			close_collection(c);
+			node = false;
+			break;
+		case YAML_ALIAS_EVENT: {
+			const char *a = (const char *)e.data.alias.anchor;
+			int target = htab_get(&c->anchors, a, strlen(a));
+			if (target < 0) {
+				yaml_mark_t none = {0, 0, 0};
+				composer_error(c->p, NULL, none, "found undefined alias",
+				               e.start_mark);
+				goto fail;
+			}
+			id = (uint32_t)target;
+			break;
+		}
+		case YAML_DOCUMENT_END_EVENT:
+			yaml_event_delete(&e);
+			return root;
+		default:
+			node = false;
+			break;
+		}
+		if (node) {
+			if (c->nopen > 0)
+				add_child(c, id);
+			else
+				root = id;
+		}
+		yaml_event_delete(&e);
+	}
+fail:
+	yaml_event_delete(&e);
+	return -1;
+}
+
+static void composer_init(struct composer *c, yaml_parser_t *p, struct ydoc *y, size_t len)
+{
+	memset(c, 0, sizeof(*c));
+	c->p = p;
+	c->y = y;
+	htab_init(&c->anchors, 16);
+	/* about 9 bytes of YAML per node in a rules file: reserve, untouched pages cost nothing */
+	c->capnodes = len / 8 + 16;
+	c->capkids = c->capnodes;
+	c->captext = len + len / 8 + 16;
+	y->nodes = xreallocarray(NULL, c->capnodes, sizeof(*y->nodes));
+	y->kids = xreallocarray(NULL, c->capkids, sizeof(*y->kids));
+	y->text = xmalloc(c->captext);
+}
+
+static void composer_free(struct composer *c)
+{
+	for (size_t i = 0; i < c->nnames; i++)
+		free(c->names[i]);
+	free(c->names);
+	htab_free(&c->anchors);
+	free(c->pending);
+	free(c->open);
+}
+
+static void tree_free(struct ydoc *y)
+{
+	free(y->nodes);
+	free(y->kids);
+	free(y->text);
+	y->nodes = NULL;
+	y->kids = NULL;
+	y->text = NULL;
+	y->nnodes = y->nkids = y->ntext = 0;
+	y->root = NULL;
+}
+
+/*
+ * Reads the stream up to the first document's end, as yaml_parser_load does.
+ * Returns 1 with y's tree and root filled, 0 for an empty stream, -1 with
+ * the error in the parser.
+ */
+static int load_document(yaml_parser_t *p, struct ydoc *y, size_t len)
+{
+	struct composer c;
+	yaml_event_t e;
+
+	if (!p->stream_start_produced) {
+		if (!yaml_parser_parse(p, &e))
+			return -1;
+		yaml_event_delete(&e);
+	}
+	if (p->stream_end_produced)
+		return 0;
+	if (!yaml_parser_parse(p, &e))
+		return -1;
+	if (e.type == YAML_STREAM_END_EVENT) {
+		yaml_event_delete(&e);
+		return 0;
+	}
+	yaml_event_delete(&e);
+	composer_init(&c, p, y, len);
+	int64_t root = compose(&c);
+	composer_free(&c);
+	if (root < 0) {
+		tree_free(y);
+		return -1;
+	}
+	y->root = &y->nodes[root];
+	return 1;
+}
+
 int ydoc_load(struct ydoc *y, const char *buf, size_t len, struct diags *d)
 {
 	yaml_parser_t p;
-	int rc = 0;
+	int rc = 0, got;
 
 	memset(y, 0, sizeof(*y));
 	y->d = d;
@@ -36,7 +323,8 @@ int ydoc_load(struct ydoc *y, const char *buf, size_t len, struct diags *d)
 	buf_puts(&y->path, "");
 	yaml_parser_initialize(&p);
 	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
-	if (!yaml_parser_load(&p, &y->doc)) {
+	got = load_document(&p, y, len);
+	if (got < 0) {
 		const char *ctx = p.context != NULL ? p.context : NULL;
 		int line = (int)p.problem_mark.line + 1, col = (int)p.problem_mark.column + 1;
 		if (p.error == YAML_READER_ERROR)
@@ -47,27 +335,25 @@ int ydoc_load(struct ydoc *y, const char *buf, size_t len, struct diags *d)
 		yaml_parser_delete(&p);
 		return -1;
 	}
-	y->loaded = true;
-	if (yaml_document_get_root_node(&y->doc) == NULL) {
+	if (got == 0) {
 		diags_add(d, DIAG_ERROR, 1, 1, "", "the file is empty: expected a mapping");
 		rc = -1;
 	} else {
-		yaml_document_t next;
-		if (!yaml_parser_load(&p, &next)) {
+		/* a second document is composed too: its syntax errors come first */
+		struct ydoc next;
+		memset(&next, 0, sizeof(next));
+		got = load_document(&p, &next, 0);
+		if (got < 0) {
 			diags_add(d, DIAG_ERROR, (int)p.problem_mark.line + 1,
 			          (int)p.problem_mark.column + 1, "", "invalid YAML: %s",
 			          p.problem != NULL ? p.problem : "parse error");
 			rc = -1;
-		} else {
-			yaml_node_t *r = yaml_document_get_root_node(&next);
-			if (r != NULL) {
-				diags_add(d, DIAG_ERROR, (int)r->start_mark.line + 1,
-				          (int)r->start_mark.column + 1, "",
-				          "a second YAML document: the file must hold one");
-				rc = -1;
-			}
-			yaml_document_delete(&next);
+		} else if (got > 0) {
+			diags_add(d, DIAG_ERROR, (int)next.root->line, (int)next.root->col, "",
+			          "a second YAML document: the file must hold one");
+			rc = -1;
 		}
+		tree_free(&next);
 	}
 	yaml_parser_delete(&p);
 	return rc;
@@ -75,35 +361,28 @@ int ydoc_load(struct ydoc *y, const char *buf, size_t len, struct diags *d)
 
 void ydoc_free(struct ydoc *y)
 {
-	if (y->loaded)
-		yaml_document_delete(&y->doc);
-	y->loaded = false;
+	tree_free(y);
 	buf_free(&y->path);
 }
 
-yaml_node_t *ydoc_root(struct ydoc *y)
+const struct ynode *ydoc_root(const struct ydoc *y)
 {
-	return yaml_document_get_root_node(&y->doc);
+	return y->root;
 }
 
-yaml_node_t *ydoc_node(struct ydoc *y, int id)
-{
-	return yaml_document_get_node(&y->doc, id);
-}
-
-static void vdiag(struct ydoc *y, enum diag_severity sev, const yaml_node_t *n, const char *fmt,
+static void vdiag(struct ydoc *y, enum diag_severity sev, const struct ynode *n, const char *fmt,
                   va_list ap)
 {
 	struct buf b;
 
 	buf_init(&b);
 	buf_vprintf(&b, fmt, ap);
-	diags_add(y->d, sev, n != NULL ? (int)n->start_mark.line + 1 : 0,
-	          n != NULL ? (int)n->start_mark.column + 1 : 0, ydoc_path(y), "%s", b.data);
+	diags_add(y->d, sev, n != NULL ? (int)n->line : 0, n != NULL ? (int)n->col : 0,
+	          ydoc_path(y), "%s", b.data);
 	buf_free(&b);
 }
 
-void ydoc_error(struct ydoc *y, const yaml_node_t *n, const char *fmt, ...)
+void ydoc_error(struct ydoc *y, const struct ynode *n, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -112,7 +391,7 @@ void ydoc_error(struct ydoc *y, const yaml_node_t *n, const char *fmt, ...)
 	va_end(ap);
 }
 
-void ydoc_warn(struct ydoc *y, const yaml_node_t *n, const char *fmt, ...)
+void ydoc_warn(struct ydoc *y, const struct ynode *n, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -130,10 +409,19 @@ size_t ydoc_push_key(struct ydoc *y, const char *key)
 	return old;
 }
 
+/* Pushed for every list item of a big file: digits by hand, not through printf. */
 size_t ydoc_push_index(struct ydoc *y, size_t i)
 {
+	char tmp[24], *end = tmp + sizeof(tmp), *q = end;
 	size_t old = y->path.len;
-	buf_printf(&y->path, "[%zu]", i);
+
+	*--q = ']';
+	do {
+		*--q = (char)('0' + i % 10);
+		i /= 10;
+	} while (i > 0);
+	*--q = '[';
+	buf_append(&y->path, q, (size_t)(end - q));
 	return old;
 }
 
@@ -147,70 +435,68 @@ const char *ydoc_path(const struct ydoc *y)
 	return y->path.data != NULL ? y->path.data : "";
 }
 
-const char *ydoc_text(const yaml_node_t *n)
+bool ydoc_is_null(const struct ydoc *y, const struct ynode *n)
 {
-	if (n == NULL || n->type != YAML_SCALAR_NODE)
-		return NULL;
-	return (const char *)n->data.scalar.value;
-}
-
-bool ydoc_is_null(const yaml_node_t *n)
-{
-	if (n == NULL || n->type != YAML_SCALAR_NODE ||
-	    n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+	if (n == NULL || n->type != YNODE_SCALAR || !n->plain || n->len > 4)
 		return false;
-	const char *s = ydoc_text(n);
+	const char *s = ydoc_text(y, n);
 	return s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
 	       strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
 }
 
-static const char *kind_name(const yaml_node_t *n)
+static const char *kind_name(const struct ydoc *y, const struct ynode *n)
 {
 	switch (n->type) {
-	case YAML_MAPPING_NODE:
+	case YNODE_MAP:
 		return "a mapping";
-	case YAML_SEQUENCE_NODE:
+	case YNODE_SEQ:
 		return "a list";
 	default:
-		return ydoc_is_null(n) ? "null" : "a scalar";
+		return ydoc_is_null(y, n) ? "null" : "a scalar";
 	}
 }
 
-int ydoc_str(struct ydoc *y, yaml_node_t *n, const char **out)
+/* A scalar whose text has no NUL in it: strlen would cut it short. */
+static bool whole(const struct ydoc *y, const struct ynode *n)
 {
-	if (n->type != YAML_SCALAR_NODE || ydoc_is_null(n)) {
-		ydoc_error(y, n, "expected a string, got %s", kind_name(n));
+	return memchr(ydoc_text(y, n), '\0', n->len) == NULL;
+}
+
+int ydoc_str(struct ydoc *y, const struct ynode *n, const char **out)
+{
+	if (n->type != YNODE_SCALAR || ydoc_is_null(y, n)) {
+		ydoc_error(y, n, "expected a string, got %s", kind_name(y, n));
 		return -1;
 	}
-	if (strlen(ydoc_text(n)) != n->data.scalar.length) {
+	if (!whole(y, n)) {
 		ydoc_error(y, n, "a string must not contain NUL characters");
 		return -1;
 	}
-	*out = ydoc_text(n);
+	*out = ydoc_text(y, n);
 	return 0;
 }
 
-int ydoc_int(struct ydoc *y, yaml_node_t *n, int64_t min, int64_t max, int64_t *out)
+int ydoc_int(struct ydoc *y, const struct ynode *n, int64_t min, int64_t max, int64_t *out)
 {
-	if (n->type != YAML_SCALAR_NODE || ydoc_is_null(n)) {
-		ydoc_error(y, n, "expected an integer, got %s", kind_name(n));
+	if (n->type != YNODE_SCALAR || ydoc_is_null(y, n)) {
+		ydoc_error(y, n, "expected an integer, got %s", kind_name(y, n));
 		return -1;
 	}
-	if (parse_int64(ydoc_text(n), min, max, out) < 0) {
+	if (parse_int64(ydoc_text(y, n), min, max, out) < 0) {
 		ydoc_error(y, n, "expected an integer from %lld to %lld, got \"%s\"",
-		           (long long)min, (long long)max, ydoc_text(n));
+		           (long long)min, (long long)max, ydoc_text(y, n));
 		return -1;
 	}
 	return 0;
 }
 
-int ydoc_bool(struct ydoc *y, yaml_node_t *n, bool *out)
+int ydoc_bool(struct ydoc *y, const struct ynode *n, bool *out)
 {
 	static const char *const t[] = {"true", "True", "TRUE"}, *const f[] = {"false", "False",
 	                                                                       "FALSE"};
-	const char *s = ydoc_text(n);
+	const char *s = ydoc_text(y, n);
 
-	if (s != NULL && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+	if (s != NULL && n->plain) {
 		for (size_t i = 0; i < GR_NELEM(t); i++) {
 			if (strcmp(s, t[i]) == 0) {
 				*out = true;
@@ -225,19 +511,20 @@ int ydoc_bool(struct ydoc *y, yaml_node_t *n, bool *out)
 	if (s != NULL)
 		ydoc_error(y, n, "expected true or false, got \"%s\"", s);
 	else
-		ydoc_error(y, n, "expected true or false, got %s", kind_name(n));
+		ydoc_error(y, n, "expected true or false, got %s", kind_name(y, n));
 	return -1;
 }
 
-int ydoc_duration(struct ydoc *y, yaml_node_t *n, int64_t *out)
+int ydoc_duration(struct ydoc *y, const struct ynode *n, int64_t *out)
 {
 	const char *s;
 
-	if (n->type != YAML_SCALAR_NODE || ydoc_is_null(n)) {
-		ydoc_error(y, n, "expected a duration such as 90s or 1h30m, got %s", kind_name(n));
+	if (n->type != YNODE_SCALAR || ydoc_is_null(y, n)) {
+		ydoc_error(y, n, "expected a duration such as 90s or 1h30m, got %s",
+		           kind_name(y, n));
 		return -1;
 	}
-	s = ydoc_text(n);
+	s = ydoc_text(y, n);
 	switch (duration_parse(s, out)) {
 	case 0:
 		return 0;
@@ -257,45 +544,44 @@ int ydoc_duration(struct ydoc *y, yaml_node_t *n, int64_t *out)
 	}
 }
 
-int ydoc_expect_map(struct ydoc *y, yaml_node_t *n)
+int ydoc_expect_map(struct ydoc *y, const struct ynode *n)
 {
-	if (n->type == YAML_MAPPING_NODE)
+	if (n->type == YNODE_MAP)
 		return 0;
-	ydoc_error(y, n, "expected a mapping, got %s", kind_name(n));
+	ydoc_error(y, n, "expected a mapping, got %s", kind_name(y, n));
 	return -1;
 }
 
-int ydoc_expect_seq(struct ydoc *y, yaml_node_t *n)
+int ydoc_expect_seq(struct ydoc *y, const struct ynode *n)
 {
-	if (n->type == YAML_SEQUENCE_NODE)
+	if (n->type == YNODE_SEQ)
 		return 0;
-	ydoc_error(y, n, "expected a list, got %s", kind_name(n));
+	ydoc_error(y, n, "expected a list, got %s", kind_name(y, n));
 	return -1;
 }
 
-int ydoc_fields(struct ydoc *y, yaml_node_t *n, const char *const *keys, size_t nkeys,
-                const char *const *required, yaml_node_t **vals)
+int ydoc_fields(struct ydoc *y, const struct ynode *n, const char *const *keys, size_t nkeys,
+                const char *const *required, const struct ynode **vals)
 {
 	for (size_t i = 0; i < nkeys; i++)
 		vals[i] = NULL;
 	if (ydoc_expect_map(y, n) < 0)
 		return -1;
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = ydoc_node(y, p->key), *v = ydoc_node(y, p->value);
-		const char *ks = ydoc_text(k);
+	for (size_t p = 0; p < n->len; p++) {
+		const struct ynode *k = ydoc_key(y, n, p), *v = ydoc_value(y, n, p);
+		const char *ks = ydoc_text(y, k);
 		size_t i;
 
 		if (ks == NULL) {
-			ydoc_error(y, k, "expected a key, got %s", kind_name(k));
+			ydoc_error(y, k, "expected a key, got %s", kind_name(y, k));
 			continue;
 		}
-		if (strlen(ks) != k->data.scalar.length) {
+		if (!whole(y, k)) {
 			ydoc_error(y, k, "a key must not contain NUL characters");
 			continue;
 		}
 		for (i = 0; i < nkeys; i++) {
-			if (strcmp(ks, keys[i]) == 0)
+			if (ks[0] == keys[i][0] && strcmp(ks, keys[i]) == 0)
 				break;
 		}
 		if (i == nkeys) {
@@ -319,56 +605,79 @@ int ydoc_fields(struct ydoc *y, yaml_node_t *n, const char *const *keys, size_t 
 	return 0;
 }
 
-int ydoc_each_pair(struct ydoc *y, yaml_node_t *n, ydoc_pair_fn fn, void *arg)
+/* A key ydoc_each_pair hands on: a scalar, not null, without NUL. */
+static bool pair_key_ok(const struct ydoc *y, const struct ynode *k)
+{
+	return k->type == YNODE_SCALAR && !ydoc_is_null(y, k) && whole(y, k);
+}
+
+/* Does an earlier usable key of the small mapping n equal key p? */
+static bool seen_before(const struct ydoc *y, const struct ynode *n, size_t p)
+{
+	const struct ynode *k = ydoc_key(y, n, p);
+
+	for (size_t q = 0; q < p; q++) {
+		const struct ynode *kq = ydoc_key(y, n, q);
+		if (kq->type == YNODE_SCALAR && kq->len == k->len &&
+		    memcmp(ydoc_text(y, kq), ydoc_text(y, k), k->len) == 0 && pair_key_ok(y, kq))
+			return true;
+	}
+	return false;
+}
+
+int ydoc_each_pair(struct ydoc *y, const struct ynode *n, ydoc_pair_fn fn, void *arg)
 {
 	struct htab seen;
+	bool small;
 
 	if (ydoc_expect_map(y, n) < 0)
 		return -1;
-	htab_init(&seen, (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start));
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = ydoc_node(y, p->key), *v = ydoc_node(y, p->value);
-		const char *ks = ydoc_text(k);
+	small = n->len <= SMALL_MAP;
+	if (!small)
+		htab_init(&seen, n->len);
+	for (size_t p = 0; p < n->len; p++) {
+		const struct ynode *k = ydoc_key(y, n, p), *v = ydoc_value(y, n, p);
+		const char *ks = ydoc_text(y, k);
+		bool dup;
 
-		if (ks == NULL || ydoc_is_null(k)) {
-			ydoc_error(y, k, "expected a key, got %s", kind_name(k));
+		if (ks == NULL || ydoc_is_null(y, k)) {
+			ydoc_error(y, k, "expected a key, got %s", kind_name(y, k));
 			continue;
 		}
-		if (strlen(ks) != k->data.scalar.length) {
+		if (!whole(y, k)) {
 			ydoc_error(y, k, "a key must not contain NUL characters");
 			continue;
 		}
 		size_t old = ydoc_push_key(y, ks);
-		if (htab_put(&seen, ks, strlen(ks), 0) < 0)
+		dup = small ? seen_before(y, n, p) : htab_put(&seen, ks, k->len, 0) < 0;
+		if (dup)
 			ydoc_error(y, k, "duplicate key \"%s\"", ks);
 		else
 			fn(y, ks, k, v, arg);
 		ydoc_pop(y, old);
 	}
-	htab_free(&seen);
+	if (!small)
+		htab_free(&seen);
 	return 0;
 }
 
-int ydoc_one_or_more(struct ydoc *y, yaml_node_t *n, ydoc_item_fn fn, void *arg)
+int ydoc_one_or_more(struct ydoc *y, const struct ynode *n, ydoc_item_fn fn, void *arg)
 {
-	if (n->type == YAML_SCALAR_NODE) {
+	if (n->type == YNODE_SCALAR) {
 		fn(y, n, arg);
 		return 0;
 	}
-	if (n->type != YAML_SEQUENCE_NODE) {
-		ydoc_error(y, n, "expected a value or a list of values, got %s", kind_name(n));
+	if (n->type != YNODE_SEQ) {
+		ydoc_error(y, n, "expected a value or a list of values, got %s", kind_name(y, n));
 		return -1;
 	}
-	if (n->data.sequence.items.start == n->data.sequence.items.top) {
+	if (n->len == 0) {
 		ydoc_error(y, n, "an empty list matches nothing: leave the key out to match any");
 		return -1;
 	}
-	size_t i = 0;
-	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
-	     it++, i++) {
+	for (size_t i = 0; i < n->len; i++) {
 		size_t old = ydoc_push_index(y, i);
-		fn(y, ydoc_node(y, *it), arg);
+		fn(y, ydoc_item(y, n, i), arg);
 		ydoc_pop(y, old);
 	}
 	return 0;

@@ -1160,7 +1160,11 @@ static void test_record_roundtrip(void **state)
 	assert_int_equal(rec.inc.severity, SEV_HIGH);
 	assert_int_equal(rec.inc.due_at, t0 + 7 * MIN);
 	assert_int_equal(rec.inc.reported_at, t0);
-	assert_non_null(json_object_get(rec.inc.doc, "extra"));
+	json_t *doc = json_loadb(rec.inc.doc, rec.inc.doc_len, JSON_REJECT_DUPLICATES, NULL);
+	assert_non_null(doc);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(doc, "extra"), "a")),
+	                 1);
+	json_decref(doc);
 	assert_int_equal(rec.state, STATE_OPEN);
 	assert_int_equal(rec.level_num, 3);
 	assert_string_equal(rec.level_key, "community");

@@ -74,15 +74,38 @@ static void mkinc(struct incident *inc, enum channel ch, enum severity sev, cons
 	inc->unit_len = strlen(unit);
 	inc->due_at = TIME_NONE;
 	if (attrs != NULL) {
-		inc->attrs = json_loads(attrs, 0, NULL);
-		assert_non_null(inc->attrs);
+		json_t *o = json_loads(attrs, 0, NULL);
+		const char *k;
+		json_t *v;
+		size_t n = json_object_size(o), i = 0, room = (n + 1) * sizeof(*inc->attrs);
+		/* the array, its NULL entry, then the strings: one block, like incident_parse's */
+		char *mem, *s;
+
+		assert_true(json_is_object(o));
+		json_object_foreach(o, k, v) room += strlen(k) + json_string_length(v) + 2;
+		mem = calloc(1, room);
+		assert_non_null(mem);
+		inc->attrs = (struct incident_attr *)(void *)mem;
+		s = mem + (n + 1) * sizeof(*inc->attrs);
+		json_object_foreach(o, k, v)
+		{
+			assert_true(json_is_string(v));
+			inc->attrs[i].key = memcpy(s, k, strlen(k) + 1);
+			s += strlen(k) + 1;
+			inc->attrs[i].value_len = json_string_length(v);
+			inc->attrs[i].value =
+			        memcpy(s, json_string_value(v), json_string_length(v) + 1);
+			s += json_string_length(v) + 1;
+			i++;
+		}
+		inc->nattrs = n;
+		json_decref(o);
 	}
-	inc->doc = inc->attrs;
 }
 
 static void rminc(struct incident *inc)
 {
-	json_decref(inc->doc);
+	free(inc->attrs);
 }
 
 static const char *policy_of(const struct rules *r, enum channel ch, enum severity sev,
@@ -798,6 +821,168 @@ static void test_transitions_vacant(void **state)
 	assert_int_equal(rj.reason, REASON_INVALID_TRANSITION);
 }
 
+/* ---- the routing tables against the rules model ---- */
+
+/* The people a unit has for a role and category, walking the model as SPEC §3 says. */
+static struct rules_plist model_people(const struct rules *r, int u, int role, int cat)
+{
+	struct rules_plist pl = {NULL, 0};
+
+	if (u >= 0 && role >= 0 && !rules_unit_people(r, u, role, cat, &pl))
+		pl.n = 0;
+	return pl;
+}
+
+/* co_assign: the nearest unit up having the role at all, then its people. */
+static struct rules_plist model_co(const struct rules *r, int u, int role, int cat)
+{
+	struct rules_plist none = {NULL, 0};
+
+	for (; u >= 0; u = r->units[u].parent) {
+		for (size_t k = 0; k < r->units[u].nroles; k++) {
+			if (r->units[u].roles[k].role == role)
+				return model_people(r, u, role, cat);
+		}
+	}
+	return none;
+}
+
+static bool same_people(const struct rules_plist *a, const struct rules_plist *b)
+{
+	return a->n == b->n && (a->n == 0 || memcmp(a->ids, b->ids, a->n * sizeof(int)) == 0);
+}
+
+/*
+ * Every unit and category: the chain from the tables is the chain from the
+ * model, with a policy co-assigning every role (also roles no policy of
+ * the file co-assigns, which the tables do not hold).
+ */
+static void check_tables(const struct rules *r)
+{
+	struct rules_policy all;
+	int roles[ROUTE_MAX_CO];
+
+	memset(&all, 0, sizeof(all));
+	for (size_t i = 0; i < r->nroles && i < ROUTE_MAX_CO; i++)
+		roles[all.nco++] = (int)i;
+	all.co_roles = roles;
+	for (size_t u = 0; u < r->nunits; u++) {
+		for (size_t c = 0; c < r->ncategories; c++) {
+			struct route_chain ch;
+			size_t nco = 0;
+
+			route_chain(r, (int)u, (int)c, &all, &ch);
+			assert_int_equal(ch.nlevels, r->nlevels);
+			for (size_t l = 0; l < r->nlevels; l++) {
+				const struct rules_level *lv = &r->levels[l];
+				int at = rules_nearest_kind(r, (int)u, lv->kind);
+				struct rules_plist pl = model_people(r, at, lv->role_idx, (int)c);
+				assert_int_equal(ch.levels[l].unit, at);
+				assert_true(same_people(&ch.levels[l].assignees, &pl));
+				assert_int_equal(ch.levels[l].vacant, pl.n == 0);
+				assert_int_equal(route_vacant(r, (int)u, (int)l, (int)c),
+				                 pl.n == 0);
+			}
+			for (size_t k = 0; k < all.nco; k++) {
+				struct rules_plist pl = model_co(r, (int)u, roles[k], (int)c);
+				if (pl.n == 0)
+					continue;
+				assert_true(nco < ch.nco);
+				assert_true(same_people(&ch.co[nco], &pl));
+				nco++;
+			}
+			assert_int_equal(ch.nco, nco);
+		}
+	}
+}
+
+static void test_tables_match_model(void **state)
+{
+	struct fixture *f = *state;
+	struct rules *feat = load("tests/unit/data/rules_features.yaml");
+
+	check_tables(f->basic);
+	check_tables(f->match);
+	assert_non_null(feat);
+	check_tables(feat);
+	rules_free(feat);
+}
+
+/* A reported unit deeper than any unit id can be is still resolved and matched. */
+static void test_unit_very_deep(void **state)
+{
+	struct fixture *f = *state;
+	const char *deep = "x/s/c/g1/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p";
+	struct incident inc;
+	struct route_result rr;
+	struct rejection rj = {0};
+	bool fb = false;
+
+	assert_string_equal(uid(f->basic, unit_of(f->basic, deep, &fb)), "x/s/c/g1");
+	assert_true(fb);
+	mkinc(&inc, CH_PATROL, SEV_NORMAL, "legal", deep, NULL);
+	assert_int_equal(route_incident(f->basic, &inc, &rr, &rj), 0);
+	assert_true(rr.fallback);
+	assert_string_equal(uid(f->basic, rr.unit), "x/s/c/g1");
+	assert_string_equal(f->basic->policies[rr.policy].name, "timed");
+	assert_string_equal(names(f->basic, &rr.chain.levels[1].assignees), "lg");
+	rminc(&inc);
+	assert_string_equal(policy_of(f->match, CH_PATROL, SEV_LOW, "urban",
+	                              "x/s/c/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16", NULL),
+	                    "by-unit");
+}
+
+/* More categories than a 64-bit set holds: matching walks the policies' lists. */
+static void test_many_categories(void **state)
+{
+	struct buf b;
+	struct diags d;
+	struct rules *r;
+	struct incident inc;
+	struct route_result rr;
+	struct rejection rj = {0};
+
+	(void)state;
+	buf_init(&b);
+	buf_puts(&b, "version: 1\n"
+	             "levels: [{key: district, name: D, unit: district, role: duty}]\n"
+	             "categories:\n");
+	for (int i = 0; i < 70; i++)
+		buf_printf(&b, "  - {key: c%d, name: C%d}\n", i, i);
+	buf_puts(&b, "people: {p1: {name: P}, p2: {name: Q}}\n"
+	             "units:\n"
+	             "  - {id: x, kind: district, name: X, roles: {duty: {default: [p1], c69: "
+	             "[p2]}}}\n"
+	             "policies:\n"
+	             "  - {name: late, match: {category: [c3, c69]}, ack_within: 1m, "
+	             "resolve_within: 1h}\n"
+	             "  - {name: rest, match: {}, ack_within: 1m, resolve_within: 1h}\n");
+	diags_init(&d, "cats.yaml");
+	r = rules_load_buf("cats.yaml", b.data, b.len, &d);
+	if (r == NULL)
+		diags_print(&d, stderr);
+	diags_free(&d);
+	buf_free(&b);
+	assert_non_null(r);
+
+	mkinc(&inc, CH_ALERT, SEV_HIGH, "c69", "x/y", NULL);
+	assert_int_equal(route_incident(r, &inc, &rr, &rj), 0);
+	assert_string_equal(r->policies[rr.policy].name, "late");
+	assert_string_equal(names(r, &rr.chain.levels[0].assignees), "p2");
+	rminc(&inc);
+	mkinc(&inc, CH_ALERT, SEV_HIGH, "c64", "x", NULL);
+	assert_int_equal(route_incident(r, &inc, &rr, &rj), 0);
+	assert_string_equal(r->policies[rr.policy].name, "rest");
+	assert_string_equal(names(r, &rr.chain.levels[0].assignees), "p1");
+	rminc(&inc);
+	mkinc(&inc, CH_ALERT, SEV_HIGH, "c70", "x", NULL);
+	assert_int_equal(route_incident(r, &inc, &rr, &rj), -1);
+	assert_int_equal(rj.reason, REASON_UNKNOWN_CATEGORY);
+	rminc(&inc);
+	check_tables(r);
+	rules_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -835,6 +1020,9 @@ int main(void)
 	        cmocka_unit_test(test_auth_level_gone),
 	        cmocka_unit_test(test_transitions),
 	        cmocka_unit_test(test_transitions_vacant),
+	        cmocka_unit_test(test_tables_match_model),
+	        cmocka_unit_test(test_unit_very_deep),
+	        cmocka_unit_test(test_many_categories),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -181,6 +181,45 @@ static void test_second_document(void **state)
 	      "rules.yaml:18:1: error: a second YAML document: the file must hold one\n");
 }
 
+/* A second document's syntax error is reported as libyaml's loader words it: no context. */
+static void test_second_document_invalid(void **state)
+{
+	(void)state;
+	check("version: 1\n---\n[a, b\n",
+	      "rules.yaml:4:1: error: invalid YAML: did not find expected ',' or ']'\n");
+	check("version: 1\n--- *x\n",
+	      "rules.yaml:2:5: error: invalid YAML: found undefined alias\n");
+}
+
+/*
+ * Anchors and aliases as libyaml's document loader takes them: an alias is
+ * its anchor's node (diagnostics point at the anchor), an anchor defined
+ * twice or an alias to no anchor is a syntax error.
+ */
+static void test_yaml_anchors(void **state)
+{
+	(void)state;
+	check("levels:\n"
+	      "  - &l {key: member, name: Member, unit: grid, role: member}\n"
+	      "  - &l {key: leader, name: Leader, unit: community, role: duty}\n" VERSION CATEGORIES
+	              PEOPLE UNITS POLICIES,
+	      "rules.yaml:3:5: error: invalid YAML: second occurrence found duplicate anchor; "
+	      "first occurrence\n");
+	check("levels:\n"
+	      "  - {key: member, name: Member, unit: grid, role: member}\n"
+	      "  - {key: leader, name: Leader, unit: community, role: *duty}\n" VERSION CATEGORIES
+	              PEOPLE UNITS POLICIES,
+	      "rules.yaml:3:56: error: invalid YAML: found undefined alias\n");
+	/* a list that holds itself: its item is the list, where the anchor is */
+	check("levels: &lv [*lv]\n" VERSION CATEGORIES PEOPLE UNITS POLICIES,
+	      "rules.yaml:1:9: error: expected a mapping, got a list (levels[0])\n");
+	check("levels:\n"
+	      "  - {key: member, name: &n Member, unit: grid, role: member}\n"
+	      "  - {key: leader, name: *n, unit: community, role: duty}\n" VERSION CATEGORIES PEOPLE
+	              UNITS POLICIES,
+	      "");
+}
+
 static void test_root_not_mapping(void **state)
 {
 	(void)state;
@@ -383,6 +422,29 @@ static void test_people(void **state)
 	      "rules.yaml:10:8: error: expected a mapping, got a scalar (people.ian)\n"
 	      "rules.yaml:11:3: error: duplicate key \"bob\" (people.bob)\n"
 	      "rules.yaml:12:25: error: expected true or false, got a list (people.jo.admin)\n");
+}
+
+/* A big mapping finds its duplicate keys with a hash table, a small one by comparing. */
+static void test_people_many(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	buf_init(&b);
+	buf_puts(&b, "people:\n");
+	for (int i = 0; i < 18; i++)
+		buf_printf(&b, "  p%02d: {name: P%d}\n", i, i);
+	buf_puts(&b,
+	         "  p07: {name: again}\n"
+	         "  ~: {name: nobody}\n"
+	         "  \"a\\0b\": {name: nul}\n"
+	         "  ann: {name: Ann}\n"
+	         "  bob: {name: Bob}\n"
+	         "  boss: {name: Boss, admin: true}\n" VERSION LEVELS CATEGORIES UNITS POLICIES);
+	check(b.data, "rules.yaml:20:3: error: duplicate key \"p07\" (people.p07)\n"
+	              "rules.yaml:21:3: error: expected a key, got null (people)\n"
+	              "rules.yaml:22:3: error: a key must not contain NUL characters (people)\n");
+	buf_free(&b);
 }
 
 /* ---- units ---- */
@@ -1113,6 +1175,8 @@ int main(void)
 	        cmocka_unit_test(test_yaml_reader_error_position),
 	        cmocka_unit_test(test_empty_file),
 	        cmocka_unit_test(test_second_document),
+	        cmocka_unit_test(test_second_document_invalid),
+	        cmocka_unit_test(test_yaml_anchors),
 	        cmocka_unit_test(test_root_not_mapping),
 	        cmocka_unit_test(test_top_unknown_and_duplicate_key),
 	        cmocka_unit_test(test_top_missing_keys),
@@ -1124,6 +1188,7 @@ int main(void)
 	        cmocka_unit_test(test_level_unknown_unit_kind),
 	        cmocka_unit_test(test_categories),
 	        cmocka_unit_test(test_people),
+	        cmocka_unit_test(test_people_many),
 	        cmocka_unit_test(test_unit_fields),
 	        cmocka_unit_test(test_unit_depth),
 	        cmocka_unit_test(test_unit_roles),

@@ -1,0 +1,400 @@
+/*
+ * ctl_redis.c: gridctl's synchronous Redis connection. Every failure is
+ * reported here, once, in the form "gridctl CMD: cannot connect to Redis
+ * at HOST:PORT: reason", so that commands only check for NULL. The
+ * password is read from its file, sent with AUTH and wiped; it is never
+ * printed, and Redis's answer to a failed AUTH does not contain it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_redis.h"
+#include "log.h"
+
+#define CONNECT_TIMEOUT_MS 5000
+#define PASSWORD_MAX       4096
+
+/*
+ * hiredis 0.14 (Debian 12) and 1.x: the only differences gridctl meets.
+ * The blocking calls used here (redisConnectWithTimeout,
+ * redisConnectUnixWithTimeout, redisSetTimeout, redisCommandArgv,
+ * redisAppendCommandArgv, redisGetReply, redisBufferRead,
+ * redisGetReplyFromReader) exist in both with the same signatures. 1.x
+ * reports a socket timeout as REDIS_ERR_TIMEOUT ("timeout") where 0.14
+ * says REDIS_ERR_IO with EAGAIN, and it can parse RESP3 types, which
+ * Redis only sends after HELLO 3 — never sent here — except that a VERB
+ * string is still a string.
+ */
+static bool err_is_timeout(const redisContext *rc)
+{
+#ifdef REDIS_ERR_TIMEOUT
+	if (rc->err == REDIS_ERR_TIMEOUT)
+		return true;
+#endif
+	return rc->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+bool ctl_reply_string(const redisReply *r)
+{
+	if (r == NULL)
+		return false;
+#ifdef REDIS_REPLY_VERB
+	if (r->type == REDIS_REPLY_VERB)
+		return true;
+#endif
+	return r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS;
+}
+/* End of the hiredis version differences. */
+
+bool ctl_reply_array(const redisReply *r)
+{
+	return r != NULL && r->type == REDIS_REPLY_ARRAY;
+}
+
+bool ctl_reply_nil(const redisReply *r)
+{
+	return r != NULL && r->type == REDIS_REPLY_NIL;
+}
+
+bool ctl_reply_error(const redisReply *r)
+{
+	return r != NULL && r->type == REDIS_REPLY_ERROR;
+}
+
+static struct timeval tv_of(int64_t ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+	return tv;
+}
+
+/* The connection failed under the command in flight: say so and drop it. */
+static void lost(struct ctl *c)
+{
+	char where[CTL_HOST_MAX + 16];
+	redisContext *rc = c->rc;
+
+	ctl_where(c, where, sizeof(where));
+	if (err_is_timeout(rc))
+		ctl_fail(c, "Redis at %s did not answer in time", where);
+	else
+		ctl_fail(c, "lost the connection to Redis at %s: %s", where,
+		         rc->errstr[0] != '\0' ? rc->errstr : "connection closed");
+	redisFree(rc);
+	c->rc = NULL;
+}
+
+/* The first line of the password file, without its line end; -1 after ctl_fail. */
+static int read_password(struct ctl *c, char *out, size_t outsz)
+{
+	FILE *fp = fopen(c->password_file, "r");
+	size_t n;
+
+	if (fp == NULL) {
+		ctl_fail(c, "cannot read the password file %s: %s", c->password_file,
+		         strerror(errno));
+		return -1;
+	}
+	if (fgets(out, (int)outsz, fp) == NULL) {
+		int bad = ferror(fp);
+		fclose(fp);
+		out[0] = '\0';
+		if (bad) {
+			ctl_fail(c, "cannot read the password file %s", c->password_file);
+			return -1;
+		}
+		return 0;
+	}
+	fclose(fp);
+	n = strlen(out);
+	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+		out[--n] = '\0';
+	return 0;
+}
+
+/* AUTH and SELECT; 0, or -1 after reporting. */
+static int handshake(struct ctl *c, const char *where)
+{
+	redisReply *r;
+
+	if (c->password_file != NULL) {
+		char pw[PASSWORD_MAX];
+		const char *argv[3];
+		int n = 0;
+
+		if (read_password(c, pw, sizeof(pw)) < 0)
+			return -1;
+		argv[n++] = "AUTH";
+		if (c->user != NULL)
+			argv[n++] = c->user;
+		argv[n++] = pw;
+		r = redisCommandArgv(c->rc, n, argv, NULL);
+		explicit_bzero(pw, sizeof(pw));
+		if (r == NULL) {
+			lost(c);
+			return -1;
+		}
+		if (ctl_reply_error(r)) {
+			ctl_fail(c, "Redis at %s refused AUTH: %s", where, r->str);
+			freeReplyObject(r);
+			return -1;
+		}
+		freeReplyObject(r);
+	}
+	if (c->db != 0) {
+		char db[24];
+		const char *argv[] = {"SELECT", db};
+
+		snprintf(db, sizeof(db), "%lld", (long long)c->db);
+		r = redisCommandArgv(c->rc, 2, argv, NULL);
+		if (r == NULL) {
+			lost(c);
+			return -1;
+		}
+		if (ctl_reply_error(r)) {
+			ctl_fail(c, "Redis at %s refused SELECT %s: %s", where, db, r->str);
+			freeReplyObject(r);
+			return -1;
+		}
+		freeReplyObject(r);
+	}
+	return 0;
+}
+
+int ctl_redis_connect(struct ctl *c)
+{
+	struct timeval tv = tv_of(CONNECT_TIMEOUT_MS);
+	char where[CTL_HOST_MAX + 16];
+	redisContext *rc;
+
+	if (c->user != NULL && c->password_file == NULL)
+		return ctl_usage(c, "--user needs --password-file");
+	ctl_where(c, where, sizeof(where));
+	if (c->socket != NULL)
+		rc = redisConnectUnixWithTimeout(c->socket, tv);
+	else
+		rc = redisConnectWithTimeout(c->host, c->port, tv);
+	if (rc == NULL)
+		fatalx("gridctl: out of memory creating a Redis connection");
+	if (rc->err) {
+		ctl_fail(c, "cannot connect to Redis at %s: %s", where,
+		         err_is_timeout(rc) ? "connection timed out" : rc->errstr);
+		redisFree(rc);
+		return CTL_EXIT_FAIL;
+	}
+	c->rc = rc;
+	if (ctl_redis_timeout(c, c->default_timeout_ms) < 0 || handshake(c, where) < 0) {
+		ctl_redis_close(c);
+		return CTL_EXIT_FAIL;
+	}
+	return 0;
+}
+
+void ctl_redis_close(struct ctl *c)
+{
+	if (c->rc != NULL)
+		redisFree(c->rc);
+	c->rc = NULL;
+}
+
+int ctl_redis_timeout(struct ctl *c, int64_t ms)
+{
+	if (redisSetTimeout(c->rc, tv_of(ms)) != REDIS_OK) {
+		lost(c);
+		return -1;
+	}
+	return 0;
+}
+
+redisReply *ctl_redis_argv(struct ctl *c, int argc, const char **argv, const size_t *lens)
+{
+	redisReply *r;
+
+	if (c->rc == NULL)
+		return NULL;
+	r = redisCommandArgv(c->rc, argc, argv, lens);
+	if (r == NULL)
+		lost(c);
+	return r;
+}
+
+#define MAX_ARGS 64
+
+redisReply *ctl_redis(struct ctl *c, ...)
+{
+	const char *argv[MAX_ARGS];
+	const char *a;
+	redisReply *r;
+	va_list ap;
+	int n = 0;
+
+	va_start(ap, c);
+	while ((a = va_arg(ap, const char *)) != NULL) {
+		if (n == MAX_ARGS)
+			fatalx("gridctl: too many arguments to one Redis command");
+		argv[n++] = a;
+	}
+	va_end(ap);
+	r = ctl_redis_argv(c, n, argv, NULL);
+	if (ctl_reply_error(r)) {
+		ctl_fail(c, "Redis: %s (%s)", r->str, argv[0]);
+		freeReplyObject(r);
+		return NULL;
+	}
+	return r;
+}
+
+void ctl_redis_append(struct ctl *c, int argc, const char **argv, const size_t *lens)
+{
+	if (c->rc != NULL && redisAppendCommandArgv(c->rc, argc, argv, lens) != REDIS_OK)
+		fatalx("gridctl: out of memory queueing a Redis command");
+}
+
+redisReply *ctl_redis_next(struct ctl *c)
+{
+	void *r = NULL;
+
+	if (c->rc == NULL)
+		return NULL;
+	if (redisGetReply(c->rc, &r) != REDIS_OK) {
+		lost(c);
+		return NULL;
+	}
+	return r;
+}
+
+int ctl_redis_read(struct ctl *c, int timeout_ms, redisReply **out)
+{
+	void *r = NULL;
+	struct pollfd pfd;
+
+	*out = NULL;
+	if (c->rc == NULL)
+		return -1;
+	/* a reply may be buffered already: poll() would not see it */
+	if (redisGetReplyFromReader(c->rc, &r) != REDIS_OK) {
+		lost(c);
+		return -1;
+	}
+	if (r != NULL) {
+		*out = r;
+		return 1;
+	}
+	pfd.fd = c->rc->fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	int n = poll(&pfd, 1, timeout_ms);
+	if (n < 0 && errno == EINTR)
+		return 0;
+	if (n < 0) {
+		ctl_fail(c, "poll: %s", strerror(errno));
+		return -1;
+	}
+	if (n == 0)
+		return 0;
+	if (redisBufferRead(c->rc) != REDIS_OK || redisGetReplyFromReader(c->rc, &r) != REDIS_OK) {
+		lost(c);
+		return -1;
+	}
+	*out = r;
+	return r != NULL ? 1 : 0;
+}
+
+const redisReply *ctl_reply_field(const redisReply *flat, const char *name)
+{
+	if (!ctl_reply_array(flat))
+		return NULL;
+	for (size_t i = 0; i + 1 < flat->elements; i += 2) {
+		const redisReply *k = flat->element[i];
+		if (ctl_reply_string(k) && strcmp(k->str, name) == 0)
+			return flat->element[i + 1];
+	}
+	return NULL;
+}
+
+const char *ctl_reply_str(const redisReply *flat, const char *name)
+{
+	const redisReply *v = ctl_reply_field(flat, name);
+
+	return ctl_reply_string(v) ? v->str : NULL;
+}
+
+int ctl_reply_int(const redisReply *r, int64_t *out)
+{
+	if (r == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_INTEGER) {
+		*out = r->integer;
+		return 0;
+	}
+	if (ctl_reply_string(r))
+		return parse_int64(r->str, INT64_MIN, INT64_MAX, out);
+	return -1;
+}
+
+/* "<ms>-<seq>" into its parts; a bare "<ms>" has seq 0. 0 or -1. */
+static int split_id(const char *id, uint64_t *ms, uint64_t *seq)
+{
+	char *end;
+
+	if (id[0] < '0' || id[0] > '9')
+		return -1;
+	errno = 0;
+	*ms = strtoull(id, &end, 10);
+	if (errno != 0)
+		return -1;
+	*seq = 0;
+	if (*end == '\0')
+		return 0;
+	if (*end != '-' || end[1] < '0' || end[1] > '9')
+		return -1;
+	*seq = strtoull(end + 1, &end, 10);
+	return errno != 0 || *end != '\0' ? -1 : 0;
+}
+
+bool ctl_stream_id_valid(const char *id)
+{
+	uint64_t ms, seq;
+
+	return strchr(id, '-') != NULL && split_id(id, &ms, &seq) == 0;
+}
+
+void ctl_stream_id_before(const char *id, char *out, size_t outsz)
+{
+	uint64_t ms, seq;
+
+	if (split_id(id, &ms, &seq) < 0 || (ms == 0 && seq == 0))
+		snprintf(out, outsz, "0-0");
+	else if (seq > 0)
+		snprintf(out, outsz, "%" PRIu64 "-%" PRIu64, ms, seq - 1);
+	else
+		snprintf(out, outsz, "%" PRIu64 "-%" PRIu64, ms - 1, UINT64_MAX);
+}
+
+void ctl_stream_id_after(const char *id, char *out, size_t outsz)
+{
+	uint64_t ms, seq;
+
+	if (split_id(id, &ms, &seq) < 0)
+		snprintf(out, outsz, "0-1");
+	else if (seq < UINT64_MAX)
+		snprintf(out, outsz, "%" PRIu64 "-%" PRIu64, ms, seq + 1);
+	else
+		snprintf(out, outsz, "%" PRIu64 "-0", ms + 1);
+}
+
+bool ctl_reply_next_page(const redisReply *r, char *out, size_t outsz)
+{
+	const redisReply *last;
+
+	if (!ctl_reply_array(r) || r->elements == 0)
+		return false;
+	last = r->element[r->elements - 1];
+	if (!ctl_reply_array(last) || last->elements < 1 || !ctl_reply_string(last->element[0]) ||
+	    !ctl_stream_id_valid(last->element[0]->str))
+		return false;
+	ctl_stream_id_after(last->element[0]->str, out, outsz);
+	return true;
+}
