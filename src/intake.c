@@ -215,6 +215,9 @@ static void create_incident(struct work *w, const char *holder)
 
 	effects_init(&e);
 	w->is_create = true;
+	if (w->rt.fallback)
+		log_kv(LOG_WARN, "unit_fallback", "incident", w->inc.id, "reported_unit",
+		       w->inc.unit, "unit", w->in->d->rules->units[w->rt.unit].id, NULL);
 	lifecycle_create(w->in->d->rules, &w->inc, &w->rt, time_now_ms(), &src, &e);
 	apply(w, w->inc.id, &e, true, 0, holder);
 }

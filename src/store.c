@@ -286,6 +286,29 @@ static enum store_result parse_result(const redisReply *r)
 
 static int send_req(struct sreq *q);
 
+/*
+ * Error replies are retried, so a lasting one (NOPERM, OOM) would repeat
+ * its line with every retry: log a line at most once a second, saying how
+ * many were folded into it.
+ */
+static void log_error_reply(const char *err)
+{
+	static int64_t last;
+	static unsigned long folded;
+	int64_t now = time_now_ms();
+
+	if (now - last < 1000) {
+		folded++;
+		return;
+	}
+	char n[24];
+	snprintf(n, sizeof(n), "%lu", folded);
+	log_kv(LOG_WARN, "redis_error", "error", err, "repeats_folded", folded > 0 ? n : NULL,
+	       NULL);
+	last = now;
+	folded = 0;
+}
+
 static const char *jstr(json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
@@ -377,9 +400,8 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 		if (res == ST_OK && q->events != NULL)
 			log_applied(q);
 		if (res == ST_BUSY)
-			log_kv(LOG_WARN, "redis_error", "error",
-			       reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply",
-			       NULL);
+			log_error_reply(reply->type == REDIS_REPLY_ERROR ? reply->str
+			                                                 : "unexpected reply");
 		q->fn(q->arg, res);
 	}
 	sreq_free(q);

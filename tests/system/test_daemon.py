@@ -413,3 +413,14 @@ def test_events_are_published(r, daemon):
     assert ev["type"] == "assigned" and ev["incident"] == inc
     assert ev["source"] == "gr:in:patrol" and ev["level_key"] == "member"
     ps.close()
+
+
+def test_unit_fallback_is_routed_and_logged(r, daemon):
+    inc = "patrol-" + submit(r, "patrol", base(unit="xifeng/beijie/beidajie/g99"))
+    a = wait_for(lambda: [x for x in assignments(r) if x["incident"] == inc], 10, "assignment")[0]
+    assert a["unit"] == "xifeng/beijie/beidajie"
+    assert a["reported_unit"] == "xifeng/beijie/beidajie/g99"
+    assert a["level_key"] == "community"  # the grid levels are vacant: skipped
+    ev = wait_for(lambda: daemon.events("unit_fallback"), 10, "the fallback logged")[0]
+    assert ev["reported_unit"] == "xifeng/beijie/beidajie/g99"
+    assert ev["unit"] == "xifeng/beijie/beidajie"
