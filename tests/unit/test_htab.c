@@ -84,7 +84,7 @@ static void test_long_keys(void **state)
 	assert_int_equal(htab_get(&h, b, n), 1); /* b's first n bytes are a */
 	assert_int_equal(htab_get(&h, a, 65535), -1);
 	for (int i = 0; i < 40; i++) {
-		char k[8];
+		char k[16];
 		snprintf(k, sizeof(k), "s%d", i);
 		htab_put(&h, xstrdup(k), strlen(k), 10 + i); /* grows, rehashing the long keys */
 	}
