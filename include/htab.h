@@ -38,7 +38,16 @@ int htab_get(const struct htab *h, const char *key, size_t klen);
 /* The same with hash = htab_hash(key, klen), computed by the caller. */
 int htab_get_hashed(const struct htab *h, const char *key, size_t klen, uint64_t hash);
 
+/* The hash slots are placed by (not hash_bytes). */
 uint64_t htab_hash(const char *key, size_t len);
+
+/*
+ * Zeroed, cache-line aligned memory for a big table read at random (the
+ * slots here, the routing tables): from 2 MB on, on huge pages where the
+ * system has them, so that a lookup is a cache miss but not also a TLB
+ * miss. Free with free().
+ */
+void *htab_table_alloc(size_t nmemb, size_t size);
 
 /*
  * The lengths and hashes of key[0..len)'s prefixes that end before a sep

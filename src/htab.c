@@ -5,8 +5,10 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "htab.h"
+#include "log.h"
 
 #define K_WORD 0x9e3779b97f4a7c15ULL
 #define K_MIX  0xff51afd7ed558ccdULL
@@ -103,12 +105,35 @@ size_t htab_hash_prefixes(const char *key, size_t len, char sep, size_t *lens, u
 	}
 }
 
+#define HUGE_PAGE (2u << 20)
+
+void *htab_table_alloc(size_t nmemb, size_t size)
+{
+	size_t align = 64, bytes;
+
+	if (size != 0 && nmemb > (SIZE_MAX - HUGE_PAGE) / size)
+		fatalx("allocation overflow: %zu x %zu bytes", nmemb, size);
+	bytes = nmemb * size;
+	if (bytes >= HUGE_PAGE)
+		align = HUGE_PAGE;
+	bytes = bytes == 0 ? align : (bytes + align - 1) / align * align;
+	void *p = aligned_alloc(align, bytes);
+	if (p == NULL)
+		fatalx("out of memory allocating %zu bytes", bytes);
+#ifdef MADV_HUGEPAGE
+	if (align == HUGE_PAGE)
+		(void)madvise(p, bytes, MADV_HUGEPAGE); /* a hint: without it, small pages */
+#endif
+	memset(p, 0, bytes);
+	return p;
+}
+
 void htab_init(struct htab *h, size_t expect)
 {
 	size_t cap = 16;
 	while (cap < expect * 2)
 		cap *= 2;
-	h->slots = xcalloc(cap, sizeof(*h->slots));
+	h->slots = htab_table_alloc(cap, sizeof(*h->slots));
 	h->cap = cap;
 	h->n = 0;
 }
@@ -158,7 +183,7 @@ static void grow(struct htab *h)
 	size_t oldcap = h->cap;
 
 	h->cap *= 2;
-	h->slots = xcalloc(h->cap, sizeof(*h->slots));
+	h->slots = htab_table_alloc(h->cap, sizeof(*h->slots));
 	for (size_t i = 0; i < oldcap; i++) {
 		if (old[i].key == NULL)
 			continue;

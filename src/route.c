@@ -557,7 +557,7 @@ static void build_levels(const struct rules *r, struct route_index *ix, uint32_t
 	}
 	if (n >= NONE)
 		fatalx("rules: routing tables too large");
-	ix->lvl = xcalloc(n + 1, sizeof(*ix->lvl));
+	ix->lvl = htab_table_alloc(n + 1, sizeof(*ix->lvl));
 	for (size_t u = 0; u < r->nunits; u++) {
 		for (size_t l = 0; l < r->nlevels && base[u] != NONE; l++) {
 			const struct rules_level *lv = &r->levels[l];
@@ -729,13 +729,7 @@ void route_index_build(struct rules *r)
 	ix->words = 8;
 	while (ix->words < 2 * ix->nlevels + 1 + ix->nco)
 		ix->words *= 2;
-	size_t bytes = (r->nunits * ix->words * sizeof(uint32_t) + 63) / 64 * 64;
-	if (bytes == 0)
-		bytes = 64;
-	ix->rec = aligned_alloc(64, bytes);
-	if (ix->rec == NULL)
-		fatalx("out of memory allocating %zu bytes", bytes);
-	memset(ix->rec, 0, bytes);
+	ix->rec = htab_table_alloc(r->nunits, ix->words * sizeof(*ix->rec));
 	ix->sets = xcalloc(capsets, sizeof(*ix->sets));
 	ix->nsets = 1; /* the empty set */
 

@@ -39,7 +39,9 @@ struct rules_chunk {
 	alignas(max_align_t) unsigned char data[];
 };
 
-#define CHUNK_SIZE (1u << 20)
+/* Blocks grow from 64 KB for a small file to 2 MB (huge pages) for a big one. */
+#define CHUNK_MIN (64u << 10)
+#define CHUNK_MAX ((2u << 20) - 64)
 
 struct loader {
 	struct ydoc y;
@@ -58,11 +60,14 @@ static void *arena_alloc(struct rules *r, size_t size, size_t align)
 	size_t at = c != NULL ? (c->used + align - 1) & ~(align - 1) : 0;
 
 	if (c == NULL || at > c->cap || c->cap - at < size) {
-		size_t cap = size > CHUNK_SIZE / 4 ? size : CHUNK_SIZE;
-		struct rules_chunk *n = xmalloc(sizeof(*n) + cap);
+		size_t grow = c == NULL                ? CHUNK_MIN
+		              : c->cap < CHUNK_MAX / 2 ? c->cap * 2
+		                                       : CHUNK_MAX;
+		size_t cap = size > grow / 4 ? size : grow;
+		struct rules_chunk *n = htab_table_alloc(1, sizeof(*n) + cap);
 		n->used = 0;
 		n->cap = cap;
-		if (c != NULL && cap != CHUNK_SIZE) {
+		if (c != NULL && cap != grow) {
 			/* a big one of its own: the current block keeps filling */
 			n->next = c->next;
 			c->next = n;
@@ -1184,12 +1189,12 @@ void rules_free(struct rules *r)
 	htab_free(&r->role_index);
 	htab_free(&r->policy_index);
 	htab_free(&r->bucket_index);
-	size_t nchunks = 0;
+	size_t bytes = 0;
 	while (r->chunks != NULL) {
 		struct rules_chunk *next = r->chunks->next;
+		bytes += r->chunks->cap;
 		free(r->chunks);
 		r->chunks = next;
-		nchunks++;
 	}
 	free(r->path);
 	free(r);
@@ -1199,7 +1204,7 @@ void rules_free(struct rules *r)
 	 * of this size once a few have been freed): without a trim, what the
 	 * old rules held after a reload stays with the process (7 ms for 100,000 units).
 	 */
-	if (nchunks * CHUNK_SIZE >= TRIM_MIN * 8)
+	if (bytes >= TRIM_MIN * 8)
 		malloc_trim(0);
 #endif
 }
