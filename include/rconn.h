@@ -34,6 +34,9 @@ const char *rconn_name(const struct rconn *c);
 int rconn_argv(struct rconn *c, redisCallbackFn *fn, void *priv, int argc, const char **argv,
                const size_t *lens);
 
+/* The same with a command already in the Redis protocol (cmd[0..len)). */
+int rconn_formatted(struct rconn *c, redisCallbackFn *fn, void *priv, const char *cmd, size_t len);
+
 /* Drop the connection and connect again (with sentinels: to the current primary). */
 void rconn_reconnect(struct rconn *c);
 

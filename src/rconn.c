@@ -284,6 +284,13 @@ int rconn_argv(struct rconn *c, redisCallbackFn *fn, void *priv, int argc, const
 	return redisAsyncCommandArgv(c->ac, fn, priv, argc, argv, lens) == REDIS_OK ? 0 : -1;
 }
 
+int rconn_formatted(struct rconn *c, redisCallbackFn *fn, void *priv, const char *cmd, size_t len)
+{
+	if (c->state != RS_UP || c->ac == NULL)
+		return -1;
+	return redisAsyncFormattedCommand(c->ac, fn, priv, cmd, len) == REDIS_OK ? 0 : -1;
+}
+
 void rconn_reconnect(struct rconn *c)
 {
 	if (c->state == RS_UP && c->ac != NULL)

@@ -8,107 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apply.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
 
-/*
- * apply: KEYS 1 inc, 2 timeline, 3 seen, 4 due, 5 open, 6 dedup, 7 source
- * stream, 8 out:assignments, 9 out:notifications.
- * ARGV 1 mode (create|update), 2 id, 3 group, 4 entry id or "", 5 seen
- * member or "", 6 expected version (update) or dedup holder (create),
- * 7 due op, 8 due score, 9 open op, 10 open score, 11 dedup op, 12 expire
- * seconds ("0": none), 13 out maxlen, 14 events channel, 15 nfields, then
- * the field/value pairs, the events, the assignments and the
- * notifications, each list preceded by its length.
- */
-static const char apply_lua[] =
-        "local function ack()\n"
-        "  if ARGV[4] ~= '' then redis.call('XACK', KEYS[7], ARGV[3], ARGV[4]) end\n"
-        "end\n"
-        "if ARGV[5] ~= '' and redis.call('SISMEMBER', KEYS[3], ARGV[5]) == 1 then\n"
-        "  ack() return 'seen'\n"
-        "end\n"
-        "if ARGV[1] == 'create' then\n"
-        "  if redis.call('EXISTS', KEYS[1]) == 1 then ack() return 'exists' end\n"
-        "  if ARGV[11] == 'set' and (redis.call('GET', KEYS[6]) or '') ~= ARGV[6] then\n"
-        "    return 'retry'\n"
-        "  end\n"
-        "else\n"
-        "  local v = redis.call('HGET', KEYS[1], 'version')\n"
-        "  if not v then return 'gone' end\n"
-        "  if v ~= ARGV[6] then return 'retry' end\n"
-        "end\n"
-        "local i = 15\n"
-        "local n = tonumber(ARGV[i])\n"
-        "if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, i + 1, i + 2 * n)) end\n"
-        "redis.call('HINCRBY', KEYS[1], 'version', 1)\n"
-        "i = i + 2 * n + 1\n"
-        "n = tonumber(ARGV[i])\n"
-        "for k = 1, n do\n"
-        "  redis.call('XADD', KEYS[2], '*', 'event', ARGV[i + k])\n"
-        "  redis.call('PUBLISH', ARGV[14], ARGV[i + k])\n"
-        "end\n"
-        "i = i + n + 1\n"
-        "n = tonumber(ARGV[i])\n"
-        "for k = 1, n do\n"
-        "  redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[13], '*', 'assignment', ARGV[i + k])\n"
-        "end\n"
-        "i = i + n + 1\n"
-        "n = tonumber(ARGV[i])\n"
-        "for k = 1, n do\n"
-        "  redis.call('XADD', KEYS[9], 'MAXLEN', '~', ARGV[13], '*', 'notification', ARGV[i + k])\n"
-        "end\n"
-        "if ARGV[7] == 'set' then redis.call('ZADD', KEYS[4], ARGV[8], ARGV[2])\n"
-        "elseif ARGV[7] == 'rem' then redis.call('ZREM', KEYS[4], ARGV[2]) end\n"
-        "if ARGV[9] == 'set' then redis.call('ZADD', KEYS[5], ARGV[10], ARGV[2])\n"
-        "elseif ARGV[9] == 'rem' then redis.call('ZREM', KEYS[5], ARGV[2]) end\n"
-        "if ARGV[11] == 'set' then redis.call('SET', KEYS[6], ARGV[2])\n"
-        "elseif ARGV[11] == 'rem' and redis.call('GET', KEYS[6]) == ARGV[2] then\n"
-        "  redis.call('DEL', KEYS[6])\n"
-        "end\n"
-        "if ARGV[5] ~= '' then redis.call('SADD', KEYS[3], ARGV[5]) end\n"
-        "if ARGV[12] ~= '0' then\n"
-        "  for k = 1, 3 do redis.call('EXPIRE', KEYS[k], ARGV[12]) end\n"
-        "end\n"
-        "ack()\n"
-        "return 'ok'\n";
-
-/*
- * deadletter: KEYS 1 source stream, 2 deadletter stream. ARGV 1 group,
- * 2 entry, 3 source, 4 reason, 5 error, 6 payload. The XACK comes first:
- * an entry some other consumer already finished is not dead-lettered twice.
- */
-static const char deadletter_lua[] =
-        "if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 'seen' end\n"
-        "redis.call('XADD', KEYS[2], '*', 'source', ARGV[3], 'entry', ARGV[2],\n"
-        "  'reason', ARGV[4], 'error', ARGV[5], 'payload', ARGV[6])\n"
-        "return 'ok'\n";
-
-/*
- * dedup: KEYS 1 the dedup key. ARGV 1 the incident key prefix. Reads the
- * holder's hash too, which is not in KEYS: with a hash-tagged prefix it is
- * in the same slot. Read-only.
- */
-static const char dedup_lua[] = "local id = redis.call('GET', KEYS[1])\n"
-                                "if not id then return false end\n"
-                                "return {id, redis.call('HGETALL', ARGV[1] .. id)}\n";
-
-/*
- * read: KEYS 1 inc, 2 seen. ARGV 1 the seen member ("" for none).
- * [fields and values, 1 if the entry was applied already].
- */
-static const char read_lua[] = "return {redis.call('HGETALL', KEYS[1]),\n"
-                               "        redis.call('SISMEMBER', KEYS[2], ARGV[1])}\n";
-
-enum script { SC_APPLY, SC_DEADLETTER, SC_DEDUP, SC_READ, SC__COUNT };
-
-static const char *const scripts[SC__COUNT] = {apply_lua, deadletter_lua, dedup_lua, read_lua};
-
 struct store {
 	struct rconn *w;
 	const struct config *cfg;
-	char sha[SC__COUNT][41];
+	struct apply_ctx ac; /* names, settings and script SHAs for apply.c */
 	int loaded;
 	int loading;  /* SCRIPT LOADs in flight */
 	unsigned gen; /* bumped when the connection drops: late SCRIPT LOAD replies are stale */
@@ -119,17 +27,13 @@ struct store {
 	char *assign_key;
 	char *notify_key;
 	char *inc_prefix;
-	char maxlen[24];
-	char expire[24];
 };
 
-/* A call in flight; its arguments are kept for a NOSCRIPT resend. */
+/* A call in flight, in the Redis protocol; kept for a NOSCRIPT resend. */
 struct sreq {
 	struct store *s;
-	enum script script;
-	int argc;
-	char **argv;
-	size_t *lens;
+	enum apply_script script; /* AS__COUNT: not a script */
+	struct buf cmd;
 	store_fn fn;
 	store_reply_fn rfn;
 	void *arg;
@@ -165,9 +69,10 @@ struct store *store_new(struct rconn *w, const struct config *cfg)
 	s->assign_key = store_key(s, "out:assignments");
 	s->notify_key = store_key(s, "out:notifications");
 	s->inc_prefix = store_key(s, "inc:");
-	snprintf(s->maxlen, sizeof(s->maxlen), "%lld", (long long)cfg->out_maxlen);
-	snprintf(s->expire, sizeof(s->expire), "%lld",
-	         (long long)((cfg->resolved_ms + 999) / 1000));
+	s->ac.prefix = cfg->prefix;
+	s->ac.group = cfg->group;
+	s->ac.out_maxlen = cfg->out_maxlen;
+	s->ac.expire_s = (cfg->resolved_ms + 999) / 1000;
 	return s;
 }
 
@@ -187,7 +92,7 @@ void store_free(struct store *s)
 
 struct load_ctx {
 	struct store *s;
-	enum script script;
+	enum apply_script script;
 	unsigned gen;
 };
 
@@ -202,8 +107,8 @@ static void on_loaded(redisAsyncContext *ac, void *r, void *priv)
 		s->loading--;
 	if (lc->gen == s->gen && reply != NULL) {
 		if (REPLY_IS_STRING(reply) && reply->len == 40) {
-			memcpy(s->sha[lc->script], reply->str, 40);
-			s->sha[lc->script][40] = '\0';
+			memcpy(s->ac.sha[lc->script], reply->str, 40);
+			s->ac.sha[lc->script][40] = '\0';
 			s->loaded++;
 		} else {
 			log_kv(LOG_WARN, "script_load_failed", "error",
@@ -219,11 +124,11 @@ void store_on_up(struct store *s)
 	s->gen++; /* answers to earlier loads no longer count */
 	s->loaded = 0;
 	s->loading = 0;
-	for (int i = 0; i < SC__COUNT; i++) {
+	for (int i = 0; i < AS__COUNT; i++) {
 		struct load_ctx *lc = xmalloc(sizeof(*lc));
-		const char *argv[] = {"SCRIPT", "LOAD", scripts[i]};
+		const char *argv[] = {"SCRIPT", "LOAD", apply_script_text((enum apply_script)i)};
 		lc->s = s;
-		lc->script = (enum script)i;
+		lc->script = (enum apply_script)i;
 		lc->gen = s->gen;
 		if (rconn_argv(s->w, on_loaded, lc, 3, argv, NULL) < 0)
 			free(lc);
@@ -235,7 +140,7 @@ void store_on_up(struct store *s)
 void store_tick(struct store *s)
 {
 	/* a load refused (LOADING while Redis reads its data at start): try again */
-	if (rconn_up(s->w) && s->loading == 0 && s->loaded < SC__COUNT)
+	if (rconn_up(s->w) && s->loading == 0 && s->loaded < AS__COUNT)
 		store_on_up(s);
 }
 
@@ -247,7 +152,7 @@ void store_on_down(struct store *s)
 
 bool store_ready(const struct store *s)
 {
-	return s->loaded == SC__COUNT && rconn_up(s->w);
+	return s->loaded == AS__COUNT && rconn_up(s->w);
 }
 
 static void sreq_free(struct sreq *q)
@@ -255,10 +160,7 @@ static void sreq_free(struct sreq *q)
 	json_decref(q->events);
 	json_decref(q->assignment);
 	free(q->from);
-	for (int i = 0; i < q->argc; i++)
-		free(q->argv[i]);
-	free(q->argv);
-	free(q->lens);
+	buf_free(&q->cmd);
 	free(q);
 }
 
@@ -374,14 +276,9 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 
 	(void)ac;
 	if (reply != NULL && REPLY_IS_ERROR(reply) && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
-	    strcmp(q->argv[0], "EVALSHA") == 0) {
+	    q->script != AS__COUNT) {
 		/* the script cache was flushed: EVAL sends the script and caches it again */
-		free(q->argv[0]);
-		free(q->argv[1]);
-		q->argv[0] = xstrdup("EVAL");
-		q->argv[1] = xstrdup(scripts[q->script]);
-		q->lens[0] = 4;
-		q->lens[1] = strlen(scripts[q->script]);
+		apply_evalsha_to_eval(&q->cmd, q->script);
 		if (send_req(q) == 0)
 			return;
 		reply = NULL;
@@ -409,47 +306,12 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 
 static int send_req(struct sreq *q)
 {
-	return rconn_argv(q->s->w, on_reply, q, q->argc, (const char **)(void *)q->argv, q->lens);
+	return rconn_formatted(q->s->w, on_reply, q, q->cmd.data, q->cmd.len);
 }
 
-/* A growing argument vector. */
-struct args {
-	char **v;
-	size_t *lens;
-	int n, cap;
-};
-
-static void arg_addn(struct args *a, const char *p, size_t len)
-{
-	if (a->n == a->cap) {
-		a->cap = a->cap == 0 ? 32 : a->cap * 2;
-		a->v = xreallocarray(a->v, (size_t)a->cap, sizeof(*a->v));
-		a->lens = xreallocarray(a->lens, (size_t)a->cap, sizeof(*a->lens));
-	}
-	a->v[a->n] = xstrndup(p, len);
-	a->lens[a->n++] = len;
-}
-
-static void arg_add(struct args *a, const char *p)
-{
-	arg_addn(a, p, strlen(p));
-}
-
-static void arg_take(struct args *a, char *p)
-{
-	arg_add(a, p);
-	free(p);
-}
-
-static void arg_int(struct args *a, int64_t v)
-{
-	char tmp[24];
-	snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
-	arg_add(a, tmp);
-}
-
-static int submit_logged(struct store *s, enum script sc, struct args *a, store_fn fn,
-                         store_reply_fn rfn, void *arg, const struct effects *e)
+/* Send cmd (taken over, as the request's) with fn, rfn and arg; log e's events once applied. */
+static int submit(struct store *s, enum apply_script sc, struct buf *cmd, store_fn fn,
+                  store_reply_fn rfn, void *arg, const struct effects *e)
 {
 	struct sreq *q = xcalloc(1, sizeof(*q));
 
@@ -458,183 +320,98 @@ static int submit_logged(struct store *s, enum script sc, struct args *a, store_
 		q->assignment = json_incref(json_array_get(e->assignments, 0));
 		q->from = e->from_level != NULL ? xstrdup(e->from_level) : NULL;
 	}
-
 	q->s = s;
 	q->script = sc;
-	q->argc = a->n;
-	q->argv = a->v;
-	q->lens = a->lens;
+	q->cmd = *cmd;
 	q->fn = fn;
 	q->rfn = rfn;
 	q->arg = arg;
-	if (!store_ready(s) || send_req(q) < 0) {
+	if ((sc != AS__COUNT ? !store_ready(s) : !rconn_up(s->w)) || send_req(q) < 0) {
 		sreq_free(q);
 		return -1;
 	}
 	return 0;
 }
 
-static int submit(struct store *s, enum script sc, struct args *a, store_fn fn, store_reply_fn rfn,
-                  void *arg)
+/* A command from its arguments (lens NULL: NUL-terminated). */
+static int submit_argv(struct store *s, enum apply_script sc, int argc, const char **argv,
+                       const size_t *lens, store_fn fn, store_reply_fn rfn, void *arg)
 {
-	return submit_logged(s, sc, a, fn, rfn, arg, NULL);
-}
+	struct buf cmd;
 
-static void arg_json_list(struct args *a, json_t *list)
-{
-	size_t i;
-	json_t *v;
-
-	arg_int(a, (int64_t)json_array_size(list));
-	json_array_foreach(list, i, v)
-	{
-		char *js = json_dumps(v, JSON_COMPACT);
-		if (js == NULL)
-			fatalx("out of memory encoding JSON");
-		arg_take(a, js);
-	}
-}
-
-static const char *op_name(enum lc_op op)
-{
-	return op == LC_SET ? "set" : op == LC_REM ? "rem" : "keep";
+	buf_init(&cmd);
+	apply_encode_argv(&cmd, argc, argv, lens);
+	return submit(s, sc, &cmd, fn, rfn, arg, NULL);
 }
 
 int store_apply(struct store *s, const char *id, const struct effects *e, bool create,
                 int64_t expect_version, const char *expect_holder, const struct lc_source *src,
                 store_fn fn, void *arg)
 {
-	struct args a = {0};
-	const char *key;
-	json_t *v;
+	struct buf cmd;
 
-	arg_add(&a, "EVALSHA");
-	arg_add(&a, s->sha[SC_APPLY]);
-	arg_add(&a, "9");
-	arg_take(&a, store_key(s, "inc:%s", id));
-	arg_take(&a, store_key(s, "inc:%s:timeline", id));
-	arg_take(&a, store_key(s, "inc:%s:seen", id));
-	arg_add(&a, s->due_key);
-	arg_add(&a, s->open_key);
-	arg_take(&a, store_key(s, "dedup:%s", e->dedup_key != NULL ? e->dedup_key : ""));
-	if (src != NULL && src->stream != NULL)
-		arg_add(&a, src->stream);
-	else
-		arg_take(&a, store_key(s, "in:none"));
-	arg_add(&a, s->assign_key);
-	arg_add(&a, s->notify_key);
-
-	arg_add(&a, create ? "create" : "update");
-	arg_add(&a, id);
-	arg_add(&a, s->cfg->group);
-	if (src != NULL && src->stream != NULL) {
-		arg_add(&a, src->entry);
-		arg_take(&a, xasprintf("%s/%s", src->stream, src->entry));
-	} else {
-		arg_add(&a, "");
-		arg_add(&a, "");
-	}
-	if (create)
-		arg_add(&a, expect_holder != NULL ? expect_holder : "");
-	else
-		arg_int(&a, expect_version);
-	arg_add(&a, op_name(e->due));
-	arg_int(&a, e->due_score);
-	arg_add(&a, op_name(e->open));
-	arg_int(&a, e->open_score);
-	arg_add(&a, e->dedup_key != NULL ? op_name(e->dedup) : "keep");
-	arg_add(&a, e->expire ? s->expire : "0");
-	arg_add(&a, s->maxlen);
-	arg_add(&a, s->events_channel);
-	arg_int(&a, (int64_t)json_object_size(e->fields));
-	json_object_foreach(e->fields, key, v)
-	{
-		arg_add(&a, key);
-		arg_add(&a, json_is_string(v) ? json_string_value(v) : "");
-	}
-	arg_json_list(&a, e->events);
-	arg_json_list(&a, e->assignments);
-	arg_json_list(&a, e->notifications);
-	return submit_logged(s, SC_APPLY, &a, fn, NULL, arg, e);
+	buf_init(&cmd);
+	apply_encode(&cmd, &s->ac, id, e, create, expect_version, expect_holder, src);
+	return submit(s, AS_APPLY, &cmd, fn, NULL, arg, e);
 }
 
 int store_deadletter(struct store *s, const struct lc_source *src, const char *reason,
                      const char *error, const char *payload, size_t plen, store_fn fn, void *arg)
 {
-	struct args a = {0};
+	const char *argv[] = {"EVALSHA",
+	                      s->ac.sha[AS_DEADLETTER],
+	                      "2",
+	                      src->stream,
+	                      s->deadletter_key,
+	                      s->cfg->group,
+	                      src->entry,
+	                      src->stream,
+	                      reason,
+	                      error,
+	                      payload};
+	size_t lens[GR_NELEM(argv)];
 
-	arg_add(&a, "EVALSHA");
-	arg_add(&a, s->sha[SC_DEADLETTER]);
-	arg_add(&a, "2");
-	arg_add(&a, src->stream);
-	arg_add(&a, s->deadletter_key);
-	arg_add(&a, s->cfg->group);
-	arg_add(&a, src->entry);
-	arg_add(&a, src->stream);
-	arg_add(&a, reason);
-	arg_add(&a, error);
-	arg_addn(&a, payload, plen);
-	return submit(s, SC_DEADLETTER, &a, fn, NULL, arg);
+	for (size_t i = 0; i < GR_NELEM(argv); i++)
+		lens[i] = strlen(argv[i]);
+	lens[GR_NELEM(argv) - 1] = plen;
+	return submit_argv(s, AS_DEADLETTER, (int)GR_NELEM(argv), argv, lens, fn, NULL, arg);
 }
 
 int store_read_incident(struct store *s, const char *id, const struct lc_source *src,
                         store_reply_fn fn, void *arg)
 {
-	struct args a = {0};
+	char *inc = store_key(s, "inc:%s", id);
+	char *seen = store_key(s, "inc:%s:seen", id);
+	char *member = src != NULL && src->stream != NULL
+	                       ? xasprintf("%s/%s", src->stream, src->entry)
+	                       : xstrdup("");
+	const char *argv[] = {"EVALSHA", s->ac.sha[AS_READ], "2", inc, seen, member};
+	int rc = submit_argv(s, AS_READ, (int)GR_NELEM(argv), argv, NULL, NULL, fn, arg);
 
-	arg_add(&a, "EVALSHA");
-	arg_add(&a, s->sha[SC_READ]);
-	arg_add(&a, "2");
-	arg_take(&a, store_key(s, "inc:%s", id));
-	arg_take(&a, store_key(s, "inc:%s:seen", id));
-	if (src != NULL && src->stream != NULL)
-		arg_take(&a, xasprintf("%s/%s", src->stream, src->entry));
-	else
-		arg_add(&a, "");
-	return submit(s, SC_READ, &a, NULL, fn, arg);
+	free(inc);
+	free(seen);
+	free(member);
+	return rc;
 }
 
 int store_ack(struct store *s, const struct lc_source *src, store_fn fn, void *arg)
 {
-	struct args a = {0};
+	const char *argv[] = {"XACK", src->stream, s->cfg->group, src->entry};
 
-	arg_add(&a, "XACK");
-	arg_add(&a, src->stream);
-	arg_add(&a, s->cfg->group);
-	arg_add(&a, src->entry);
-	return submit(s, SC__COUNT, &a, fn, NULL, arg);
+	return submit_argv(s, AS__COUNT, (int)GR_NELEM(argv), argv, NULL, fn, NULL, arg);
 }
 
 int store_read_dedup(struct store *s, const char *dedup_key, store_reply_fn fn, void *arg)
 {
-	struct args a = {0};
+	struct buf cmd;
 
-	arg_add(&a, "EVALSHA");
-	arg_add(&a, s->sha[SC_DEDUP]);
-	arg_add(&a, "1");
-	arg_take(&a, store_key(s, "dedup:%s", dedup_key));
-	arg_add(&a, s->inc_prefix);
-	return submit(s, SC_DEDUP, &a, NULL, fn, arg);
+	buf_init(&cmd);
+	apply_encode_dedup(&cmd, &s->ac, dedup_key);
+	return submit(s, AS_DEDUP, &cmd, NULL, fn, arg, NULL);
 }
 
 int store_command(struct store *s, store_reply_fn fn, void *arg, int argc, const char **argv,
                   const size_t *lens)
 {
-	struct args a = {0};
-
-	for (int i = 0; i < argc; i++)
-		arg_addn(&a, argv[i], lens != NULL ? lens[i] : strlen(argv[i]));
-	struct sreq *q = xcalloc(1, sizeof(*q));
-	q->s = s;
-	q->script = SC__COUNT;
-	q->argc = a.n;
-	q->argv = a.v;
-	q->lens = a.lens;
-	q->rfn = fn;
-	q->arg = arg;
-	if (!rconn_up(s->w) || send_req(q) < 0) {
-		sreq_free(q);
-		return -1;
-	}
-	return 0;
+	return submit_argv(s, AS__COUNT, argc, argv, lens, NULL, fn, arg);
 }
