@@ -47,12 +47,43 @@ void inc_record_free(struct inc_record *rec);
 
 enum lc_op { LC_KEEP, LC_SET, LC_REM };
 
+/* Texts in one buffer, each followed by a NUL: item i is text.data + off[i], len[i] bytes. */
+struct lc_list {
+	struct buf text;
+	size_t *off, *len;
+	size_t n, cap;
+};
+
+static inline const char *lc_item(const struct lc_list *l, size_t i)
+{
+	return l->text.data + l->off[i];
+}
+
+/* Level keys and person ids are at most 64 bytes; unit ids 16 segments of 64 (SPEC §3). */
+#define LC_ID_MAX   64
+#define LC_UNIT_MAX (UNIT_ID_MAX_DEPTH * 65)
+
+/* What the log line and the metrics of one event need, once Redis applied it. */
+struct lc_event {
+	const char *type;   /* static */
+	const char *reason; /* static, or NULL */
+	char level_key[LC_ID_MAX + 1];
+	char by[LC_ID_MAX + 1];
+	int64_t count; /* duplicate */
+};
+
+#define LC_MAX_EVENTS (RULES_MAX_LEVELS + 2)
+
 struct effects {
-	json_t *fields;        /* object: hash field -> string value, to HSET */
-	json_t *events;        /* array of event objects, oldest first */
-	json_t *assignments;   /* array of assignment objects */
-	json_t *notifications; /* array of notification objects */
-	enum lc_op due;        /* gr:due: SET to due_score, or REM */
+	struct lc_list fields;             /* hash field, value, field, value, ... to HSET */
+	struct lc_list events;             /* event JSON texts, oldest first */
+	struct lc_list assignments;        /* assignment JSON texts */
+	struct lc_list notifications;      /* notification JSON texts */
+	struct lc_event ev[LC_MAX_EVENTS]; /* the events again, for the log */
+	size_t nev;
+	char unit[LC_UNIT_MAX + 1]; /* the assignment's unit, "" when none */
+	enum channel channel;       /* the incident's */
+	enum lc_op due;             /* gr:due: SET to due_score, or REM */
 	int64_t due_score;
 	enum lc_op open; /* gr:open: SET (score open_score) or REM */
 	int64_t open_score;

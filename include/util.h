@@ -34,7 +34,16 @@ void buf_reset(struct buf *b);
 void buf_reserve(struct buf *b, size_t extra);
 void buf_append(struct buf *b, const void *p, size_t n);
 void buf_puts(struct buf *b, const char *s);
-void buf_putc(struct buf *b, char c);
+static inline void buf_putc(struct buf *b, char c)
+{
+	if (b->len + 2 > b->cap)
+		buf_reserve(b, 1);
+	b->data[b->len++] = c;
+	b->data[b->len] = '\0';
+}
+
+/* v in decimal into out (NUL-terminated); returns its length. snprintf's "%lld", faster. */
+size_t fmt_int64(char out[24], int64_t v);
 void buf_printf(struct buf *b, const char *fmt, ...) GR_PRINTF(2, 3);
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap) GR_PRINTF(2, 0);
 void buf_truncate(struct buf *b, size_t len);

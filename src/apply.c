@@ -15,7 +15,8 @@
  * apply: KEYS 1 inc, 2 timeline, 3 seen, 4 due, 5 open, 6 dedup, 7 source
  * stream, 8 out:assignments, 9 out:notifications.
  * ARGV 1 mode (create|update), 2 id, 3 group, 4 entry id or "", 5 seen
- * member or "", 6 expected version (update) or dedup holder (create),
+ * member or "", 6 expected version (update) or dedup holder (create: the
+ * fields then carry version 1; an incident that exists has its seen set),
  * 7 due op, 8 due score, 9 open op, 10 open score, 11 dedup op, 12 expire
  * seconds ("0": none), 13 out maxlen, 14 events channel, 15 nfields, then
  * the field/value pairs, the events, the assignments and the
@@ -25,15 +26,16 @@ static const char apply_lua[] =
         "local function ack()\n"
         "  if ARGV[4] ~= '' then redis.call('XACK', KEYS[7], ARGV[3], ARGV[4]) end\n"
         "end\n"
-        "if ARGV[5] ~= '' and redis.call('SISMEMBER', KEYS[3], ARGV[5]) == 1 then\n"
-        "  ack() return 'seen'\n"
-        "end\n"
-        "if ARGV[1] == 'create' then\n"
+        "local create = ARGV[1] == 'create'\n"
+        "if create then\n"
         "  if redis.call('EXISTS', KEYS[1]) == 1 then ack() return 'exists' end\n"
         "  if ARGV[11] == 'set' and (redis.call('GET', KEYS[6]) or '') ~= ARGV[6] then\n"
         "    return 'retry'\n"
         "  end\n"
         "else\n"
+        "  if ARGV[5] ~= '' and redis.call('SISMEMBER', KEYS[3], ARGV[5]) == 1 then\n"
+        "    ack() return 'seen'\n"
+        "  end\n"
         "  local v = redis.call('HGET', KEYS[1], 'version')\n"
         "  if not v then return 'gone' end\n"
         "  if v ~= ARGV[6] then return 'retry' end\n"
@@ -41,7 +43,7 @@ static const char apply_lua[] =
         "local i = 15\n"
         "local n = tonumber(ARGV[i])\n"
         "if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, i + 1, i + 2 * n)) end\n"
-        "redis.call('HINCRBY', KEYS[1], 'version', 1)\n"
+        "if not create then redis.call('HINCRBY', KEYS[1], 'version', 1) end\n"
         "i = i + 2 * n + 1\n"
         "n = tonumber(ARGV[i])\n"
         "for k = 1, n do\n"
@@ -111,8 +113,12 @@ const char *apply_script_text(enum apply_script s)
 static void bulk_head(struct buf *b, size_t len)
 {
 	char hdr[32];
-	int n = snprintf(hdr, sizeof(hdr), "$%zu\r\n", len);
-	buf_append(b, hdr, (size_t)n);
+	size_t n = fmt_int64(hdr + 1, (int64_t)len) + 1;
+
+	hdr[0] = '$';
+	hdr[n++] = '\r';
+	hdr[n++] = '\n';
+	buf_append(b, hdr, n);
 }
 
 /* One bulk string: $len CRLF bytes CRLF. */
@@ -132,8 +138,9 @@ static void bulks(struct buf *b, const char *s)
 static void bulk_int(struct buf *b, int64_t v)
 {
 	char tmp[24];
-	int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
-	bulk(b, tmp, (size_t)n);
+	size_t n = fmt_int64(tmp, v);
+
+	bulk(b, tmp, n);
 }
 
 /* a, b, c and d (NULL for none) as one bulk string: a key name. */
@@ -154,8 +161,12 @@ static void bulk_cat(struct buf *b, const char *a, const char *c1, const char *c
 static void header(struct buf *b, size_t argc)
 {
 	char hdr[32];
-	int n = snprintf(hdr, sizeof(hdr), "*%zu\r\n", argc);
-	buf_append(b, hdr, (size_t)n);
+	size_t n = fmt_int64(hdr + 1, (int64_t)argc) + 1;
+
+	hdr[0] = '*';
+	hdr[n++] = '\r';
+	hdr[n++] = '\n';
+	buf_append(b, hdr, n);
 }
 
 static const char *op_name(enum lc_op op)
@@ -163,20 +174,11 @@ static const char *op_name(enum lc_op op)
 	return op == LC_SET ? "set" : op == LC_REM ? "rem" : "keep";
 }
 
-static void json_list(struct buf *b, json_t *list)
+static void text_list(struct buf *b, const struct lc_list *l)
 {
-	size_t i;
-	json_t *v;
-
-	bulk_int(b, (int64_t)json_array_size(list));
-	json_array_foreach(list, i, v)
-	{
-		char *js = json_dumps(v, JSON_COMPACT);
-		if (js == NULL)
-			fatalx("out of memory encoding JSON");
-		bulks(b, js);
-		free(js);
-	}
+	bulk_int(b, (int64_t)l->n);
+	for (size_t i = 0; i < l->n; i++)
+		bulk(b, lc_item(l, i), l->len[i]);
 }
 
 void apply_encode(struct buf *out, const struct apply_ctx *c, const char *id,
@@ -184,12 +186,13 @@ void apply_encode(struct buf *out, const struct apply_ctx *c, const char *id,
                   const char *expect_holder, const struct lc_source *src)
 {
 	bool has_src = src != NULL && src->stream != NULL;
-	size_t nf = json_object_size(e->fields);
-	const char *key;
-	json_t *v;
+	size_t nf = e->fields.n / 2 + (create ? 1 : 0);
 
-	header(out, 3 + 9 + 15 + 2 * nf + 3 + json_array_size(e->events) +
-	                    json_array_size(e->assignments) + json_array_size(e->notifications));
+	buf_reserve(out, 1024 + strlen(id) * 4 + e->fields.text.len + e->events.text.len +
+	                         e->assignments.text.len + e->notifications.text.len +
+	                         16 * (e->fields.n + e->events.n + e->assignments.n +
+	                               e->notifications.n));
+	header(out, 3 + 9 + 15 + 2 * nf + 3 + e->events.n + e->assignments.n + e->notifications.n);
 	bulks(out, "EVALSHA");
 	bulk(out, c->sha[AS_APPLY], 40);
 	bulks(out, "9");
@@ -229,14 +232,17 @@ void apply_encode(struct buf *out, const struct apply_ctx *c, const char *id,
 	bulk_int(out, c->out_maxlen);
 	bulk_cat(out, c->prefix, "events", "", NULL);
 	bulk_int(out, (int64_t)nf);
-	json_object_foreach(e->fields, key, v)
-	{
-		bulks(out, key);
-		bulks(out, json_is_string(v) ? json_string_value(v) : "");
+	for (size_t i = 0; i + 1 < e->fields.n; i += 2) {
+		bulk(out, lc_item(&e->fields, i), e->fields.len[i]);
+		bulk(out, lc_item(&e->fields, i + 1), e->fields.len[i + 1]);
 	}
-	json_list(out, e->events);
-	json_list(out, e->assignments);
-	json_list(out, e->notifications);
+	if (create) {
+		bulks(out, "version");
+		bulks(out, "1");
+	}
+	text_list(out, &e->events);
+	text_list(out, &e->assignments);
+	text_list(out, &e->notifications);
 }
 
 void apply_encode_argv(struct buf *out, int argc, const char *const *argv, const size_t *lens)

@@ -391,7 +391,6 @@ static struct work *work_new(struct intake *in, int stream, redisReply *e, int64
 	struct work *w = xcalloc(1, sizeof(*w));
 	const char *want = stream == CMD_STREAM ? "command" : "incident";
 	redisReply *f = e->elements > 1 ? e->element[1] : NULL;
-	json_t *all = json_object();
 
 	w->in = in;
 	w->gen = in->gen;
@@ -405,20 +404,27 @@ static struct work *work_new(struct intake *in, int stream, redisReply *e, int64
 	if (REPLY_IS_ARRAY(f)) {
 		for (size_t i = 0; i + 1 < f->elements; i += 2) {
 			redisReply *k = f->element[i], *v = f->element[i + 1];
-			if (k->len == strlen(want) && memcmp(k->str, want, k->len) == 0 &&
-			    w->payload == NULL) {
+			if (k->len == strlen(want) && memcmp(k->str, want, k->len) == 0) {
 				w->payload = xstrndup(v->str, v->len);
 				w->plen = v->len;
+				break;
 			}
+		}
+	}
+	if (w->payload == NULL) {
+		/* no payload field: a dead letter, which keeps all the entry's fields */
+		json_t *all = json_object();
+		for (size_t i = 0; REPLY_IS_ARRAY(f) && i + 1 < f->elements; i += 2) {
+			redisReply *k = f->element[i], *v = f->element[i + 1];
 			char *ks = xstrndup(k->str, k->len);
 			json_object_set_new(all, ks, json_stringn_nocheck(v->str, v->len));
 			free(ks);
 		}
+		w->fields_json = json_dumps(all, JSON_COMPACT | JSON_ENSURE_ASCII);
+		json_decref(all);
+		if (w->fields_json == NULL)
+			w->fields_json = xstrdup("{}");
 	}
-	w->fields_json = json_dumps(all, JSON_COMPACT | JSON_ENSURE_ASCII);
-	json_decref(all);
-	if (w->fields_json == NULL)
-		w->fields_json = xstrdup("{}");
 	return w;
 }
 

@@ -74,22 +74,177 @@ static void idlist_free(struct idlist *l)
 	memset(l, 0, sizeof(*l));
 }
 
-static json_t *idlist_json(const struct idlist *l)
+/*
+ * A small JSON writer into a struct buf, in the form Jansson's
+ * json_dumps(JSON_COMPACT) gives: members in the order written, non-ASCII
+ * as is, control characters escaped. A value or key needs a comma before it
+ * unless it opens its object or array (or the text): the byte before tells.
+ */
+static void jw_sep(struct buf *b)
 {
-	json_t *a = json_array();
+	if (b->len > 0) {
+		char c = b->data[b->len - 1];
+		if (c != '{' && c != '[' && c != ':' && c != '\0')
+			buf_putc(b, ',');
+	}
+}
 
+static void jw_quote(struct buf *b, const char *v, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF"; /* as Jansson writes them */
+	size_t i, run = 0;
+
+	buf_reserve(b, len + 2);
+	buf_putc(b, '"');
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		buf_append(b, v + run, i - run);
+		run = i + 1;
+		switch (c) {
+		case '"':
+			buf_puts(b, "\\\"");
+			break;
+		case '\\':
+			buf_puts(b, "\\\\");
+			break;
+		case '\b':
+			buf_puts(b, "\\b");
+			break;
+		case '\f':
+			buf_puts(b, "\\f");
+			break;
+		case '\n':
+			buf_puts(b, "\\n");
+			break;
+		case '\r':
+			buf_puts(b, "\\r");
+			break;
+		case '\t':
+			buf_puts(b, "\\t");
+			break;
+		default: {
+			char u[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], '\0'};
+			buf_append(b, u, 6);
+		}
+		}
+	}
+	buf_append(b, v + run, len - run);
+	buf_putc(b, '"');
+}
+
+static void jw_strn(struct buf *b, const char *v, size_t len)
+{
+	jw_sep(b);
+	jw_quote(b, v, len);
+}
+
+static void jw_str(struct buf *b, const char *v)
+{
+	if (v == NULL) {
+		jw_sep(b);
+		buf_puts(b, "null");
+		return;
+	}
+	jw_strn(b, v, strlen(v));
+}
+
+static void jw_int(struct buf *b, int64_t v)
+{
+	char num[24];
+	size_t n = fmt_int64(num, v);
+
+	jw_sep(b);
+	buf_append(b, num, n);
+}
+
+static void jw_key(struct buf *b, const char *k)
+{
+	jw_sep(b);
+	jw_quote(b, k, strlen(k));
+	buf_putc(b, ':');
+}
+
+static void jw_open(struct buf *b, char c)
+{
+	jw_sep(b);
+	buf_putc(b, c);
+}
+
+static void jw_kstr(struct buf *b, const char *k, const char *v)
+{
+	jw_key(b, k);
+	jw_str(b, v);
+}
+
+static void jw_kint(struct buf *b, const char *k, int64_t v)
+{
+	jw_key(b, k);
+	jw_int(b, v);
+}
+
+static void jw_ktime(struct buf *b, const char *k, int64_t ms)
+{
+	char t[TIME_BUFSZ];
+
+	time_format(ms, t);
+	jw_kstr(b, k, t);
+}
+
+static void jw_idlist(struct buf *b, const struct idlist *l)
+{
+	jw_open(b, '[');
 	for (size_t i = 0; i < l->n; i++)
-		json_array_append_new(a, json_string(l->v[i]));
-	return a;
+		jw_str(b, l->v[i]);
+	buf_putc(b, ']');
+}
+
+/* An item of l begins where its text ends now; lc_end closes it. */
+static struct buf *lc_begin(struct lc_list *l)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap > 0 ? l->cap * 2 : 8;
+		l->off = xreallocarray(l->off, l->cap, sizeof(*l->off));
+		l->len = xreallocarray(l->len, l->cap, sizeof(*l->len));
+	}
+	l->off[l->n] = l->text.len;
+	return &l->text;
+}
+
+static void lc_end(struct lc_list *l)
+{
+	l->len[l->n] = l->text.len - l->off[l->n];
+	buf_append(&l->text, "", 1); /* the NUL after the item */
+	l->n++;
+}
+
+static void lc_add(struct lc_list *l, const char *v, size_t len)
+{
+	buf_append(lc_begin(l), v, len);
+	lc_end(l);
+}
+
+static void lc_free(struct lc_list *l)
+{
+	buf_free(&l->text);
+	free(l->off);
+	free(l->len);
+	memset(l, 0, sizeof(*l));
 }
 
 void effects_init(struct effects *e)
 {
 	memset(e, 0, sizeof(*e));
-	e->fields = json_object();
-	e->events = json_array();
-	e->assignments = json_array();
-	e->notifications = json_array();
+	/* room for a creation's texts at once: no growing on the way */
+	buf_init(&e->fields.text);
+	buf_reserve(&e->fields.text, 1024);
+	buf_init(&e->events.text);
+	buf_reserve(&e->events.text, 512);
+	buf_init(&e->assignments.text);
+	buf_reserve(&e->assignments.text, 1024);
+	buf_init(&e->notifications.text);
+	buf_reserve(&e->notifications.text, 512);
 	e->due = e->open = e->dedup = LC_KEEP;
 }
 
@@ -97,42 +252,32 @@ void effects_free(struct effects *e)
 {
 	if (e == NULL)
 		return;
-	json_decref(e->fields);
-	json_decref(e->events);
-	json_decref(e->assignments);
-	json_decref(e->notifications);
+	lc_free(&e->fields);
+	lc_free(&e->events);
+	lc_free(&e->assignments);
+	lc_free(&e->notifications);
 	memset(e, 0, sizeof(*e));
 }
 
 static void field_str(struct step *s, const char *name, const char *value)
 {
-	json_object_set_new(s->out->fields, name, json_string(value));
+	lc_add(&s->out->fields, name, strlen(name));
+	lc_add(&s->out->fields, value, strlen(value));
 }
 
 static void field_int(struct step *s, const char *name, int64_t v)
 {
 	char num[24];
 
-	snprintf(num, sizeof(num), "%lld", (long long)v);
+	fmt_int64(num, v);
 	field_str(s, name, num);
 }
 
-static void field_json(struct step *s, const char *name, json_t *v)
+static void field_idlist(struct step *s, const char *name, const struct idlist *l)
 {
-	char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-
-	if (text == NULL)
-		fatalx("lifecycle: cannot encode field %s", name);
-	field_str(s, name, text);
-	free(text);
-}
-
-static json_t *time_json(int64_t ms)
-{
-	char t[TIME_BUFSZ];
-
-	time_format(ms, t);
-	return json_string(t);
+	lc_add(&s->out->fields, name, strlen(name));
+	jw_idlist(lc_begin(&s->out->fields), l);
+	lc_end(&s->out->fields);
 }
 
 static void set_due(struct effects *e, bool pending, int64_t when)
@@ -258,22 +403,39 @@ static void text_deadline(struct buf *b, enum inc_state st, int64_t ack, int64_t
 	buf_printf(b, ", %s by %s", which == LC_BREACHED_ACK ? "ack" : "resolve", t);
 }
 
-/* Every event has these; source and entry only when an input entry caused it. */
-static json_t *event_new(struct step *s, const char *type)
+/*
+ * Every event has these; source and entry only when an input entry caused
+ * it. The object is left open for the members of its type: event_end
+ * closes it.
+ */
+static struct buf *event_new(struct step *s, const char *type, struct lc_event **log)
 {
-	json_t *ev = json_object();
+	struct buf *b = lc_begin(&s->out->events);
+	struct lc_event *le = &s->out->ev[s->out->nev < LC_MAX_EVENTS ? s->out->nev++ : 0];
 
-	json_object_set_new(ev, "type", json_string(type));
-	json_object_set_new(ev, "incident", json_string(s->id));
-	json_object_set_new(ev, "at", json_string(s->at));
+	memset(le, 0, sizeof(*le));
+	le->type = type;
+	*log = le;
+	jw_open(b, '{');
+	jw_kstr(b, "type", type);
+	jw_kstr(b, "incident", s->id);
+	jw_kstr(b, "at", s->at);
 	if (s->src != NULL && s->src->stream != NULL) {
-		json_object_set_new(ev, "source", json_string(s->src->stream));
-		json_object_set_new(ev, "entry",
-		                    s->src->entry != NULL ? json_string(s->src->entry)
-		                                          : json_null());
+		jw_kstr(b, "source", s->src->stream);
+		jw_kstr(b, "entry", s->src->entry);
 	}
-	json_array_append_new(s->out->events, ev);
-	return ev;
+	return b;
+}
+
+static void event_end(struct step *s)
+{
+	buf_putc(&s->out->events.text, '}');
+	lc_end(&s->out->events);
+}
+
+static void copy_id(char *dst, size_t size, const char *v)
+{
+	snprintf(dst, size, "%s", v != NULL ? v : "");
 }
 
 /*
@@ -284,42 +446,44 @@ static json_t *event_new(struct step *s, const char *type)
 static void notify(struct step *s, const char *type, const struct idlist *to, const char *actor,
                    const char *level_key, struct buf *text)
 {
-	json_t *people = json_array();
+	struct lc_list *l = &s->out->notifications;
+	struct buf *b = lc_begin(l);
+	size_t start = b->len, people = 0;
 
+	jw_open(b, '{');
+	jw_kstr(b, "type", type);
+	jw_kstr(b, "incident", s->id);
+	jw_key(b, "to");
+	jw_open(b, '[');
 	for (size_t i = 0; i < to->n; i++) {
 		const char *id = to->v[i];
 		int p = rules_person(s->r, id);
-		json_t *o = json_object();
-		json_t *how = json_array();
 
-		if (actor != NULL && strcmp(actor, id) == 0) {
-			json_decref(o);
-			json_decref(how);
+		if (actor != NULL && strcmp(actor, id) == 0)
 			continue;
-		}
+		people++;
+		jw_open(b, '{');
+		jw_kstr(b, "id", id);
+		jw_kstr(b, "name", p >= 0 ? s->r->people[p].name : id);
+		jw_key(b, "notify");
+		jw_open(b, '[');
 		if (p >= 0) {
 			for (size_t k = 0; k < s->r->people[p].nnotify; k++)
-				json_array_append_new(how, json_string(s->r->people[p].notify[k]));
+				jw_str(b, s->r->people[p].notify[k]);
 		}
-		json_object_set_new(o, "id", json_string(id));
-		json_object_set_new(o, "name", json_string(p >= 0 ? s->r->people[p].name : id));
-		json_object_set_new(o, "notify", how);
-		json_array_append_new(people, o);
+		buf_puts(b, "]}");
 	}
-	if (json_array_size(people) == 0) {
-		json_decref(people);
+	if (people == 0) {
+		buf_truncate(b, start);
 		return;
 	}
-
-	json_t *n = json_object();
-	json_object_set_new(n, "type", json_string(type));
-	json_object_set_new(n, "incident", json_string(s->id));
-	json_object_set_new(n, "to", people);
-	json_object_set_new(n, "level_key", json_string(level_key));
-	json_object_set_new(n, "text",
-	                    json_stringn(text->data != NULL ? text->data : "", text->len));
-	json_object_set_new(n, "at", json_string(s->at));
-	json_array_append_new(s->out->notifications, n);
+	buf_putc(b, ']');
+	jw_kstr(b, "level_key", level_key);
+	jw_key(b, "text");
+	jw_strn(b, text->data != NULL ? text->data : "", text->len);
+	jw_kstr(b, "at", s->at);
+	buf_putc(b, '}');
+	lc_end(l);
 }
 
 static void step_begin(struct step *s, const struct rules *r, const char *id,
@@ -334,6 +498,7 @@ static void step_begin(struct step *s, const struct rules *r, const char *id,
 	time_format(now, s->at);
 	s->src = src;
 	s->out = out;
+	out->channel = inc->channel;
 }
 
 /*
@@ -376,8 +541,11 @@ static void skip_levels(struct step *s, int from, int to)
 	for (int l = from < 0 ? 0 : from; l < to && (size_t)l < s->chain.nlevels; l++) {
 		if (!s->chain.levels[l].vacant)
 			continue;
-		json_t *ev = event_new(s, "skipped");
-		json_object_set_new(ev, "level_key", json_string(s->r->levels[l].key));
+		struct lc_event *le;
+		struct buf *b = event_new(s, "skipped", &le);
+		jw_kstr(b, "level_key", s->r->levels[l].key);
+		event_end(s);
+		copy_id(le->level_key, sizeof(le->level_key), s->r->levels[l].key);
 	}
 }
 
@@ -406,44 +574,55 @@ static void assign(struct step *s, int lvl, const char *type, const char *reason
 	field_str(s, "state", inc_state_name(STATE_OPEN));
 	field_int(s, "level", lvl + 1);
 	field_str(s, "level_key", lv->key);
-	json_t *aj = idlist_json(&as), *cj = idlist_json(&co);
-	field_json(s, "assignees", aj);
-	field_json(s, "co_assignees", cj);
+	field_idlist(s, "assignees", &as);
+	field_idlist(s, "co_assignees", &co);
 	field_int(s, "ack_deadline", ack);
 	field_int(s, "resolve_deadline", resolve);
 	field_str(s, "breached", "");
 	if (s->stored_policy == NULL || strcmp(s->stored_policy, p->name) != 0)
 		field_str(s, "policy", p->name);
 
-	json_t *ev = event_new(s, type);
-	json_object_set_new(ev, "level", json_integer(lvl + 1));
-	json_object_set_new(ev, "level_key", json_string(lv->key));
-	json_object_set_new(ev, "reason", json_string(reason));
-	json_object_set_new(ev, "assignees", json_deep_copy(aj));
-	json_object_set_new(ev, "co_assignees", json_deep_copy(cj));
+	struct lc_event *le;
+	struct buf *b = event_new(s, type, &le);
+	jw_kint(b, "level", lvl + 1);
+	jw_kstr(b, "level_key", lv->key);
+	jw_kstr(b, "reason", reason);
+	jw_key(b, "assignees");
+	jw_idlist(b, &as);
+	jw_key(b, "co_assignees");
+	jw_idlist(b, &co);
+	event_end(s);
+	le->reason = reason;
+	copy_id(le->level_key, sizeof(le->level_key), lv->key);
 
-	json_t *a = json_object();
-	json_object_set_new(a, "incident", json_string(s->id));
-	json_object_set_new(a, "event", json_string(type));
-	json_object_set_new(a, "reason", json_string(reason));
-	json_object_set_new(a, "level", json_integer(lvl + 1));
-	json_object_set_new(a, "level_key", json_string(lv->key));
-	json_object_set_new(a, "level_name", json_string(lv->name));
-	json_object_set_new(a, "assignees", aj);
-	json_object_set_new(a, "co_assignees", cj);
-	json_object_set_new(a, "unit",
-	                    json_string(s->unit >= 0 ? r->units[s->unit].id : inc->unit));
-	json_object_set_new(a, "unit_name", json_string(unit_name(s)));
-	json_object_set_new(a, "reported_unit", json_stringn(inc->unit, inc->unit_len));
-	json_object_set_new(a, "category", json_string(inc->category));
-	json_object_set_new(a, "channel", json_string(channel_name(inc->channel)));
-	json_object_set_new(a, "severity", json_string(severity_name(inc->severity)));
-	json_object_set_new(a, "title", json_string(inc->title));
-	json_object_set_new(a, "ack_deadline", time_json(ack));
-	json_object_set_new(a, "resolve_deadline", time_json(resolve));
-	json_object_set_new(a, "policy", json_string(p->name));
-	json_object_set_new(a, "at", json_string(s->at));
-	json_array_append_new(s->out->assignments, a);
+	const char *unit = s->unit >= 0 ? r->units[s->unit].id : inc->unit;
+	b = lc_begin(&s->out->assignments);
+	jw_open(b, '{');
+	jw_kstr(b, "incident", s->id);
+	jw_kstr(b, "event", type);
+	jw_kstr(b, "reason", reason);
+	jw_kint(b, "level", lvl + 1);
+	jw_kstr(b, "level_key", lv->key);
+	jw_kstr(b, "level_name", lv->name);
+	jw_key(b, "assignees");
+	jw_idlist(b, &as);
+	jw_key(b, "co_assignees");
+	jw_idlist(b, &co);
+	jw_kstr(b, "unit", unit);
+	jw_kstr(b, "unit_name", unit_name(s));
+	jw_key(b, "reported_unit");
+	jw_strn(b, inc->unit, inc->unit_len);
+	jw_kstr(b, "category", inc->category);
+	jw_kstr(b, "channel", channel_name(inc->channel));
+	jw_kstr(b, "severity", severity_name(inc->severity));
+	jw_kstr(b, "title", inc->title);
+	jw_ktime(b, "ack_deadline", ack);
+	jw_ktime(b, "resolve_deadline", resolve);
+	jw_kstr(b, "policy", p->name);
+	jw_kstr(b, "at", s->at);
+	buf_putc(b, '}');
+	lc_end(&s->out->assignments);
+	copy_id(s->out->unit, sizeof(s->out->unit), unit);
 
 	buf_init(&text);
 	text_head(s, &text);
@@ -513,8 +692,11 @@ void lifecycle_duplicate(const struct rules *r, const struct inc_record *rec, in
 	field_int(&s, "last_seen_at", now);
 	step_end(&s);
 
-	json_t *ev = event_new(&s, "duplicate");
-	json_object_set_new(ev, "count", json_integer(count));
+	struct lc_event *le;
+	struct buf *b = event_new(&s, "duplicate", &le);
+	jw_kint(b, "count", count);
+	event_end(&s);
+	le->count = count;
 
 	buf_init(&text);
 	text_head(&s, &text);
@@ -542,9 +724,13 @@ static void breach(struct step *s, const struct inc_record *rec, unsigned which,
 
 	field_str(s, "breached", breached_text(breached));
 
-	json_t *ev = event_new(s, "breached");
-	json_object_set_new(ev, "level_key", json_string(rec->level_key));
-	json_object_set_new(ev, "reason", json_string(reason));
+	struct lc_event *le;
+	struct buf *b = event_new(s, "breached", &le);
+	jw_kstr(b, "level_key", rec->level_key);
+	jw_kstr(b, "reason", reason);
+	event_end(s);
+	le->reason = reason;
+	copy_id(le->level_key, sizeof(le->level_key), rec->level_key);
 
 	buf_init(&text);
 	text_head(s, &text);
@@ -603,9 +789,12 @@ static void actor_event(struct step *s, const struct inc_record *rec, const stru
 	struct idlist to = {0};
 	struct buf text;
 
-	json_t *ev = event_new(s, type);
-	json_object_set_new(ev, "by", json_string(cmd->by));
-	json_object_set_new(ev, "note", cmd->note != NULL ? json_string(cmd->note) : json_null());
+	struct lc_event *le;
+	struct buf *b = event_new(s, type, &le);
+	jw_kstr(b, "by", cmd->by);
+	jw_kstr(b, "note", cmd->note);
+	event_end(s);
+	copy_id(le->by, sizeof(le->by), cmd->by);
 
 	buf_init(&text);
 	text_head(s, &text);

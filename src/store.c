@@ -38,9 +38,7 @@ struct sreq {
 	store_reply_fn rfn;
 	void *arg;
 	/* apply: what to log once Redis says it was applied */
-	json_t *events;
-	json_t *assignment;
-	char *from;
+	struct applied *log;
 };
 
 char *store_key(const struct store *s, const char *fmt, ...)
@@ -157,9 +155,7 @@ bool store_ready(const struct store *s)
 
 static void sreq_free(struct sreq *q)
 {
-	json_decref(q->events);
-	json_decref(q->assignment);
-	free(q->from);
+	free(q->log);
 	buf_free(&q->cmd);
 	free(q);
 }
@@ -211,61 +207,80 @@ static void log_error_reply(const char *err)
 	folded = 0;
 }
 
-static const char *jstr(json_t *o, const char *key)
+/* What to log and count once Redis says a step was applied: a copy, as the step is gone. */
+struct applied {
+	char id[INCIDENT_ID_MAX + 1];
+	char from[LC_ID_MAX + 1];
+	char unit[LC_UNIT_MAX + 1];
+	char source[256];
+	char entry[64];
+	enum channel channel;
+	bool assigned;
+	size_t nev;
+	struct lc_event ev[];
+};
+
+static struct applied *applied_new(const char *id, const struct effects *e,
+                                   const struct lc_source *src)
 {
-	return json_string_value(json_object_get(o, key));
+	struct applied *a = xmalloc(sizeof(*a) + e->nev * sizeof(a->ev[0]));
+
+	snprintf(a->id, sizeof(a->id), "%s", id);
+	snprintf(a->from, sizeof(a->from), "%s", e->from_level != NULL ? e->from_level : "");
+	snprintf(a->unit, sizeof(a->unit), "%s", e->unit);
+	snprintf(a->source, sizeof(a->source), "%s",
+	         src != NULL && src->stream != NULL ? src->stream : "");
+	snprintf(a->entry, sizeof(a->entry), "%s",
+	         src != NULL && src->stream != NULL && src->entry != NULL ? src->entry : "");
+	a->channel = e->channel;
+	a->assigned = e->assignments.n > 0;
+	a->nev = e->nev;
+	memcpy(a->ev, e->ev, e->nev * sizeof(a->ev[0]));
+	return a;
 }
 
-static void count_event(const char *type, json_t *ev, json_t *assignment)
+static const char *nonempty(const char *s)
 {
-	enum channel ch;
+	return s != NULL && s[0] != '\0' ? s : NULL;
+}
 
-	if (strcmp(type, "assigned") == 0 && assignment != NULL &&
-	    channel_parse(jstr(assignment, "channel") != NULL ? jstr(assignment, "channel") : "",
-	                  &ch) == 0)
-		metrics.routed[ch]++;
-	else if (strcmp(type, "escalated") == 0)
-		metrics_escalation(jstr(ev, "reason"));
-	else if (strcmp(type, "breached") == 0)
+static void count_event(const struct applied *a, const struct lc_event *ev)
+{
+	if (strcmp(ev->type, "assigned") == 0 && a->assigned)
+		metrics.routed[a->channel]++;
+	else if (strcmp(ev->type, "escalated") == 0)
+		metrics_escalation(ev->reason);
+	else if (strcmp(ev->type, "breached") == 0)
 		metrics.breaches++;
-	else if (strcmp(type, "duplicate") == 0)
+	else if (strcmp(ev->type, "duplicate") == 0)
 		metrics.duplicates++;
 }
 
 /* One log line (and the counters) per applied event: only now is it true. */
-static void log_applied(const struct sreq *q)
+static void log_applied(const struct applied *a)
 {
-	size_t i;
-	json_t *ev;
-
-	json_array_foreach(q->events, i, ev)
-	{
-		const char *type = jstr(ev, "type");
+	for (size_t i = 0; i < a->nev; i++) {
+		const struct lc_event *ev = &a->ev[i];
+		const char *type = ev->type;
 		char num[24];
 		enum log_level lvl = LOG_INFO;
 
-		if (type == NULL)
-			continue;
-		count_event(type, ev, q->assignment);
+		count_event(a, ev);
 		if (strcmp(type, "skipped") == 0)
 			lvl = LOG_DEBUG;
 		else if (strcmp(type, "breached") == 0)
 			lvl = LOG_WARN;
 		if (!log_enabled(lvl))
 			continue;
-		snprintf(num, sizeof(num), "%lld",
-		         (long long)json_integer_value(json_object_get(ev, "count")));
+		snprintf(num, sizeof(num), "%lld", (long long)ev->count);
 		bool moved = strcmp(type, "escalated") == 0 || strcmp(type, "reassigned") == 0;
-		log_kv(lvl, type, "incident", jstr(ev, "incident"), "from", moved ? q->from : NULL,
-		       "to", moved || strcmp(type, "assigned") == 0 ? jstr(ev, "level_key") : NULL,
-		       "level",
-		       moved                           ? NULL
-		       : strcmp(type, "assigned") == 0 ? NULL
-		                                       : jstr(ev, "level_key"),
-		       "reason", jstr(ev, "reason"), "by", jstr(ev, "by"), "count",
-		       strcmp(type, "duplicate") == 0 ? num : NULL, "unit",
-		       q->assignment != NULL ? jstr(q->assignment, "unit") : NULL, "source",
-		       jstr(ev, "source"), "entry", jstr(ev, "entry"), NULL);
+		bool assigned = strcmp(type, "assigned") == 0;
+		log_kv(lvl, type, "incident", a->id, "from", moved ? nonempty(a->from) : NULL, "to",
+		       moved || assigned ? nonempty(ev->level_key) : NULL, "level",
+		       moved || assigned ? NULL : nonempty(ev->level_key), "reason", ev->reason,
+		       "by", nonempty(ev->by), "count", strcmp(type, "duplicate") == 0 ? num : NULL,
+		       "unit", a->assigned ? nonempty(a->unit) : NULL, "source",
+		       nonempty(a->source), "entry", nonempty(a->entry), NULL);
 	}
 }
 
@@ -294,8 +309,8 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 			log_kv(LOG_WARN, "redis_readonly", "error", reply->str, NULL);
 			rconn_reconnect(q->s->w);
 		}
-		if (res == ST_OK && q->events != NULL)
-			log_applied(q);
+		if (res == ST_OK && q->log != NULL)
+			log_applied(q->log);
 		if (res == ST_BUSY)
 			log_error_reply(reply->type == REDIS_REPLY_ERROR ? reply->str
 			                                                 : "unexpected reply");
@@ -311,15 +326,11 @@ static int send_req(struct sreq *q)
 
 /* Send cmd (taken over, as the request's) with fn, rfn and arg; log e's events once applied. */
 static int submit(struct store *s, enum apply_script sc, struct buf *cmd, store_fn fn,
-                  store_reply_fn rfn, void *arg, const struct effects *e)
+                  store_reply_fn rfn, void *arg, struct applied *log)
 {
 	struct sreq *q = xcalloc(1, sizeof(*q));
 
-	if (e != NULL) {
-		q->events = json_incref(e->events);
-		q->assignment = json_incref(json_array_get(e->assignments, 0));
-		q->from = e->from_level != NULL ? xstrdup(e->from_level) : NULL;
-	}
+	q->log = log;
 	q->s = s;
 	q->script = sc;
 	q->cmd = *cmd;
@@ -352,7 +363,7 @@ int store_apply(struct store *s, const char *id, const struct effects *e, bool c
 
 	buf_init(&cmd);
 	apply_encode(&cmd, &s->ac, id, e, create, expect_version, expect_holder, src);
-	return submit(s, AS_APPLY, &cmd, fn, NULL, arg, e);
+	return submit(s, AS_APPLY, &cmd, fn, NULL, arg, applied_new(id, e, src));
 }
 
 int store_deadletter(struct store *s, const struct lc_source *src, const char *reason,

@@ -111,9 +111,22 @@ void buf_puts(struct buf *b, const char *s)
 	buf_append(b, s, strlen(s));
 }
 
-void buf_putc(struct buf *b, char c)
+size_t fmt_int64(char out[24], int64_t v)
 {
-	buf_append(b, &c, 1);
+	char tmp[24];
+	size_t n = 0, len = 0;
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		out[len++] = '-';
+	while (n > 0)
+		out[len++] = tmp[--n];
+	out[len] = '\0';
+	return len;
 }
 
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap)

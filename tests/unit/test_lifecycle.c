@@ -68,16 +68,78 @@ static int setup(void **state)
 	return f->basic != NULL && f->changed != NULL ? 0 : -1;
 }
 
+static void gc_free(void);
+
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	gc_free();
 	if (f->basic != NULL)
 		rules_free(f->basic);
 	if (f->changed != NULL)
 		rules_free(f->changed);
 	free(f);
 	return 0;
+}
+
+/* --- effects as JSON --------------------------------------------------- */
+
+/*
+ * The effects hold JSON texts; the tests read them back with Jansson. Each
+ * value made here is kept until the group ends (gc_free).
+ */
+static json_t **gc;
+static size_t ngc, capgc;
+
+static json_t *gc_keep(json_t *v)
+{
+	if (ngc == capgc) {
+		capgc = capgc > 0 ? capgc * 2 : 256;
+		gc = xreallocarray(gc, capgc, sizeof(*gc));
+	}
+	gc[ngc++] = v;
+	return v;
+}
+
+static void gc_free(void)
+{
+	while (ngc > 0)
+		json_decref(gc[--ngc]);
+	free(gc);
+	gc = NULL;
+	capgc = 0;
+}
+
+/* A list of JSON texts as an array; each must parse alone. */
+static json_t *JL(const struct lc_list *l)
+{
+	json_t *a = json_array();
+	json_error_t err;
+
+	for (size_t i = 0; i < l->n; i++) {
+		json_t *v = json_loadb(lc_item(l, i), l->len[i], JSON_REJECT_DUPLICATES, &err);
+		if (v == NULL)
+			fail_msg("item %zu is not JSON: %s: %s", i, err.text, lc_item(l, i));
+		assert_int_equal(strlen(lc_item(l, i)), l->len[i]);
+		json_array_append_new(a, v);
+	}
+	return gc_keep(a);
+}
+
+/* The hash fields as an object; a field set twice is a bug. */
+static json_t *JF(const struct lc_list *l)
+{
+	json_t *o = json_object();
+
+	assert_int_equal(l->n % 2, 0);
+	for (size_t i = 0; i < l->n; i += 2) {
+		if (json_object_get(o, lc_item(l, i)) != NULL)
+			fail_msg("field \"%s\" set twice", lc_item(l, i));
+		json_object_set_new(o, lc_item(l, i),
+		                    json_stringn(lc_item(l, i + 1), l->len[i + 1]));
+	}
+	return gc_keep(o);
 }
 
 /* --- reading JSON ------------------------------------------------------ */
@@ -142,7 +204,7 @@ static const char *rfc(int64_t ms)
 
 static void assert_field(const struct effects *e, const char *name, const char *want)
 {
-	json_t *v = json_object_get(e->fields, name);
+	json_t *v = json_object_get(JF(&e->fields), name);
 
 	if (v == NULL)
 		fail_msg("field \"%s\" not set", name);
@@ -161,14 +223,14 @@ static void assert_field_ms(const struct effects *e, const char *name, int64_t w
 
 static void assert_no_field(const struct effects *e, const char *name)
 {
-	if (json_object_get(e->fields, name) != NULL)
+	if (json_object_get(JF(&e->fields), name) != NULL)
 		fail_msg("field \"%s\" is set", name);
 }
 
 /* The event types in order: "skipped,escalated". */
 static const char *types(const struct effects *e)
 {
-	return joined(e->events, "type");
+	return joined(JL(&e->events), "type");
 }
 
 static void assert_due(const struct effects *e, enum lc_op op, int64_t score)
@@ -199,8 +261,8 @@ static void hash_apply(json_t *h, const struct effects *e)
 
 	if (v != NULL)
 		assert_int_equal(parse_int64(json_string_value(v), 0, INT64_MAX, &ver), 0);
-	assert_null(json_object_get(e->fields, "version"));
-	json_object_update(h, e->fields);
+	assert_null(json_object_get(JF(&e->fields), "version"));
+	json_object_update(h, JF(&e->fields));
 	snprintf(num, sizeof(num), "%lld", (long long)ver + 1);
 	json_object_set_new(h, "version", json_string(num));
 }
@@ -344,9 +406,9 @@ static void test_create(void **state)
 	        "doc",        "channel",      "state",        "level",        "level_key",
 	        "assignees",  "co_assignees", "policy",       "ack_deadline", "resolve_deadline",
 	        "created_at", "updated_at",   "last_seen_at", "count",        "breached"};
-	assert_int_equal(json_object_size(e.fields), GR_NELEM(all));
+	assert_int_equal(json_object_size(JF(&e.fields)), GR_NELEM(all));
 	for (size_t i = 0; i < GR_NELEM(all); i++)
-		assert_true(json_is_string(json_object_get(e.fields, all[i])));
+		assert_true(json_is_string(json_object_get(JF(&e.fields), all[i])));
 	assert_field(&e, "channel", "patrol");
 	assert_field(&e, "state", "open");
 	assert_field(&e, "level", "1");
@@ -361,7 +423,7 @@ static void test_create(void **state)
 	assert_field_ms(&e, "last_seen_at", t0);
 	assert_field(&e, "count", "1");
 	assert_field(&e, "breached", "");
-	const char *doc = sget(e.fields, "doc");
+	const char *doc = sget(JF(&e.fields), "doc");
 	assert_null(strchr(doc, '\n'));
 	json_t *d = json_loads(doc, 0, NULL);
 	assert_non_null(d);
@@ -371,7 +433,7 @@ static void test_create(void **state)
 	json_decref(d);
 
 	assert_string_equal(types(&e), "assigned");
-	json_t *ev = nth(e.events, 0);
+	json_t *ev = nth(JL(&e.events), 0);
 	assert_string_equal(sget(ev, "incident"), "p-1");
 	assert_string_equal(sget(ev, "at"), T0);
 	assert_source(ev, &patrol_src);
@@ -381,8 +443,8 @@ static void test_create(void **state)
 	assert_string_equal(joined(json_object_get(ev, "assignees"), NULL), "ly");
 	assert_string_equal(joined(json_object_get(ev, "co_assignees"), NULL), "wuye");
 
-	assert_int_equal(json_array_size(e.assignments), 1);
-	json_t *a = nth(e.assignments, 0);
+	assert_int_equal(json_array_size(JL(&e.assignments)), 1);
+	json_t *a = nth(JL(&e.assignments), 0);
 	assert_string_equal(sget(a, "incident"), "p-1");
 	assert_string_equal(sget(a, "event"), "assigned");
 	assert_string_equal(sget(a, "reason"), "new");
@@ -404,8 +466,8 @@ static void test_create(void **state)
 	assert_string_equal(sget(a, "at"), T0);
 	assert_int_equal(json_object_size(a), 19);
 
-	assert_int_equal(json_array_size(e.notifications), 1);
-	json_t *n = nth(e.notifications, 0);
+	assert_int_equal(json_array_size(JL(&e.notifications)), 1);
+	json_t *n = nth(JL(&e.notifications), 0);
 	assert_string_equal(sget(n, "type"), "assigned");
 	assert_string_equal(sget(n, "incident"), "p-1");
 	assert_string_equal(sget(n, "level_key"), "member");
@@ -434,6 +496,39 @@ static void test_create(void **state)
 
 /* Starting at a vacant level: skipped first, then assigned higher up, with that level's durations.
  */
+/*
+ * The JSON texts are written by hand (not by Jansson): every escape must
+ * come out as Jansson's JSON_COMPACT dump would write it, byte for byte.
+ */
+static void test_json_escapes(void **state)
+{
+	struct fixture *f = *state;
+	struct incident inc;
+	struct effects e;
+	static const char title[] = "a\"b\\c/d\b\f\n\r\t\x01\x1f\x7f 井盖\xe2\x80\xa8";
+
+	create(f->basic,
+	       "{\"id\":\"p-1\",\"category\":\"urban_management\",\"unit\":\"x/s/c/g03\","
+	       "\"title\":\"a\\\"b\\\\c/d\\b\\f\\n\\r\\t\\u0001\\u001f\x7f 井盖\\u2028\"}",
+	       t0, &inc, &e);
+	json_t *a = nth(JL(&e.assignments), 0);
+	assert_string_equal(sget(a, "title"), title);
+	char *want = json_dumps(a, JSON_COMPACT);
+	assert_non_null(want);
+	assert_string_equal(lc_item(&e.assignments, 0), want);
+	free(want);
+	for (size_t i = 0; i < e.events.n; i++) {
+		want = json_dumps(nth(JL(&e.events), i), JSON_COMPACT);
+		assert_string_equal(lc_item(&e.events, i), want);
+		free(want);
+	}
+	want = json_dumps(nth(JL(&e.notifications), 0), JSON_COMPACT);
+	assert_string_equal(lc_item(&e.notifications, 0), want);
+	free(want);
+	effects_free(&e);
+	incident_free(&inc);
+}
+
 static void test_create_skipped(void **state)
 {
 	struct fixture *f = *state;
@@ -442,9 +537,9 @@ static void test_create_skipped(void **state)
 
 	create(f->basic, G02_URBAN ",\"severity\":\"high\"}", t0, &inc, &e);
 	assert_string_equal(types(&e), "skipped,assigned");
-	assert_string_equal(sget(nth(e.events, 0), "level_key"), "leader");
-	assert_source(nth(e.events, 0), &patrol_src);
-	json_t *ev = nth(e.events, 1);
+	assert_string_equal(sget(nth(JL(&e.events), 0), "level_key"), "leader");
+	assert_source(nth(JL(&e.events), 0), &patrol_src);
+	json_t *ev = nth(JL(&e.events), 1);
 	assert_int_equal(iget(ev, "level"), 3);
 	assert_string_equal(sget(ev, "level_key"), "community");
 	assert_string_equal(joined(json_object_get(ev, "assignees"), NULL), "zq");
@@ -453,7 +548,7 @@ static void test_create_skipped(void **state)
 	/* one position above start_level: the second entry of each list */
 	assert_field_ms(&e, "ack_deadline", t0 + 10 * MIN);
 	assert_field_ms(&e, "resolve_deadline", t0 + 2 * HOUR);
-	assert_string_equal(joined(json_object_get(nth(e.notifications, 0), "to"), "id"),
+	assert_string_equal(joined(json_object_get(nth(JL(&e.notifications), 0), "to"), "id"),
 	                    "zq,wuye");
 	assert_int_equal(e.dedup, LC_KEEP);
 	assert_null(e.dedup_key);
@@ -473,7 +568,7 @@ static void test_due_at_cap(void **state)
 	assert_field_ms(&e, "resolve_deadline", t0 + HOUR);
 	assert_field_ms(&e, "ack_deadline", t0 + 30 * MIN);
 	assert_due(&e, LC_SET, t0 + 30 * MIN);
-	assert_string_equal(sget(nth(e.assignments, 0), "resolve_deadline"),
+	assert_string_equal(sget(nth(JL(&e.assignments), 0), "resolve_deadline"),
 	                    "2026-11-26T05:00:00.000Z");
 	effects_free(&e);
 	incident_free(&inc);
@@ -503,9 +598,9 @@ static void test_deadline_not_due(void **state)
 
 	assert_int_equal(deadline(f->basic, &rec, t0 + 30 * MIN - 1, &e), 0);
 	assert_due(&e, LC_SET, t0 + 30 * MIN);
-	assert_int_equal(json_object_size(e.fields), 0);
-	assert_int_equal(json_array_size(e.events), 0);
-	assert_int_equal(json_array_size(e.notifications), 0);
+	assert_int_equal(json_object_size(JF(&e.fields)), 0);
+	assert_int_equal(json_array_size(JL(&e.events)), 0);
+	assert_int_equal(json_array_size(JL(&e.notifications)), 0);
 	assert_int_equal(e.open, LC_KEEP);
 	assert_int_equal(e.dedup, LC_KEEP);
 	effects_free(&e);
@@ -522,7 +617,7 @@ static void test_ack_timeout(void **state)
 
 	assert_int_equal(deadline(f->basic, &rec, t, &e), 1);
 	assert_string_equal(types(&e), "escalated");
-	json_t *ev = nth(e.events, 0);
+	json_t *ev = nth(JL(&e.events), 0);
 	assert_source(ev, NULL);
 	assert_string_equal(sget(ev, "reason"), "ack_timeout");
 	assert_int_equal(iget(ev, "level"), 2);
@@ -545,11 +640,11 @@ static void test_ack_timeout(void **state)
 	assert_no_field(&e, "created_at");
 	assert_due(&e, LC_SET, t + 30 * MIN);
 
-	json_t *a = nth(e.assignments, 0);
+	json_t *a = nth(JL(&e.assignments), 0);
 	assert_string_equal(sget(a, "event"), "escalated");
 	assert_string_equal(sget(a, "reason"), "ack_timeout");
 	assert_string_equal(sget(a, "level_name"), "网格长");
-	json_t *n = nth(e.notifications, 0);
+	json_t *n = nth(JL(&e.notifications), 0);
 	assert_string_equal(sget(n, "type"), "escalated");
 	assert_string_equal(joined(json_object_get(n, "to"), "id"), "cj,wuye");
 	assert_non_null(strstr(sget(n, "text"), "escalated to 网格长"));
@@ -575,8 +670,8 @@ static void test_resolve_timeout(void **state)
 	effects_free(&e);
 	assert_int_equal(deadline(f->basic, &rec, t0 + 10 * MIN, &e), 1);
 	assert_string_equal(types(&e), "escalated");
-	assert_string_equal(sget(nth(e.events, 0), "reason"), "resolve_timeout");
-	assert_string_equal(sget(nth(e.assignments, 0), "reason"), "resolve_timeout");
+	assert_string_equal(sget(nth(JL(&e.events), 0), "reason"), "resolve_timeout");
+	assert_string_equal(sget(nth(JL(&e.assignments), 0), "reason"), "resolve_timeout");
 	effects_free(&e);
 	done(h, &rec);
 }
@@ -590,7 +685,7 @@ static void test_tie_is_ack_timeout(void **state)
 
 	assert_int_equal(rec.ack_deadline, rec.resolve_deadline);
 	assert_int_equal(deadline(f->basic, &rec, t0 + 30 * MIN, &e), 1);
-	assert_string_equal(sget(nth(e.events, 0), "reason"), "ack_timeout");
+	assert_string_equal(sget(nth(JL(&e.events), 0), "reason"), "ack_timeout");
 	effects_free(&e);
 	done(h, &rec);
 }
@@ -612,7 +707,7 @@ static void test_acked_waits_on_resolve(void **state)
 	effects_free(&e);
 	assert_int_equal(deadline(f->basic, &rec, t0 + DAY, &e), 1);
 	assert_string_equal(types(&e), "escalated");
-	assert_string_equal(sget(nth(e.events, 0), "reason"), "resolve_timeout");
+	assert_string_equal(sget(nth(JL(&e.events), 0), "reason"), "resolve_timeout");
 	assert_field(&e, "state", "open");
 	assert_field(&e, "level_key", "leader");
 	apply(h, &e, &rec);
@@ -630,15 +725,15 @@ static void test_skip_vacant(void **state)
 	assert_string_equal(rec.level_key, "member");
 	assert_int_equal(deadline(f->basic, &rec, t0 + HOUR, &e), 1);
 	assert_string_equal(types(&e), "skipped,escalated");
-	assert_string_equal(sget(nth(e.events, 0), "level_key"), "leader");
-	assert_source(nth(e.events, 0), NULL);
-	assert_int_equal(iget(nth(e.events, 1), "level"), 3);
+	assert_string_equal(sget(nth(JL(&e.events), 0), "level_key"), "leader");
+	assert_source(nth(JL(&e.events), 0), NULL);
+	assert_int_equal(iget(nth(JL(&e.events), 1), "level"), 3);
 	assert_field(&e, "level_key", "community");
 	assert_field(&e, "assignees", "[\"zq\"]");
 	/* t is the daemon's clock when it applies the step, not the deadline */
 	assert_field_ms(&e, "ack_deadline", t0 + HOUR + 30 * MIN);
-	assert_int_equal(json_array_size(e.assignments), 1);
-	assert_int_equal(json_array_size(e.notifications), 1);
+	assert_int_equal(json_array_size(JL(&e.assignments)), 1);
+	assert_int_equal(json_array_size(JL(&e.notifications)), 1);
 	effects_free(&e);
 	done(h, &rec);
 }
@@ -655,18 +750,18 @@ static void test_breach_last_level(void **state)
 	assert_string_equal(rec.policy, "top");
 	assert_int_equal(deadline(f->basic, &rec, t0 + HOUR, &e), 1);
 	assert_string_equal(types(&e), "breached");
-	json_t *ev = nth(e.events, 0);
+	json_t *ev = nth(JL(&e.events), 0);
 	assert_string_equal(sget(ev, "level_key"), "district");
 	assert_string_equal(sget(ev, "reason"), "ack_timeout");
 	assert_source(ev, NULL);
-	assert_int_equal(json_object_size(e.fields), 2);
+	assert_int_equal(json_object_size(JF(&e.fields)), 2);
 	assert_field(&e, "breached", "ack");
 	assert_field_ms(&e, "updated_at", t0 + HOUR);
-	assert_int_equal(json_array_size(e.assignments), 0);
+	assert_int_equal(json_array_size(JL(&e.assignments)), 0);
 	assert_due(&e, LC_SET, t0 + DAY);
 	assert_int_equal(e.open, LC_KEEP);
 	/* the last level's people and every admin, once each */
-	json_t *n = nth(e.notifications, 0);
+	json_t *n = nth(JL(&e.notifications), 0);
 	assert_string_equal(sget(n, "type"), "breached");
 	assert_string_equal(sget(n, "level_key"), "district");
 	assert_string_equal(joined(json_object_get(n, "to"), "id"), "yduty,cc,cc2");
@@ -678,12 +773,12 @@ static void test_breach_last_level(void **state)
 	/* once: the ack deadline is no longer pending */
 	assert_int_equal(deadline(f->basic, &rec, t0 + HOUR, &e), 0);
 	assert_due(&e, LC_SET, t0 + DAY);
-	assert_int_equal(json_array_size(e.events), 0);
+	assert_int_equal(json_array_size(JL(&e.events)), 0);
 	effects_free(&e);
 
 	assert_int_equal(deadline(f->basic, &rec, t0 + DAY, &e), 1);
 	assert_string_equal(types(&e), "breached");
-	assert_string_equal(sget(nth(e.events, 0), "reason"), "resolve_timeout");
+	assert_string_equal(sget(nth(JL(&e.events), 0), "reason"), "resolve_timeout");
 	assert_field(&e, "breached", "ack,resolve");
 	assert_due(&e, LC_REM, 0);
 	apply(h, &e, &rec);
@@ -691,7 +786,7 @@ static void test_breach_last_level(void **state)
 
 	assert_int_equal(deadline(f->basic, &rec, t0 + 2 * DAY, &e), 0);
 	assert_due(&e, LC_REM, 0);
-	assert_int_equal(json_array_size(e.events), 0);
+	assert_int_equal(json_array_size(JL(&e.events)), 0);
 	effects_free(&e);
 
 	/* an escalation clears what was breached */
@@ -717,7 +812,7 @@ static void test_breach_acked(void **state)
 	assert_due(&e, LC_SET, t0 + DAY);
 	apply(h, &e, &rec);
 	assert_int_equal(deadline(f->basic, &rec, t0 + DAY, &e), 1);
-	assert_string_equal(sget(nth(e.events, 0), "reason"), "resolve_timeout");
+	assert_string_equal(sget(nth(JL(&e.events), 0), "reason"), "resolve_timeout");
 	assert_field(&e, "breached", "resolve");
 	assert_due(&e, LC_REM, 0);
 	effects_free(&e);
@@ -758,7 +853,7 @@ static void test_deadline_rules_changed(void **state)
 	assert_field(&e, "assignees", "[\"m2\"]");
 	assert_field(&e, "policy", "catchall");
 	assert_field_ms(&e, "ack_deadline", t + 20 * MIN);
-	assert_string_equal(sget(nth(e.assignments, 0), "policy"), "catchall");
+	assert_string_equal(sget(nth(JL(&e.assignments), 0), "policy"), "catchall");
 	effects_free(&e);
 	done(h, &rec);
 
@@ -766,14 +861,14 @@ static void test_deadline_rules_changed(void **state)
 	h = stored(f->basic, G03_URBAN "}", t0, &rec);
 	assert_int_equal(deadline(f->changed, &rec, t, &e), 1);
 	assert_string_equal(types(&e), "breached");
-	assert_string_equal(sget(nth(e.events, 0), "level_key"), "member");
+	assert_string_equal(sget(nth(JL(&e.events), 0), "level_key"), "member");
 	assert_due(&e, LC_SET, t0 + DAY);
 	/* ly is gone from the rules and still told, with no way to reach them */
-	json_t *to = json_object_get(nth(e.notifications, 0), "to");
+	json_t *to = json_object_get(nth(JL(&e.notifications), 0), "to");
 	assert_string_equal(joined(to, "id"), "ly,cc,cc2");
 	assert_string_equal(sget(nth(to, 0), "name"), "ly");
 	assert_int_equal(json_array_size(json_object_get(nth(to, 0), "notify")), 0);
-	const char *text = sget(nth(e.notifications, 0), "text");
+	const char *text = sget(nth(JL(&e.notifications), 0), "text");
 	assert_non_null(strstr(text, "urban_management"));
 	effects_free(&e);
 	done(h, &rec);
@@ -792,18 +887,18 @@ static void test_cmd_ack(void **state)
 	command_ok(f->basic, &rec,
 	           "{\"op\":\"ack\",\"incident\":\"p-1\",\"by\":\"ly\",\"note\":\"on my way\"}", t,
 	           &e);
-	assert_int_equal(json_object_size(e.fields), 2);
+	assert_int_equal(json_object_size(JF(&e.fields)), 2);
 	assert_field(&e, "state", "acked");
 	assert_field_ms(&e, "updated_at", t);
 	assert_string_equal(types(&e), "acked");
-	json_t *ev = nth(e.events, 0);
+	json_t *ev = nth(JL(&e.events), 0);
 	assert_source(ev, &cmd_src);
 	assert_string_equal(sget(ev, "by"), "ly");
 	assert_string_equal(sget(ev, "note"), "on my way");
 	assert_string_equal(sget(ev, "at"), rfc(t));
-	assert_int_equal(json_array_size(e.assignments), 0);
+	assert_int_equal(json_array_size(JL(&e.assignments)), 0);
 	/* everyone on it but the actor */
-	json_t *n = nth(e.notifications, 0);
+	json_t *n = nth(JL(&e.notifications), 0);
 	assert_string_equal(sget(n, "type"), "acked");
 	assert_string_equal(joined(json_object_get(n, "to"), "id"), "wuye");
 	assert_string_equal(sget(n, "level_key"), "member");
@@ -818,8 +913,9 @@ static void test_cmd_ack(void **state)
 
 	/* no note: null */
 	command_ok(f->basic, &rec, "{\"op\":\"ack\",\"incident\":\"p-1\",\"by\":\"wuye\"}", t, &e);
-	assert_true(json_is_null(json_object_get(nth(e.events, 0), "note")));
-	assert_string_equal(joined(json_object_get(nth(e.notifications, 0), "to"), "id"), "ly");
+	assert_true(json_is_null(json_object_get(nth(JL(&e.events), 0), "note")));
+	assert_string_equal(joined(json_object_get(nth(JL(&e.notifications), 0), "to"), "id"),
+	                    "ly");
 	effects_free(&e);
 	done(h, &rec);
 }
@@ -837,9 +933,9 @@ static void test_cmd_resolve(void **state)
 	assert_field(&e, "state", "resolved");
 	assert_field_ms(&e, "updated_at", t0 + HOUR);
 	assert_string_equal(types(&e), "resolved");
-	assert_string_equal(sget(nth(e.events, 0), "by"), "cj");
-	assert_string_equal(sget(nth(e.events, 0), "note"), "fixed");
-	json_t *n = nth(e.notifications, 0);
+	assert_string_equal(sget(nth(JL(&e.events), 0), "by"), "cj");
+	assert_string_equal(sget(nth(JL(&e.events), 0), "note"), "fixed");
+	json_t *n = nth(JL(&e.notifications), 0);
 	assert_string_equal(sget(n, "type"), "resolved");
 	assert_string_equal(joined(json_object_get(n, "to"), "id"), "ly,wuye");
 	assert_due(&e, LC_REM, 0);
@@ -883,15 +979,15 @@ static void test_cmd_escalate(void **state)
 	command_ok(f->basic, &rec, "{\"op\":\"escalate\",\"incident\":\"p-1\",\"by\":\"cj\"}", t,
 	           &e);
 	assert_string_equal(types(&e), "escalated");
-	json_t *ev = nth(e.events, 0);
+	json_t *ev = nth(JL(&e.events), 0);
 	assert_string_equal(sget(ev, "reason"), "manual");
 	assert_string_equal(sget(ev, "level_key"), "leader");
 	assert_source(ev, &cmd_src);
 	assert_field(&e, "level", "2");
 	assert_field_ms(&e, "ack_deadline", t + 30 * MIN);
 	assert_field_ms(&e, "updated_at", t);
-	assert_string_equal(sget(nth(e.assignments, 0), "reason"), "manual");
-	assert_string_equal(joined(json_object_get(nth(e.notifications, 0), "to"), "id"),
+	assert_string_equal(sget(nth(JL(&e.assignments), 0), "reason"), "manual");
+	assert_string_equal(joined(json_object_get(nth(JL(&e.notifications), 0), "to"), "id"),
 	                    "cj,wuye");
 	assert_due(&e, LC_SET, t + 30 * MIN);
 	effects_free(&e);
@@ -904,8 +1000,8 @@ static void test_cmd_escalate(void **state)
 	command_ok(f->basic, &rec, "{\"op\":\"escalate\",\"incident\":\"p-2\",\"by\":\"cc\"}", t,
 	           &e);
 	assert_string_equal(types(&e), "skipped,escalated");
-	assert_string_equal(sget(nth(e.events, 0), "level_key"), "leader");
-	assert_source(nth(e.events, 0), &cmd_src);
+	assert_string_equal(sget(nth(JL(&e.events), 0), "level_key"), "leader");
+	assert_source(nth(JL(&e.events), 0), &cmd_src);
 	assert_field(&e, "state", "open");
 	assert_field(&e, "level_key", "community");
 	effects_free(&e);
@@ -924,15 +1020,15 @@ static void test_cmd_reassign(void **state)
 	           "{\"op\":\"reassign\",\"incident\":\"p-1\",\"by\":\"cc\",\"level\":\"street\"}",
 	           t, &e);
 	assert_string_equal(types(&e), "reassigned");
-	json_t *ev = nth(e.events, 0);
+	json_t *ev = nth(JL(&e.events), 0);
 	assert_string_equal(sget(ev, "reason"), "reassign");
 	assert_int_equal(iget(ev, "level"), 4);
 	assert_field(&e, "level_key", "street");
 	assert_field(&e, "assignees", "[\"soffice\"]");
-	json_t *a = nth(e.assignments, 0);
+	json_t *a = nth(JL(&e.assignments), 0);
 	assert_string_equal(sget(a, "event"), "reassigned");
 	assert_string_equal(sget(a, "level_name"), "街道");
-	json_t *n = nth(e.notifications, 0);
+	json_t *n = nth(JL(&e.notifications), 0);
 	assert_string_equal(sget(n, "type"), "reassigned");
 	assert_string_equal(joined(json_object_get(n, "to"), "id"), "soffice,wuye");
 	apply(h, &e, &rec);
@@ -962,15 +1058,15 @@ static void test_cmd_comment(void **state)
 	           "\"看一下\\n谢谢\"}",
 	           t0 + MIN, &e);
 	assert_string_equal(types(&e), "comment");
-	json_t *ev = nth(e.events, 0);
+	json_t *ev = nth(JL(&e.events), 0);
 	assert_string_equal(sget(ev, "by"), "zq");
 	assert_string_equal(sget(ev, "note"), "看一下\n谢谢");
-	assert_int_equal(json_object_size(e.fields), 1);
+	assert_int_equal(json_object_size(JF(&e.fields)), 1);
 	assert_field_ms(&e, "updated_at", t0 + MIN);
 	assert_due(&e, LC_KEEP, 0);
 	assert_int_equal(e.open, LC_KEEP);
 	assert_int_equal(e.dedup, LC_KEEP);
-	json_t *n = nth(e.notifications, 0);
+	json_t *n = nth(JL(&e.notifications), 0);
 	assert_string_equal(sget(n, "type"), "comment");
 	assert_string_equal(joined(json_object_get(n, "to"), "id"), "ly,wuye");
 	/* one line */
@@ -981,7 +1077,8 @@ static void test_cmd_comment(void **state)
 	/* the actor is left out */
 	command_ok(f->basic, &rec, "{\"op\":\"comment\",\"incident\":\"p-1\",\"by\":\"ly\"}",
 	           t0 + MIN, &e);
-	assert_string_equal(joined(json_object_get(nth(e.notifications, 0), "to"), "id"), "wuye");
+	assert_string_equal(joined(json_object_get(nth(JL(&e.notifications), 0), "to"), "id"),
+	                    "wuye");
 	effects_free(&e);
 	done(h, &rec);
 
@@ -990,7 +1087,7 @@ static void test_cmd_comment(void **state)
 	command_ok(f->basic, &rec, "{\"op\":\"comment\",\"incident\":\"p-5\",\"by\":\"cc\"}", t0,
 	           &e);
 	assert_string_equal(types(&e), "comment");
-	assert_int_equal(json_array_size(e.notifications), 0);
+	assert_int_equal(json_array_size(JL(&e.notifications)), 0);
 	effects_free(&e);
 	done(h, &rec);
 }
@@ -1006,13 +1103,13 @@ static void test_text_one_line(void **state)
 	       "{\"id\":\"p-9\",\"category\":\"urban_management\",\"unit\":\"x/s/c/g03/far\","
 	       "\"title\":\"a\\nb\\tc\\u2028d\"}",
 	       t0, &inc, &e);
-	const char *text = sget(nth(e.notifications, 0), "text");
+	const char *text = sget(nth(JL(&e.notifications), 0), "text");
 	for (const char *p = text; *p != '\0'; p++)
 		assert_true((unsigned char)*p >= 0x20 && *p != 0x7f);
 	assert_null(strstr(text, "\xe2\x80\xa8"));
 	assert_non_null(strstr(text, "a b c d: assigned"));
 	/* the reported unit fell back to a configured one */
-	json_t *a = nth(e.assignments, 0);
+	json_t *a = nth(JL(&e.assignments), 0);
 	assert_string_equal(sget(a, "unit"), "x/s/c/g03");
 	assert_string_equal(sget(a, "reported_unit"), "x/s/c/g03/far");
 	effects_free(&e);
@@ -1029,9 +1126,9 @@ static void assert_rejected(const struct rules *r, const struct inc_record *rec,
 		fail_msg("accepted: %s", json);
 	assert_string_equal(reason_code(rj.reason), reason_code(want));
 	assert_true(strlen(rj.msg) > 0);
-	assert_int_equal(json_object_size(e.fields), 0);
-	assert_int_equal(json_array_size(e.events), 0);
-	assert_int_equal(json_array_size(e.notifications), 0);
+	assert_int_equal(json_object_size(JF(&e.fields)), 0);
+	assert_int_equal(json_array_size(JL(&e.events)), 0);
+	assert_int_equal(json_array_size(JL(&e.notifications)), 0);
 	assert_int_equal(e.due, LC_KEEP);
 	effects_free(&e);
 }
@@ -1110,17 +1207,17 @@ static void test_duplicate(void **state)
 	struct lc_source src = {"gr:in:feedback", "1700000000005-0"};
 
 	duplicate(f->basic, &rec, t0 + 5 * MIN, &src, &e);
-	assert_int_equal(json_object_size(e.fields), 3);
+	assert_int_equal(json_object_size(JF(&e.fields)), 3);
 	assert_field(&e, "count", "2");
 	assert_field_ms(&e, "last_seen_at", t0 + 5 * MIN);
 	assert_field_ms(&e, "updated_at", t0 + 5 * MIN);
 	assert_string_equal(types(&e), "duplicate");
-	json_t *ev = nth(e.events, 0);
+	json_t *ev = nth(JL(&e.events), 0);
 	assert_int_equal(iget(ev, "count"), 2);
 	assert_source(ev, &src);
-	assert_int_equal(json_array_size(e.assignments), 0);
+	assert_int_equal(json_array_size(JL(&e.assignments)), 0);
 	/* the current assignees only */
-	json_t *n = nth(e.notifications, 0);
+	json_t *n = nth(JL(&e.notifications), 0);
 	assert_string_equal(sget(n, "type"), "duplicate");
 	assert_string_equal(joined(json_object_get(n, "to"), "id"), "ly");
 	assert_string_equal(sget(n, "level_key"), "member");
@@ -1133,7 +1230,7 @@ static void test_duplicate(void **state)
 	assert_int_equal(rec.created_at, t0);
 
 	duplicate(f->basic, &rec, t0 + 6 * MIN, &src, &e);
-	assert_int_equal(iget(nth(e.events, 0), "count"), 3);
+	assert_int_equal(iget(nth(JL(&e.events), 0), "count"), 3);
 	effects_free(&e);
 	done(h, &rec);
 }
@@ -1273,6 +1370,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_create),
+	        cmocka_unit_test(test_json_escapes),
 	        cmocka_unit_test(test_create_skipped),
 	        cmocka_unit_test(test_due_at_cap),
 	        cmocka_unit_test(test_deadline_not_due),
