@@ -31,7 +31,25 @@ struct reloader {
 	struct rules *result;
 	struct diags dg;
 	struct ctl_diff diff; /* what the new rules change, for the log line */
+	/* the rules a reload replaced are freed by a thread of their own, too */
+	pthread_t freer;
+	bool freeing;
 };
+
+static void *free_thread(void *arg)
+{
+	rules_free(arg);
+	return NULL;
+}
+
+/* Wait for the rules replaced last time to be freed (at once, nearly always). */
+static void join_freer(struct reloader *rl)
+{
+	if (rl->freeing) {
+		pthread_join(rl->freer, NULL);
+		rl->freeing = false;
+	}
+}
 
 static void *load_thread(void *arg)
 {
@@ -49,6 +67,7 @@ static void *load_thread(void *arg)
 
 static void start(struct reloader *rl)
 {
+	join_freer(rl);
 	notify_reloading();
 	rl->running = true;
 	rl->again = false;
@@ -87,7 +106,11 @@ static void finish(struct reloader *rl)
 		log_kv(LOG_INFO, "reloaded", "rules", d->cfg->rules, "summary", summary, "changes",
 		       changes.data != NULL ? changes.data : "", "ms", ms, NULL);
 		buf_free(&changes);
-		rules_free(old);
+		/* freeing a big rules object takes long too: not on the loop */
+		if (pthread_create(&rl->freer, NULL, free_thread, old) == 0)
+			rl->freeing = true;
+		else
+			rules_free(old);
 	}
 	notify_ready();
 	if (rl->again)
@@ -137,6 +160,7 @@ void reloader_free(struct reloader *rl)
 		rules_free(rl->result);
 		diags_free(&rl->dg);
 	}
+	join_freer(rl);
 	event_free(rl->ev);
 	close(rl->pipe[0]);
 	close(rl->pipe[1]);
