@@ -15,8 +15,9 @@
  * apply: KEYS 1 inc, 2 timeline, 3 seen, 4 due, 5 open, 6 dedup, 7 source
  * stream, 8 out:assignments, 9 out:notifications.
  * ARGV 1 mode (create|update), 2 id, 3 group, 4 entry id or "", 5 seen
- * member or "", 6 expected version (update) or dedup holder (create: the
- * fields then carry version 1; an incident that exists has its seen set),
+ * member or "", 6 expected version (update) or dedup holder (create; an
+ * incident that exists already has its seen set); the fields carry the
+ * new version (1 on creation, the expected one plus 1 on an update),
  * 7 due op, 8 due score, 9 open op, 10 open score, 11 dedup op, 12 expire
  * seconds ("0": none), 13 out maxlen, 14 events channel, 15 nfields, then
  * the field/value pairs, the events, the assignments and the
@@ -43,7 +44,7 @@ static const char apply_lua[] =
         "local i = 15\n"
         "local n = tonumber(ARGV[i])\n"
         "if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, i + 1, i + 2 * n)) end\n"
-        "if not create then redis.call('HINCRBY', KEYS[1], 'version', 1) end\n"
+
         "i = i + 2 * n + 1\n"
         "n = tonumber(ARGV[i])\n"
         "for k = 1, n do\n"
@@ -186,7 +187,7 @@ void apply_encode(struct buf *out, const struct apply_ctx *c, const char *id,
                   const char *expect_holder, const struct lc_source *src)
 {
 	bool has_src = src != NULL && src->stream != NULL;
-	size_t nf = e->fields.n / 2 + (create ? 1 : 0);
+	size_t nf = e->fields.n / 2 + 1; /* and the version */
 
 	buf_reserve(out, 1024 + strlen(id) * 4 + e->fields.text.len + e->events.text.len +
 	                         e->assignments.text.len + e->notifications.text.len +
@@ -236,10 +237,8 @@ void apply_encode(struct buf *out, const struct apply_ctx *c, const char *id,
 		bulk(out, lc_item(&e->fields, i), e->fields.len[i]);
 		bulk(out, lc_item(&e->fields, i + 1), e->fields.len[i + 1]);
 	}
-	if (create) {
-		bulks(out, "version");
-		bulks(out, "1");
-	}
+	bulks(out, "version");
+	bulk_int(out, create ? 1 : expect_version + 1);
 	text_list(out, &e->events);
 	text_list(out, &e->assignments);
 	text_list(out, &e->notifications);

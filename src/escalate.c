@@ -77,12 +77,10 @@ static void on_incident(void *arg, redisReply *r)
 	struct effects fx;
 	char err[256];
 
-	if (r == NULL || it->gen != it->e->gen || !REPLY_IS_ARRAY(r) || r->elements != 2 ||
-	    !REPLY_IS_ARRAY(r->element[0])) {
+	if (r == NULL || it->gen != it->e->gen || !REPLY_IS_ARRAY(r)) {
 		item_done(it);
 		return;
 	}
-	r = r->element[0];
 	effects_init(&fx);
 	memset(&rec, 0, sizeof(rec));
 	if (r->elements == 0) {
@@ -139,8 +137,16 @@ static void on_due(void *arg, redisReply *r)
 			it->gen = e->gen;
 			it->id = xstrndup(r->element[i]->str, r->element[i]->len);
 			e->inflight++;
-			if (store_read_incident(e->d->store, it->id, NULL, on_incident, it) < 0)
+			/*
+			 * A plain HGETALL, not the read script: a deadline has no
+			 * entry to look up in the seen set, and the apply's
+			 * compare-and-set on the version catches any change since.
+			 */
+			char *key = store_key(e->d->store, "inc:%s", it->id);
+			const char *argv[] = {"HGETALL", key};
+			if (store_command(e->d->store, on_incident, it, 2, argv, NULL) < 0)
 				item_done(it);
+			free(key);
 		}
 	}
 }
