@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define GR_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #define GR_NELEM(a)     (sizeof(a) / sizeof((a)[0]))
@@ -32,7 +33,15 @@ void buf_init(struct buf *b);
 void buf_free(struct buf *b);
 void buf_reset(struct buf *b);
 void buf_reserve(struct buf *b, size_t extra);
-void buf_append(struct buf *b, const void *p, size_t n);
+static inline void buf_append(struct buf *b, const void *p, size_t n)
+{
+	if (n >= b->cap - b->len) /* also when cap is 0: room for the NUL too */
+		buf_reserve(b, n);
+	if (n > 0)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
 void buf_puts(struct buf *b, const char *s);
 static inline void buf_putc(struct buf *b, char c)
 {
