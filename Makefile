@@ -48,7 +48,7 @@ ALL_CFLAGS  = $(WARN) $(OPT) -D_DEFAULT_SOURCE -fstack-protector-strong -fPIE \
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD) $(LDFLAGS)
 
 # The pure modules: no libevent, no hiredis; unit tests and fuzzers drive them.
-CORE := util log timeutil diag reason htab yamldoc config rules jscan incident route explain lifecycle apply \
+CORE := util log timeutil diag reason htab yamldoc yamlfast config rules jscan incident route explain lifecycle apply \
 	ctl_diff
 CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
 DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o $(BUILD)/intake.o $(BUILD)/escalate.o \
@@ -61,7 +61,8 @@ UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 BINS := $(BUILD)/gridrouted $(BUILD)/gridctl
 
-.PHONY: all deps check unit system valgrind fuzz install clean format format-check help bench run
+.PHONY: all deps check unit system valgrind fuzz install clean format format-check help bench run \
+	bench-route bench-plot bench-doc
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -164,14 +165,33 @@ fuzz: $(FUZZ_BINS)
 			echo "fuzz $$name: failed; inputs in $(FUZZ_BUILD)/crashes/"; exit 1; fi; \
 	done
 
-FORMAT_FILES = $(wildcard src/*.c include/*.h tests/unit/*.c tests/unit/*.h tests/bench/*.c tests/fuzz/*.c)
+FORMAT_FILES = $(wildcard src/*.c include/*.h tests/unit/*.c tests/unit/*.h tests/bench/*.c \
+	tests/bench/*.h tests/fuzz/*.c)
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 
+# The end-to-end benchmark (tests/bench/README.md §5): one table, the p99
+# plot in docs/; BENCH_INCIDENTS=100000 (and the other BENCH_ variables of
+# tests/bench/Makefile) for a quick run. The routing micro-benchmark alone
+# is bench-route; bench-plot redraws the plot from the last run, bench-doc
+# copies its table into docs/performance.md.
+BENCH_DEB_PKGS := gnuplot-nox fonts-dejavu-core
 bench:
+	$(MAKE) deps DEB_PKGS="$(DEB_PKGS) $(BENCH_DEB_PKGS)"
+	$(MAKE) all
+	$(MAKE) -C tests/bench perf
+
+bench-route:
 	$(MAKE) -C tests/bench
+
+bench-plot:
+	$(MAKE) -C tests/bench plot
+
+# Copy the table of the last `make bench` into docs/performance.md.
+bench-doc:
+	$(MAKE) -C tests/bench doc
 
 # Where `make install` puts the systemd files and the documentation. The unit
 # and the tmpfiles entry are rewritten for SBINDIR, SYSCONFDIR and DOCDIR, so
@@ -233,7 +253,8 @@ help:
 	@echo "make deps       install the Debian packages that are missing"
 	@echo "make check      deps, build, unit tests (plain and sanitized), system tests"
 	@echo "make unit       unit tests only (SANITIZE=address,undefined for sanitized)"
-	@echo "make bench      benchmarks (tests/bench), not part of check"
+	@echo "make bench      end-to-end benchmark: one table, docs/perf-p99.png (not part of check)"
+	@echo "make bench-route the routing micro-benchmark (tests/bench/bench_route)"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=..."
 	@echo "make format-check"
 

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "timeutil.h"
 #include "yamldoc.h"
+#include "yamlfast.h"
 
 /* Mappings with more pairs than this check duplicate keys with a hash table. */
 #define SMALL_MAP 16
@@ -312,15 +313,12 @@ static int load_document(yaml_parser_t *p, struct ydoc *y, size_t len)
 	return 1;
 }
 
-int ydoc_load(struct ydoc *y, const char *buf, size_t len, struct diags *d)
+/* libyaml's reading of buf into y, whose tree is empty. */
+static int load_libyaml(struct ydoc *y, const char *buf, size_t len, struct diags *d)
 {
 	yaml_parser_t p;
 	int rc = 0, got;
 
-	memset(y, 0, sizeof(*y));
-	y->d = d;
-	buf_init(&y->path);
-	buf_puts(&y->path, "");
 	yaml_parser_initialize(&p);
 	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
 	got = load_document(&p, y, len);
@@ -357,6 +355,32 @@ int ydoc_load(struct ydoc *y, const char *buf, size_t len, struct diags *d)
 	}
 	yaml_parser_delete(&p);
 	return rc;
+}
+
+static void ydoc_init(struct ydoc *y, struct diags *d)
+{
+	memset(y, 0, sizeof(*y));
+	y->d = d;
+	buf_init(&y->path);
+	buf_puts(&y->path, "");
+}
+
+/*
+ * The fast path reads the usual files several times faster than libyaml;
+ * whatever it declines, libyaml reads from scratch, errors and all.
+ */
+int ydoc_load(struct ydoc *y, const char *buf, size_t len, struct diags *d)
+{
+	ydoc_init(y, d);
+	if (ydoc_load_fast(y, buf, len) == 0)
+		return 0;
+	return load_libyaml(y, buf, len, d);
+}
+
+int ydoc_load_libyaml(struct ydoc *y, const char *buf, size_t len, struct diags *d)
+{
+	ydoc_init(y, d);
+	return load_libyaml(y, buf, len, d);
 }
 
 void ydoc_free(struct ydoc *y)
