@@ -23,6 +23,18 @@ bool log_enabled(enum log_level level);
 void log_kv(enum log_level level, const char *event, ...) __attribute__((sentinel));
 void log_kvv(enum log_level level, const char *event, va_list ap);
 
+/*
+ * A line that repeats with every retry (an error reply that lasts, a
+ * refused read): at most one a second per fold, with "repeats_folded"
+ * saying how many were left out since the last one.
+ */
+struct log_fold {
+	int64_t last;
+	unsigned long folded;
+};
+
+void log_folded(struct log_fold *f, enum log_level level, const char *event, const char *error);
+
 /* A free-text "msg" field after the event. */
 void log_msg(enum log_level level, const char *event, const char *fmt, ...) GR_PRINTF(3, 4);
 

@@ -359,13 +359,7 @@ static void work_start(struct work *w)
 		work_done(w);
 		return;
 	}
-	if (w->deliveries > w->in->d->cfg->max_deliveries) {
-		snprintf(msg, sizeof(msg),
-		         "delivered %lld times, more than limits.max_deliveries (%lld)",
-		         (long long)w->deliveries, (long long)w->in->d->cfg->max_deliveries);
-		deadletter(w, REASON_MAX_DELIVERIES, msg);
-		return;
-	}
+	/* what is wrong with the entry itself first: it says more than a count */
 	if (w->payload == NULL) {
 		snprintf(msg, sizeof(msg), "the entry has no \"%s\" field",
 		         w->stream == CMD_STREAM ? "command" : "incident");
@@ -377,6 +371,13 @@ static void work_start(struct work *w)
 		         w->stream == CMD_STREAM ? "command" : "incident", w->plen,
 		         (long long)w->in->d->cfg->max_incident_bytes);
 		deadletter(w, REASON_TOO_LARGE, msg);
+		return;
+	}
+	if (w->deliveries > w->in->d->cfg->max_deliveries) {
+		snprintf(msg, sizeof(msg),
+		         "delivered %lld times, more than limits.max_deliveries (%lld)",
+		         (long long)w->deliveries, (long long)w->in->d->cfg->max_deliveries);
+		deadletter(w, REASON_MAX_DELIVERIES, msg);
 		return;
 	}
 	if (w->stream == CMD_STREAM)
@@ -526,7 +527,8 @@ static void on_read(redisAsyncContext *ac, void *r, void *priv)
 		return;
 	if (REPLY_IS_ERROR(reply)) {
 		/* NOGROUP: Redis lost the group (restarted without persistence) */
-		log_kv(LOG_WARN, "read_failed", "error", reply->str, NULL);
+		static struct log_fold fold; /* it repeats with every retry */
+		log_folded(&fold, LOG_WARN, "read_failed", reply->str);
 		if (strncmp(reply->str, "READONLY", 8) == 0)
 			rconn_reconnect(in->d->rd); /* a replica now: find the primary again */
 		in->groups_ok = false;
@@ -570,11 +572,13 @@ static void on_read(redisAsyncContext *ac, void *r, void *priv)
 
 static void on_group(void *arg, redisReply *r)
 {
+	static struct log_fold fold; /* it repeats with every retry */
+
 	(void)arg;
 	if (r == NULL)
 		return;
 	if (REPLY_IS_ERROR(r) && strncmp(r->str, "BUSYGROUP", 9) != 0)
-		log_kv(LOG_ERROR, "group_create_failed", "error", r->str, NULL);
+		log_folded(&fold, LOG_ERROR, "group_create_failed", r->str);
 }
 
 static void on_groups_done(void *arg, redisReply *r)

@@ -177,6 +177,21 @@ void log_kvv(enum log_level level, const char *event, va_list ap)
 	va_end(cp);
 }
 
+void log_folded(struct log_fold *f, enum log_level level, const char *event, const char *error)
+{
+	int64_t now = time_now_ms();
+	char n[24];
+
+	if (f->last != 0 && now - f->last < 1000) {
+		f->folded++;
+		return;
+	}
+	snprintf(n, sizeof(n), "%lu", f->folded);
+	log_kv(level, event, "error", error, "repeats_folded", f->folded > 0 ? n : NULL, NULL);
+	f->last = now;
+	f->folded = 0;
+}
+
 void log_kv(enum log_level level, const char *event, ...)
 {
 	va_list ap;

@@ -191,20 +191,9 @@ static int send_req(struct sreq *q);
  */
 static void log_error_reply(const char *err)
 {
-	static int64_t last;
-	static unsigned long folded;
-	int64_t now = time_now_ms();
+	static struct log_fold fold;
 
-	if (now - last < 1000) {
-		folded++;
-		return;
-	}
-	char n[24];
-	snprintf(n, sizeof(n), "%lu", folded);
-	log_kv(LOG_WARN, "redis_error", "error", err, "repeats_folded", folded > 0 ? n : NULL,
-	       NULL);
-	last = now;
-	folded = 0;
+	log_folded(&fold, LOG_WARN, "redis_error", err);
 }
 
 /* What to log and count once Redis says a step was applied: a copy, as the step is gone. */

@@ -302,6 +302,20 @@ def test_max_deliveries(r, tmp, server):
         assert d.stop() == 0
 
 
+def test_an_entry_without_payload_says_so_even_when_redelivered_too_often(r, tmp, server):
+    r.xgroup_create("gr:in:patrol", "gridrouted", id="0", mkstream=True)
+    entry = r.xadd("gr:in:patrol", {"report": "{}"})
+    for _ in range(5):
+        r.xreadgroup("gridrouted", "d1", {"gr:in:patrol": "0" if _ else ">"}, count=10)
+    d = Daemon(tmp, server.port, name="d1").start()
+    try:
+        dl = wait_for(lambda: deadletters(r), 10, "dead letter")[0]
+        assert dl["reason"] == "missing_payload" and dl["entry"] == entry
+        assert json.loads(dl["payload"]) == {"report": "{}"}
+    finally:
+        assert d.stop() == 0
+
+
 def test_idle_entries_of_another_consumer_are_claimed(r, tmp, server):
     # a consumer that read an entry and died before acknowledging it
     r.xgroup_create("gr:in:feedback", "gridrouted", id="0", mkstream=True)
