@@ -48,10 +48,10 @@ void apply_encode_dedup(struct buf *out, const struct apply_ctx *c, const char *
 /*
  * For the benchmark's ceiling: append to out every command the daemon
  * sends for a report read as entry `entry` of stream `stream` (the field
- * value in payload) when it makes a new incident of it: the dedup read
- * when the report has a dedup_key, then the apply. Returns the number of
- * commands appended (1 or 2), or -1 when the daemon would dead-letter the
- * report (nothing appended).
+ * value in payload) when it makes a new incident of it: the apply (a
+ * dedup key is tried as new first; the dedup read comes only when the
+ * key names an incident). Returns the number of commands appended (1), or
+ * -1 when the daemon would dead-letter the report (nothing appended).
  */
 int apply_plan_report(struct buf *out, const struct apply_ctx *c, const struct rules *r,
                       const char *stream, const char *entry, const char *payload, size_t plen,

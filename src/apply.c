@@ -291,7 +291,6 @@ int apply_plan_report(struct buf *out, const struct apply_ctx *c, const struct r
 	struct rejection rj;
 	struct effects e;
 	const char *name = strrchr(stream, ':');
-	int n = 1;
 
 	if (name == NULL || channel_parse(name + 1, &ctx.channel) < 0 ||
 	    stream_id_ms(entry, &ctx.entry_ms) < 0)
@@ -302,15 +301,11 @@ int apply_plan_report(struct buf *out, const struct apply_ctx *c, const struct r
 		incident_free(&inc);
 		return -1;
 	}
-	if (inc.dedup_key != NULL) {
-		apply_encode_dedup(out, c, inc.dedup_key);
-		n++;
-	}
 	struct lc_source src = {.stream = stream, .entry = entry};
 	effects_init(&e);
 	lifecycle_create(r, &inc, &rt, now, &src, &e);
 	apply_encode(out, c, inc.id, &e, true, 0, inc.dedup_key != NULL ? "" : NULL, &src);
 	effects_free(&e);
 	incident_free(&inc);
-	return n;
+	return 1;
 }

@@ -54,6 +54,7 @@ struct work {
 	struct event *timer;
 	enum reason dl_reason; /* set once the entry is being dead-lettered */
 	bool is_create;
+	bool read_dedup; /* the dedup key names an incident: read it first */
 };
 
 static void read_batch(struct intake *in);
@@ -152,7 +153,12 @@ static void on_stored(void *arg, enum store_result res)
 		break;
 	case ST_RETRY:
 	case ST_GONE:
-		/* the incident changed under us: read it again and decide again */
+		/*
+		 * the incident changed under us, or (a creation) the dedup key
+		 * names one: read it again and decide again
+		 */
+		if (w->is_create)
+			w->read_dedup = true;
 		w->is_create = false;
 		incident_free(&w->inc);
 		command_free(&w->cmd);
@@ -276,12 +282,17 @@ static void start_incident(struct work *w)
 		deadletter(w, rj.reason, rj.msg);
 		return;
 	}
-	if (w->inc.dedup_key != NULL) {
+	/*
+	 * A dedup key is mostly new: try the creation at once, on the
+	 * condition that the key names no incident ("" as the holder); when it
+	 * names one, the store answers RETRY and the holder is read first.
+	 */
+	if (w->inc.dedup_key != NULL && w->read_dedup) {
 		if (store_read_dedup(w->in->d->store, w->inc.dedup_key, on_dedup, w) < 0)
 			work_done(w);
 		return;
 	}
-	create_incident(w, NULL);
+	create_incident(w, w->inc.dedup_key != NULL ? "" : NULL);
 }
 
 static void on_command_incident(void *arg, redisReply *r)

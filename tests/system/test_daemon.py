@@ -155,6 +155,24 @@ def test_dedup_counts_duplicates(r, daemon):
     assert [e["count"] for e in timeline(r, first) if e["type"] == "duplicate"] == [2, 3]
 
 
+def test_dedup_burst_of_one_new_key_makes_one_incident(r, daemon):
+    # all in one pipeline: several creations race for the new key, one wins
+    p = r.pipeline(transaction=False)
+    for i in range(20):
+        p.xadd("gr:in:" + ("patrol", "feedback")[i % 2],
+               {"incident": json.dumps(base(dedup_key="pipe-burst-1"))})
+    ids = p.execute()
+    holder = wait_for(lambda: r.get("gr:dedup:pipe-burst-1"), 10, "the dedup key")
+    wait_for(lambda: incident(r, holder).get("count") == "20", 10, "count 20")
+    assert len(assignments(r)) == 1
+    assert holder.split("-", 1)[1] in ids
+    assert [e["count"] for e in timeline(r, holder) if e["type"] == "duplicate"] == \
+        list(range(2, 21))
+    wait_for(lambda: all(r.xpending(s, "gridrouted")["pending"] == 0
+                         for s in ("gr:in:patrol", "gr:in:feedback")), 10, "all acked")
+    assert not deadletters(r)
+
+
 def test_own_pending_entries_are_routed_at_start(r, server, tmp):
     # entries read by this consumer before a crash, never acknowledged
     r.xgroup_create("gr:in:patrol", "gridrouted", id="0", mkstream=True)
