@@ -619,22 +619,31 @@ static void read_batch(struct intake *in)
 	char count[24], block[24];
 	int n = 0, ns = 0;
 	bool history = history_phase(in);
+	int64_t cap = in->d->cfg->batch * MAX_BATCHES, per = in->d->cfg->batch;
 
 	if (in->reading || in->d->stopping || !both_up(in))
 		return;
 	/*
 	 * Own pending entries are read batch after batch (the cursor moves with
 	 * each); new ones are read while earlier batches are still being
-	 * applied, up to MAX_BATCHES of them: the compare-and-set in the store
-	 * keeps entries about one incident right even when they overlap.
+	 * applied, up to MAX_BATCHES batches' worth in all (COUNT is per
+	 * stream, so it is shared out among the streams read), and only once
+	 * a batch's worth has room: the compare-and-set in the store keeps
+	 * entries about one incident right even when they overlap.
 	 */
-	if (in->inflight > 0 && (history || in->inflight >= in->d->cfg->batch * MAX_BATCHES))
+	if (in->inflight > 0 && (history || in->inflight > cap - in->d->cfg->batch))
 		return;
 	if (!in->groups_ok) {
 		create_groups(in);
 		return;
 	}
-	snprintf(count, sizeof(count), "%lld", (long long)in->d->cfg->batch);
+	for (int i = 0; i < NSTREAMS; i++)
+		ns += !history || !in->history_done[i];
+	if (!history && ns > 0) {
+		per = (cap - (int64_t)in->inflight) / ns;
+		per = per < 1 ? 1 : per > in->d->cfg->batch ? in->d->cfg->batch : per;
+	}
+	snprintf(count, sizeof(count), "%lld", (long long)per);
 	snprintf(block, sizeof(block), "%lld", (long long)in->d->cfg->block_ms);
 	argv[n++] = "XREADGROUP";
 	argv[n++] = "GROUP";
@@ -648,16 +657,13 @@ static void read_batch(struct intake *in)
 	}
 	argv[n++] = "STREAMS";
 	for (int i = 0; i < NSTREAMS; i++) {
-		if (!history || !in->history_done[i]) {
+		if (!history || !in->history_done[i])
 			argv[n++] = in->streams[i];
-			ns++;
-		}
 	}
 	for (int i = 0; i < NSTREAMS; i++) {
 		if (!history || !in->history_done[i])
 			argv[n++] = history ? in->pending_from[i] : ">";
 	}
-	(void)ns;
 	if (rconn_argv(in->d->rd, on_read, in, n, argv, NULL) == 0)
 		in->reading = true;
 }

@@ -196,31 +196,47 @@ static void log_error_reply(const char *err)
 	log_folded(&fold, LOG_WARN, "redis_error", err);
 }
 
-/* What to log and count once Redis says a step was applied: a copy, as the step is gone. */
+/*
+ * What to log and count once Redis says a step was applied: a copy, as the
+ * step is gone by then. One allocation: the events, then the strings.
+ */
 struct applied {
-	char id[INCIDENT_ID_MAX + 1];
-	char from[LC_ID_MAX + 1];
-	char unit[LC_UNIT_MAX + 1];
-	char source[256];
-	char entry[64];
+	const char *id, *from, *unit, *source, *entry;
 	enum channel channel;
 	bool assigned;
 	size_t nev;
 	struct lc_event ev[];
 };
 
+/* Copy s to *pool and move *pool on. */
+static const char *pool_put(char **pool, const char *s)
+{
+	size_t len = strlen(s) + 1;
+	char *p = *pool;
+
+	memcpy(p, s, len);
+	*pool += len;
+	return p;
+}
+
 static struct applied *applied_new(const char *id, const struct effects *e,
                                    const struct lc_source *src)
 {
-	struct applied *a = xmalloc(sizeof(*a) + e->nev * sizeof(a->ev[0]));
+	bool has_src = src != NULL && src->stream != NULL;
+	const char *from = e->from_level != NULL ? e->from_level : "";
+	const char *source = has_src ? src->stream : "";
+	const char *entry = has_src && src->entry != NULL ? src->entry : "";
+	size_t head = sizeof(struct applied) + e->nev * sizeof(struct lc_event);
+	size_t strs =
+	        strlen(id) + strlen(from) + strlen(e->unit) + strlen(source) + strlen(entry) + 5;
+	struct applied *a = xmalloc(head + strs);
+	char *pool = (char *)a + head;
 
-	snprintf(a->id, sizeof(a->id), "%s", id);
-	snprintf(a->from, sizeof(a->from), "%s", e->from_level != NULL ? e->from_level : "");
-	snprintf(a->unit, sizeof(a->unit), "%s", e->unit);
-	snprintf(a->source, sizeof(a->source), "%s",
-	         src != NULL && src->stream != NULL ? src->stream : "");
-	snprintf(a->entry, sizeof(a->entry), "%s",
-	         src != NULL && src->stream != NULL && src->entry != NULL ? src->entry : "");
+	a->id = pool_put(&pool, id);
+	a->from = pool_put(&pool, from);
+	a->unit = pool_put(&pool, e->unit);
+	a->source = pool_put(&pool, source);
+	a->entry = pool_put(&pool, entry);
 	a->channel = e->channel;
 	a->assigned = e->assignments.n > 0;
 	a->nev = e->nev;
