@@ -33,6 +33,12 @@ void htab_init(struct htab *h, size_t expect);
 void htab_free(struct htab *h);
 /* Returns 0, or -1 when the key is present already (its value is left). */
 int htab_put(struct htab *h, const char *key, size_t klen, int val);
+/*
+ * Sets the value of a key that is present, and keeps key (equal to the
+ * one put, and living at least as long) in its place. Returns 0, or -1
+ * when the key is absent.
+ */
+int htab_set(struct htab *h, const char *key, size_t klen, int val);
 /* The value, or -1 when absent. */
 int htab_get(const struct htab *h, const char *key, size_t klen);
 /* The same with hash = htab_hash(key, klen), computed by the caller. */
@@ -48,6 +54,14 @@ uint64_t htab_hash(const char *key, size_t len);
  * miss. Free with free().
  */
 void *htab_table_alloc(size_t nmemb, size_t size);
+
+/*
+ * Room, not zeroed, for a big array written once front to back (a parsed
+ * document's nodes and text): from 2 MB on, on huge pages where the
+ * system has them, so that filling it takes one page fault per 2 MB, not
+ * per 4 KB. Free with free(); realloc works on it.
+ */
+void *htab_big_alloc(size_t nmemb, size_t size);
 
 /*
  * The lengths and hashes of key[0..len)'s prefixes that end before a sep

@@ -51,6 +51,13 @@ void route_chain(const struct rules *r, int unit, int cat, const struct rules_po
                  struct route_chain *out);
 
 /*
+ * The co-assignees that route_chain gives for one co_assign role (index
+ * into rules.roles) of a policy: the people of the nearest unit from unit
+ * up having the role, for category cat; empty if none.
+ */
+struct rules_plist route_co(const struct rules *r, int unit, int role, int cat);
+
+/*
  * The routing tables of r (struct rules.route): per unit, who serves each
  * level, the policies its id prefixes name and the nearest unit of each
  * co_assign role, so that routing walks no parents and scans no roles.
@@ -61,6 +68,12 @@ void route_index_free(struct route_index *ix);
 
 /* route_chain's levels[lvl].vacant alone, for checking every unit and category. */
 bool route_vacant(const struct rules *r, int unit, int lvl, int cat);
+
+/*
+ * route_vacant for every category at once, with at most 64 of them: bit c
+ * set when category c is vacant.
+ */
+uint64_t route_vacant_cats(const struct rules *r, int unit, int lvl);
 
 /* The first non-vacant level at or above from, or -1. */
 int route_first(const struct route_chain *c, int from);

@@ -13,6 +13,8 @@
 
 #include "diag.h"
 
+struct htab;
+
 enum ynode_type { YNODE_SCALAR, YNODE_SEQ, YNODE_MAP };
 
 struct ynode {
@@ -33,7 +35,16 @@ struct ydoc {
 	size_t ntext;
 	const struct ynode *root;
 	struct diags *d;
-	struct buf path; /* the path of the node being read: "policies[0].match" */
+	/*
+	 * The path of the node being read, "policies[0].match", as pushed: a
+	 * key (NULL for an index) per step. It is text only for a diagnostic.
+	 */
+	struct ypath {
+		const char *key;
+		size_t index;
+	} * path;
+	size_t npath, cappath;
+	struct buf pathtext;
 };
 
 /*
@@ -79,11 +90,15 @@ bool ydoc_is_null(const struct ydoc *y, const struct ynode *n);
 void ydoc_error(struct ydoc *y, const struct ynode *n, const char *fmt, ...) GR_PRINTF(3, 4);
 void ydoc_warn(struct ydoc *y, const struct ynode *n, const char *fmt, ...) GR_PRINTF(3, 4);
 
-/* The path: push returns the length to pop back to. */
+/*
+ * The path: push returns the depth to pop back to. A key is not copied:
+ * it must stay as it is until popped.
+ */
 size_t ydoc_push_key(struct ydoc *y, const char *key);
 size_t ydoc_push_index(struct ydoc *y, size_t i);
-void ydoc_pop(struct ydoc *y, size_t len);
-const char *ydoc_path(const struct ydoc *y);
+void ydoc_pop(struct ydoc *y, size_t depth);
+/* The path as text, valid until the next call. */
+const char *ydoc_path(struct ydoc *y);
 
 /* Typed reads: each reports its own error and returns -1. */
 int ydoc_str(struct ydoc *y, const struct ynode *n, const char **out);
@@ -113,6 +128,17 @@ int ydoc_fields(struct ydoc *y, const struct ynode *n, const char *const *keys, 
 typedef void (*ydoc_pair_fn)(struct ydoc *y, const char *key, const struct ynode *knode,
                              const struct ynode *val, void *arg);
 int ydoc_each_pair(struct ydoc *y, const struct ynode *n, ydoc_pair_fn fn, void *arg);
+
+/*
+ * The same with the duplicate check in keys, an empty table of the
+ * caller's: each key handed to fn is put there (pointing into the tree)
+ * with the value -1, so that a map from the keys to what fn makes of them
+ * costs no second table. fn may set a key's value with htab_set, pointing
+ * it at a copy that outlives the tree; the others must not be looked up
+ * once the tree is freed.
+ */
+int ydoc_each_pair_keyed(struct ydoc *y, const struct ynode *n, struct htab *keys, ydoc_pair_fn fn,
+                         void *arg);
 
 /*
  * A scalar or a sequence of scalars, as one list: "any of". Calls fn per

@@ -6,6 +6,7 @@
  * function the daemon routes with, so that the diff cannot disagree with
  * what the daemon will do. Pure: no I/O.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,30 +21,6 @@ static void put_ids(struct buf *b, const struct rules *r, const struct rules_pli
 	for (size_t i = 0; i < pl->n; i++)
 		buf_printf(b, "%s%s", i > 0 ? ", " : "", r->people[pl->ids[i]].id);
 	buf_putc(b, ']');
-}
-
-static bool plist_has(const struct rules *r, const struct rules_plist *pl, const char *id)
-{
-	for (size_t i = 0; i < pl->n; i++) {
-		if (strcmp(r->people[pl->ids[i]].id, id) == 0)
-			return true;
-	}
-	return false;
-}
-
-/* The same people, by id, whatever the order. */
-static bool plist_same(const struct rules *ra, const struct rules_plist *a, const struct rules *rb,
-                       const struct rules_plist *b)
-{
-	for (size_t i = 0; i < a->n; i++) {
-		if (!plist_has(rb, b, ra->people[a->ids[i]].id))
-			return false;
-	}
-	for (size_t i = 0; i < b->n; i++) {
-		if (!plist_has(ra, a, rb->people[b->ids[i]].id))
-			return false;
-	}
-	return true;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -157,11 +134,9 @@ static void put_co(struct buf *b, const struct rules *r, const struct rules_poli
  * "<what> changed: <name>: <field>: <before> -> <after>". Returns whether
  * it differed.
  */
-static bool field_change(struct buf *out, const char *what, const char *name, const char *field,
-                         const struct buf *x, const struct buf *y)
+static bool text_change(struct buf *out, const char *what, const char *name, const char *field,
+                        const char *a, const char *b)
 {
-	const char *a = x->data != NULL ? x->data : "", *b = y->data != NULL ? y->data : "";
-
 	if (strcmp(a, b) == 0)
 		return false;
 	if (out != NULL)
@@ -169,30 +144,63 @@ static bool field_change(struct buf *out, const char *what, const char *name, co
 	return true;
 }
 
+static bool field_change(struct buf *out, const char *what, const char *name, const char *field,
+                         const struct buf *x, const struct buf *y)
+{
+	return text_change(out, what, name, field, x->data != NULL ? x->data : "",
+	                   y->data != NULL ? y->data : "");
+}
+
 /* ---- assignments -------------------------------------------------------- */
+
+/*
+ * What the comparisons of a big pair of files look up again and again,
+ * looked up once: the other file's index of each person, unit, category,
+ * level and co_assign role of before (-1: none there). A person id names
+ * one person in a file, so that "the same people by id" is a comparison
+ * of indexes.
+ */
+struct pairing {
+	const struct rules *a, *b;
+	int *person_b; /* per person of a */
+	int *unit_b;   /* per unit of a */
+	int *cat_b;    /* per category of a */
+	int lvl_b[RULES_MAX_LEVELS];
+	const char **roles; /* co_assign role names of either file, each once */
+	int *role_a, *role_b;
+	size_t nroles;
+};
 
 struct side {
 	const struct rules *r;
 	int unit; /* resolved; -1: unknown unit */
-	int cat;
-	struct route_chain chain;
 };
 
-/* The co-assignees of one role, exactly as route_chain finds them for a policy. */
-static struct rules_plist co_people(const struct side *s, const char *role)
+static bool plist_has_idx(const struct rules_plist *pl, int p)
 {
-	struct rules_plist none = {NULL, 0};
-	struct route_chain ch;
-	struct rules_policy fake;
-	int idx = s->unit >= 0 ? rules_role(s->r, role) : -1;
+	for (size_t i = 0; i < pl->n; i++) {
+		if (pl->ids[i] == p)
+			return true;
+	}
+	return false;
+}
 
-	if (idx < 0)
-		return none;
-	memset(&fake, 0, sizeof(fake));
-	fake.co_roles = &idx;
-	fake.nco = 1;
-	route_chain(s->r, s->unit, s->cat, &fake, &ch);
-	return ch.nco > 0 ? ch.co[0] : none;
+/*
+ * The same people, by id, whatever the order: a's list in before, b's in
+ * after. The ids of a list are distinct (the loader sees to it), so equal
+ * counts and every one of a's in b will do.
+ */
+static bool plist_same(const struct pairing *pr, const struct rules_plist *a,
+                       const struct rules_plist *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++) {
+		int q = pr->person_b[a->ids[i]];
+		if (q < 0 || !plist_has_idx(b, q))
+			return false;
+	}
+	return true;
 }
 
 static void put_side(struct buf *b, const struct side *s, const struct rules_plist *pl)
@@ -244,82 +252,179 @@ static size_t co_roles(const struct rules *a, const struct rules *b, const char 
 	return n;
 }
 
-static void diff_unit(const struct rules *ra, const struct rules *rb, const char *unit,
-                      const char *const *roles, size_t nroles, struct ctl_diff *d, struct buf *out)
+/*
+ * An edited file keeps most of its people and units in their order: item i
+ * of before is most often item i + shift of after, shift being what the
+ * last item found had, and one string comparison in file order finds it
+ * without a lookup at random in after's index (ids are unique in a file).
+ */
+static int guess_person(const struct rules *b, const char *id, size_t i, ptrdiff_t *shift)
 {
-	struct side x = {.r = ra}, y = {.r = rb};
-	bool fb;
+	ptrdiff_t g = (ptrdiff_t)i + *shift;
+	int k;
 
-	x.unit = route_resolve_unit(ra, unit, strlen(unit), &fb);
-	y.unit = route_resolve_unit(rb, unit, strlen(unit), &fb);
+	if (g >= 0 && (size_t)g < b->npeople && strcmp(b->people[g].id, id) == 0)
+		return (int)g;
+	k = rules_person(b, id);
+	if (k >= 0)
+		*shift = (ptrdiff_t)k - (ptrdiff_t)i;
+	return k;
+}
+
+static int guess_unit(const struct rules *b, const char *id, size_t i, ptrdiff_t *shift)
+{
+	ptrdiff_t g = (ptrdiff_t)i + *shift;
+	int k;
+
+	if (g >= 0 && (size_t)g < b->nunits && strcmp(b->units[g].id, id) == 0)
+		return (int)g;
+	k = rules_unit(b, id, strlen(id));
+	if (k >= 0)
+		*shift = (ptrdiff_t)k - (ptrdiff_t)i;
+	return k;
+}
+
+static void pairing_init(struct pairing *pr, const struct rules *a, const struct rules *b)
+{
+	ptrdiff_t shift = 0;
+
+	memset(pr, 0, sizeof(*pr));
+	pr->a = a;
+	pr->b = b;
+	pr->person_b = xcalloc(a->npeople + 1, sizeof(int));
+	for (size_t i = 0; i < a->npeople; i++)
+		pr->person_b[i] = guess_person(b, a->people[i].id, i, &shift);
+	pr->unit_b = xcalloc(a->nunits + 1, sizeof(int));
+	shift = 0;
+	for (size_t i = 0; i < a->nunits; i++)
+		pr->unit_b[i] = guess_unit(b, a->units[i].id, i, &shift);
+	pr->cat_b = xcalloc(a->ncategories + 1, sizeof(int));
+	for (size_t i = 0; i < a->ncategories; i++)
+		pr->cat_b[i] = rules_category(b, a->categories[i].key);
+	for (size_t l = 0; l < a->nlevels; l++)
+		pr->lvl_b[l] = rules_level(b, a->levels[l].key);
+	pr->nroles = co_roles(a, b, &pr->roles);
+	pr->role_a = xcalloc(pr->nroles + 1, sizeof(int));
+	pr->role_b = xcalloc(pr->nroles + 1, sizeof(int));
+	for (size_t k = 0; k < pr->nroles; k++) {
+		pr->role_a[k] = rules_role(a, pr->roles[k]);
+		pr->role_b[k] = rules_role(b, pr->roles[k]);
+	}
+}
+
+static void pairing_free(struct pairing *pr)
+{
+	free(pr->person_b);
+	free(pr->unit_b);
+	free(pr->cat_b);
+	free(pr->roles);
+	free(pr->role_a);
+	free(pr->role_b);
+}
+
+/* The co-assignees of one role, exactly as route_chain finds them for a policy. */
+static struct rules_plist co_people(const struct side *s, int role, int cat)
+{
+	struct rules_plist none = {NULL, 0};
+
+	if (s->unit < 0 || role < 0)
+		return none;
+	struct rules_plist pl = route_co(s->r, s->unit, role, cat);
+	return pl.n > 0 ? pl : none;
+}
+
+/* A unit id of either file; xu, yu: where it resolves in each (-1: nowhere). */
+static void diff_unit(const struct pairing *pr, const char *unit, int xu, int yu,
+                      struct ctl_diff *d, struct buf *out)
+{
+	const struct rules *ra = pr->a, *rb = pr->b;
+	struct side x = {ra, xu}, y = {rb, yu};
+	struct route_chain xc, yc;
+
 	for (size_t c = 0; c < ra->ncategories; c++) {
 		const char *cat = ra->categories[c].key;
-		x.cat = (int)c;
-		y.cat = rules_category(rb, cat);
-		if (y.cat < 0)
+		int yc_cat = pr->cat_b[c];
+		if (yc_cat < 0)
 			continue; /* reported as a removed category */
 		if (x.unit >= 0)
-			route_chain(ra, x.unit, x.cat, NULL, &x.chain);
+			route_chain(ra, x.unit, (int)c, NULL, &xc);
 		if (y.unit >= 0)
-			route_chain(rb, y.unit, y.cat, NULL, &y.chain);
+			route_chain(rb, y.unit, yc_cat, NULL, &yc);
 		for (size_t l = 0; l < ra->nlevels; l++) {
-			int lb = rules_level(rb, ra->levels[l].key);
+			int lb = pr->lvl_b[l];
 			if (lb < 0)
 				continue; /* reported as a removed level */
-			const struct rules_plist *px =
-			        x.unit >= 0 ? &x.chain.levels[l].assignees : NULL;
+			const struct rules_plist *px = x.unit >= 0 ? &xc.levels[l].assignees : NULL;
 			const struct rules_plist *py =
-			        y.unit >= 0 ? &y.chain.levels[lb].assignees : NULL;
-			if (px != NULL && py != NULL && plist_same(ra, px, rb, py))
+			        y.unit >= 0 ? &yc.levels[lb].assignees : NULL;
+			if (px != NULL && py != NULL && plist_same(pr, px, py))
 				continue;
 			d->assignments++;
 			assignment_line(out, unit, cat, ra->levels[l].key, &x, px, &y, py);
 		}
-		for (size_t k = 0; k < nroles; k++) {
-			struct rules_plist px = co_people(&x, roles[k]),
-			                   py = co_people(&y, roles[k]);
-			if (x.unit >= 0 && y.unit >= 0 && plist_same(ra, &px, rb, &py))
+		for (size_t k = 0; k < pr->nroles; k++) {
+			struct rules_plist px = co_people(&x, pr->role_a[k], (int)c),
+			                   py = co_people(&y, pr->role_b[k], yc_cat);
+			if (x.unit >= 0 && y.unit >= 0 && plist_same(pr, &px, &py))
 				continue;
 			char what[96];
-			snprintf(what, sizeof(what), "co_assign %s", roles[k]);
+			snprintf(what, sizeof(what), "co_assign %s", pr->roles[k]);
 			d->assignments++;
 			assignment_line(out, unit, cat, what, &x, &px, &y, &py);
 		}
 	}
 }
 
-static void diff_assignments(const struct rules *a, const struct rules *b, struct ctl_diff *d,
-                             struct buf *out)
+/*
+ * A unit of before resolves to itself there; in after, to itself if after
+ * has it, else to its deepest configured prefix, as an incident would.
+ */
+static void diff_assignments(const struct pairing *pr, struct ctl_diff *d, struct buf *out)
 {
-	const char **roles;
-	size_t nroles = co_roles(a, b, &roles);
+	const struct rules *a = pr->a, *b = pr->b;
+	bool *in_a = xcalloc(b->nunits + 1, sizeof(*in_a)), fb;
 
-	for (size_t u = 0; u < a->nunits; u++)
-		diff_unit(a, b, a->units[u].id, roles, nroles, d, out);
+	for (size_t u = 0; u < a->nunits; u++) {
+		const char *id = a->units[u].id;
+		int yu = pr->unit_b[u];
+		if (yu >= 0)
+			in_a[yu] = true;
+		else
+			yu = route_resolve_unit(b, id, strlen(id), &fb);
+		diff_unit(pr, id, (int)u, yu, d, out);
+	}
 	for (size_t u = 0; u < b->nunits; u++) {
 		const char *id = b->units[u].id;
-		if (rules_unit(a, id, strlen(id)) < 0)
-			diff_unit(a, b, id, roles, nroles, d, out);
+		if (!in_a[u])
+			diff_unit(pr, id, route_resolve_unit(a, id, strlen(id), &fb), (int)u, d,
+			          out);
 	}
-	free(roles);
+	free(in_a);
 }
 
 /* ---- policies ----------------------------------------------------------- */
 
-/* Position of policy i among the policies both files have. */
-static size_t common_rank(const struct rules *r, const struct rules *other, size_t i)
+/*
+ * Per policy of r, its position among the policies both files have, and
+ * (when other_idx is not NULL) the index of its namesake in other, -1 if none.
+ * Caller frees.
+ */
+static size_t *common_ranks(const struct rules *r, const struct rules *other, int *other_idx)
 {
-	size_t rank = 0;
+	size_t *rank = xcalloc(r->npolicies + 1, sizeof(*rank)), n = 0;
 
-	for (size_t k = 0; k < i; k++) {
-		if (rules_policy(other, r->policies[k].name) >= 0)
-			rank++;
+	for (size_t i = 0; i < r->npolicies; i++) {
+		int k = rules_policy(other, r->policies[i].name);
+		if (other_idx != NULL)
+			other_idx[i] = k;
+		rank[i] = n;
+		n += k >= 0;
 	}
 	return rank;
 }
 
-static bool diff_policy(const struct rules *ra, size_t ia, const struct rules *rb, size_t ib,
-                        struct buf *out)
+static bool diff_policy(const struct rules *ra, size_t ia, size_t rank_a, const struct rules *rb,
+                        size_t ib, size_t rank_b, struct buf *out)
 {
 	const struct rules_policy *p = &ra->policies[ia], *q = &rb->policies[ib];
 	struct buf x, y;
@@ -327,8 +432,8 @@ static bool diff_policy(const struct rules *ra, size_t ia, const struct rules *r
 
 	buf_init(&x);
 	buf_init(&y);
-	buf_printf(&x, "%zu", common_rank(ra, rb, ia) + 1);
-	buf_printf(&y, "%zu", common_rank(rb, ra, ib) + 1);
+	buf_printf(&x, "%zu", rank_a + 1);
+	buf_printf(&y, "%zu", rank_b + 1);
 	changed |= field_change(out, "policy", p->name, "order among common policies", &x, &y);
 	buf_reset(&x);
 	buf_reset(&y);
@@ -363,8 +468,12 @@ static bool diff_policy(const struct rules *ra, size_t ia, const struct rules *r
 static void diff_policies(const struct rules *a, const struct rules *b, struct ctl_diff *d,
                           struct buf *out)
 {
+	int *in_a = xcalloc(b->npolicies + 1, sizeof(*in_a)),
+	    *in_b = xcalloc(a->npolicies + 1, sizeof(*in_b));
+	size_t *rank_b = common_ranks(b, a, in_a), *rank_a = common_ranks(a, b, in_b);
+
 	for (size_t i = 0; i < b->npolicies; i++) {
-		if (rules_policy(a, b->policies[i].name) >= 0)
+		if (in_a[i] >= 0)
 			continue;
 		d->policies_added++;
 		if (out != NULL)
@@ -372,37 +481,66 @@ static void diff_policies(const struct rules *a, const struct rules *b, struct c
 			           i + 1);
 	}
 	for (size_t i = 0; i < a->npolicies; i++) {
-		int k = rules_policy(b, a->policies[i].name);
+		int k = in_b[i];
 		if (k < 0) {
 			d->policies_removed++;
 			if (out != NULL)
 				buf_printf(out, "policy removed: %s\n", a->policies[i].name);
-		} else if (diff_policy(a, i, b, (size_t)k, out)) {
+		} else if (diff_policy(a, i, rank_a[i], b, (size_t)k, rank_b[k], out)) {
 			d->policies_changed++;
 		}
 	}
+	free(in_a);
+	free(in_b);
+	free(rank_a);
+	free(rank_b);
 }
 
 /* ---- people, levels, categories, units ---------------------------------- */
 
-static void diff_people(const struct rules *a, const struct rules *b, struct ctl_diff *d,
-                        struct buf *out)
+/* Two lists of strings that put_strs renders alike, without rendering them when equal. */
+static bool strs_change(struct buf *out, const char *name, const char *field, char *const *x,
+                        size_t nx, char *const *y, size_t ny)
 {
-	struct buf x, y;
+	bool same = nx == ny;
+	struct buf bx, by;
 
-	buf_init(&x);
-	buf_init(&y);
+	for (size_t i = 0; i < nx && same; i++)
+		same = strcmp(x[i], y[i]) == 0;
+	if (same)
+		return false;
+	/* different lists may still render alike ("a, b" against "a" and "b") */
+	buf_init(&bx);
+	buf_init(&by);
+	put_strs(&bx, (const char *const *)x, nx, false);
+	put_strs(&by, (const char *const *)y, ny, false);
+	bool changed = field_change(out, "person", name, field, &bx, &by);
+	buf_free(&bx);
+	buf_free(&by);
+	return changed;
+}
+
+static void diff_people(const struct pairing *pr, struct ctl_diff *d, struct buf *out)
+{
+	const struct rules *a = pr->a, *b = pr->b;
+	bool *in_a = xcalloc(b->npeople + 1, sizeof(*in_a));
+
+	for (size_t i = 0; i < a->npeople; i++) {
+		if (pr->person_b[i] >= 0)
+			in_a[pr->person_b[i]] = true;
+	}
 	for (size_t i = 0; i < b->npeople; i++) {
-		if (rules_person(a, b->people[i].id) >= 0)
+		if (in_a[i])
 			continue;
 		d->people_added++;
 		if (out != NULL)
 			buf_printf(out, "person added: %s (%s)\n", b->people[i].id,
 			           b->people[i].name);
 	}
+	free(in_a);
 	for (size_t i = 0; i < a->npeople; i++) {
 		const struct rules_person *p = &a->people[i];
-		int k = rules_person(b, p->id);
+		int k = pr->person_b[i];
 		if (k < 0) {
 			d->people_removed++;
 			if (out != NULL)
@@ -411,26 +549,14 @@ static void diff_people(const struct rules *a, const struct rules *b, struct ctl
 		}
 		const struct rules_person *q = &b->people[k];
 		bool changed = false;
-		buf_reset(&x);
-		buf_reset(&y);
-		buf_puts(&x, p->name);
-		buf_puts(&y, q->name);
-		changed |= field_change(out, "person", p->id, "name", &x, &y);
-		buf_reset(&x);
-		buf_reset(&y);
-		put_strs(&x, (const char *const *)p->notify, p->nnotify, false);
-		put_strs(&y, (const char *const *)q->notify, q->nnotify, false);
-		changed |= field_change(out, "person", p->id, "notify", &x, &y);
-		buf_reset(&x);
-		buf_reset(&y);
-		buf_puts(&x, p->admin ? "true" : "false");
-		buf_puts(&y, q->admin ? "true" : "false");
-		changed |= field_change(out, "person", p->id, "admin", &x, &y);
+		changed |= text_change(out, "person", p->id, "name", p->name, q->name);
+		changed |= strs_change(out, p->id, "notify", p->notify, p->nnotify, q->notify,
+		                       q->nnotify);
+		changed |= text_change(out, "person", p->id, "admin", p->admin ? "true" : "false",
+		                       q->admin ? "true" : "false");
 		if (changed)
 			d->people_changed++;
 	}
-	buf_free(&x);
-	buf_free(&y);
 }
 
 static void diff_levels(const struct rules *a, const struct rules *b, struct ctl_diff *d,
@@ -518,25 +644,28 @@ static void diff_categories(const struct rules *a, const struct rules *b, struct
 	buf_free(&y);
 }
 
-static void diff_units(const struct rules *a, const struct rules *b, struct ctl_diff *d,
-                       struct buf *out)
+static void diff_units(const struct pairing *pr, struct ctl_diff *d, struct buf *out)
 {
-	struct buf x, y;
+	const struct rules *a = pr->a, *b = pr->b;
+	bool *in_a = xcalloc(b->nunits + 1, sizeof(*in_a));
 
-	buf_init(&x);
-	buf_init(&y);
+	for (size_t i = 0; i < a->nunits; i++) {
+		if (pr->unit_b[i] >= 0)
+			in_a[pr->unit_b[i]] = true;
+	}
 	for (size_t i = 0; i < b->nunits; i++) {
 		const struct rules_unit *u = &b->units[i];
-		if (rules_unit(a, u->id, strlen(u->id)) >= 0)
+		if (in_a[i])
 			continue;
 		d->units_added++;
 		if (out != NULL)
 			buf_printf(out, "unit added: %s (%s, %s)\n", u->id, u->name,
 			           b->kinds[u->kind]);
 	}
+	free(in_a);
 	for (size_t i = 0; i < a->nunits; i++) {
 		const struct rules_unit *u = &a->units[i];
-		int k = rules_unit(b, u->id, strlen(u->id));
+		int k = pr->unit_b[i];
 		if (k < 0) {
 			d->units_removed++;
 			if (out != NULL)
@@ -545,33 +674,28 @@ static void diff_units(const struct rules *a, const struct rules *b, struct ctl_
 		}
 		const struct rules_unit *v = &b->units[k];
 		bool changed = false;
-		buf_reset(&x);
-		buf_reset(&y);
-		buf_puts(&x, u->name);
-		buf_puts(&y, v->name);
-		changed |= field_change(out, "unit", u->id, "name", &x, &y);
-		buf_reset(&x);
-		buf_reset(&y);
-		buf_puts(&x, a->kinds[u->kind]);
-		buf_puts(&y, b->kinds[v->kind]);
-		changed |= field_change(out, "unit", u->id, "kind", &x, &y);
+		changed |= text_change(out, "unit", u->id, "name", u->name, v->name);
+		changed |= text_change(out, "unit", u->id, "kind", a->kinds[u->kind],
+		                       b->kinds[v->kind]);
 		if (changed)
 			d->units_changed++;
 	}
-	buf_free(&x);
-	buf_free(&y);
 }
 
 size_t ctl_diff_rules(const struct rules *before, const struct rules *after, struct ctl_diff *d,
                       struct buf *out)
 {
+	struct pairing pr;
+
 	memset(d, 0, sizeof(*d));
-	diff_assignments(before, after, d, out);
+	pairing_init(&pr, before, after);
+	diff_assignments(&pr, d, out);
 	diff_policies(before, after, d, out);
-	diff_people(before, after, d, out);
+	diff_people(&pr, d, out);
 	diff_levels(before, after, d, out);
 	diff_categories(before, after, d, out);
-	diff_units(before, after, d, out);
+	diff_units(&pr, d, out);
+	pairing_free(&pr);
 	return d->assignments + d->policies_added + d->policies_removed + d->policies_changed +
 	       d->people_added + d->people_removed + d->people_changed + d->levels_added +
 	       d->levels_removed + d->levels_changed + d->categories_added + d->categories_removed +

@@ -128,6 +128,25 @@ void *htab_table_alloc(size_t nmemb, size_t size)
 	return p;
 }
 
+void *htab_big_alloc(size_t nmemb, size_t size)
+{
+	size_t bytes;
+
+	if (size != 0 && nmemb > (SIZE_MAX - HUGE_PAGE) / size)
+		fatalx("allocation overflow: %zu x %zu bytes", nmemb, size);
+	bytes = nmemb * size;
+	if (bytes < HUGE_PAGE)
+		return xmalloc(bytes > 0 ? bytes : 1);
+	bytes = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+	void *p = aligned_alloc(HUGE_PAGE, bytes);
+	if (p == NULL)
+		fatalx("out of memory allocating %zu bytes", bytes);
+#ifdef MADV_HUGEPAGE
+	(void)madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+	return p;
+}
+
 void htab_init(struct htab *h, size_t expect)
 {
 	size_t cap = 16;
@@ -206,6 +225,18 @@ int htab_put(struct htab *h, const char *key, size_t klen, int val)
 	s->klen = klen_of(klen);
 	s->val = val;
 	h->n++;
+	return 0;
+}
+
+int htab_set(struct htab *h, const char *key, size_t klen, int val)
+{
+	if (h->cap == 0)
+		return -1;
+	struct htab_slot *s = find(h, key, klen, htab_hash(key, klen));
+	if (s->key == NULL)
+		return -1;
+	s->key = key;
+	s->val = val;
 	return 0;
 }
 

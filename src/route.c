@@ -454,21 +454,24 @@ void route_chain(const struct rules *r, int unit, int cat, const struct rules_po
 	if (pol == NULL)
 		return;
 	for (size_t i = 0; i < pol->nco && out->nco < ROUTE_MAX_CO; i++) {
-		int role = pol->co_roles[i];
-		struct rules_plist pl;
-
-		if (role >= 0 && (size_t)role < ix->nroles && ix->co_slot[role] >= 0) {
-			uint32_t row = rec[R_CO(ix, ix->co_slot[role])];
-			struct pslot s = {0, 0};
-			if (row != NONE)
-				s = ix->co[(size_t)row * ix->ncats + (size_t)cat];
-			pl = plist_of(r, s);
-		} else {
-			pl = co_slow(r, unit, role, cat);
-		}
+		struct rules_plist pl = route_co(r, unit, pol->co_roles[i], cat);
 		if (pl.n > 0)
 			out->co[out->nco++] = pl;
 	}
+}
+
+struct rules_plist route_co(const struct rules *r, int unit, int role, int cat)
+{
+	const struct route_index *ix = r->route;
+
+	if (cat < 0 || (size_t)cat >= ix->ncats || role < 0 || (size_t)role >= ix->nroles ||
+	    ix->co_slot[role] < 0)
+		return co_slow(r, unit, role, cat);
+	uint32_t row = REC(ix, unit)[R_CO(ix, ix->co_slot[role])];
+	struct pslot s = {0, 0};
+	if (row != NONE)
+		s = ix->co[(size_t)row * ix->ncats + (size_t)cat];
+	return plist_of(r, s);
 }
 
 /* ---- the tables ---- */
@@ -842,6 +845,21 @@ bool route_vacant(const struct rules *r, int unit, int lvl, int cat)
 	}
 	uint32_t slot = REC(ix, unit)[R_LVL(ix, lvl)];
 	return slot == NONE || ix->lvl[slot + (size_t)cat * ix->lstride[lvl]].n == 0;
+}
+
+uint64_t route_vacant_cats(const struct rules *r, int unit, int lvl)
+{
+	const struct route_index *ix = r->route;
+	uint32_t slot = REC(ix, unit)[R_LVL(ix, lvl)];
+	uint64_t vacant = 0;
+
+	if (ix->ncats > 64)
+		fatalx("route_vacant_cats: %zu categories", ix->ncats);
+	for (size_t c = 0; c < ix->ncats; c++) {
+		if (slot == NONE || ix->lvl[slot + c * ix->lstride[lvl]].n == 0)
+			vacant |= 1ULL << c;
+	}
+	return vacant;
 }
 
 int route_first(const struct route_chain *c, int from)

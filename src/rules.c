@@ -9,11 +9,13 @@
  * levels, categories and roles).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -39,9 +41,9 @@ struct rules_chunk {
 	alignas(max_align_t) unsigned char data[];
 };
 
-/* Blocks grow from 64 KB for a small file to 2 MB (huge pages) for a big one. */
+/* Blocks grow from 64 KB for a small file to 2 MB, header and all (a huge page), for a big one. */
 #define CHUNK_MIN (64u << 10)
-#define CHUNK_MAX ((2u << 20) - 64)
+#define CHUNK_MAX ((2u << 20) - sizeof(struct rules_chunk))
 
 struct loader {
 	struct ydoc y;
@@ -64,7 +66,8 @@ static void *arena_alloc(struct rules *r, size_t size, size_t align)
 		              : c->cap < CHUNK_MAX / 2 ? c->cap * 2
 		                                       : CHUNK_MAX;
 		size_t cap = size > grow / 4 ? size : grow;
-		struct rules_chunk *n = htab_table_alloc(1, sizeof(*n) + cap);
+		/* not zeroed: arena_zalloc zeroes what it hands out */
+		struct rules_chunk *n = htab_big_alloc(1, sizeof(*n) + cap);
 		n->used = 0;
 		n->cap = cap;
 		if (c != NULL && cap != grow) {
@@ -306,7 +309,7 @@ static void load_person(struct ydoc *y, const char *id, const struct ynode *knod
 	p->id = arena_strdup(r, id);
 	p->name = arena_strdup(r, name);
 	p->admin = admin;
-	htab_put(&r->person_index, p->id, knode->len, (int)r->npeople);
+	htab_set(&r->person_index, p->id, knode->len, (int)r->npeople);
 	L->person_nodes[r->npeople] = knode;
 	r->npeople++;
 }
@@ -315,12 +318,17 @@ static void load_people(struct loader *L, const struct ynode *n)
 {
 	if (ydoc_expect_map(&L->y, n) < 0)
 		return;
-	L->r->people = xcalloc(ydoc_len(n), sizeof(*L->r->people));
+	L->r->people = htab_table_alloc(ydoc_len(n), sizeof(*L->r->people));
 	L->referenced = xcalloc(ydoc_len(n), sizeof(*L->referenced));
 	L->person_nodes = xcalloc(ydoc_len(n), sizeof(*L->person_nodes));
 	htab_free(&L->r->person_index);
 	htab_init(&L->r->person_index, ydoc_len(n));
-	ydoc_each_pair(&L->y, n, load_person, L);
+	/*
+	 * The duplicate check's table is the index: a person that failed stays
+	 * in it as absent (-1), pointing into the tree, but that failure was an
+	 * error, and the rules are not handed out.
+	 */
+	ydoc_each_pair_keyed(&L->y, n, &L->r->person_index, load_person, L);
 }
 
 /* ---- units ---- */
@@ -465,7 +473,7 @@ static void load_units(struct loader *L, const struct ynode *n)
 		return;
 	if (ydoc_len(n) == 0)
 		ydoc_error(&L->y, n, "expected at least one unit");
-	r->units = xcalloc(ydoc_len(n), sizeof(*r->units));
+	r->units = htab_table_alloc(ydoc_len(n), sizeof(*r->units));
 	L->unit_id_nodes = xcalloc(ydoc_len(n), sizeof(*L->unit_id_nodes));
 	L->unit_seq = xcalloc(ydoc_len(n), sizeof(*L->unit_seq));
 	roles_nodes = xcalloc(ydoc_len(n), sizeof(*roles_nodes));
@@ -522,7 +530,7 @@ static void load_units(struct loader *L, const struct ynode *n)
 	}
 	htab_free(&kind_index);
 	L->capids = count_role_ids(&L->y, roles_nodes, r->nunits);
-	r->pids = xcalloc(L->capids, sizeof(*r->pids));
+	r->pids = htab_table_alloc(L->capids, sizeof(*r->pids));
 
 	/* then parents and roles */
 	for (size_t u = 0; u < r->nunits; u++) {
@@ -886,9 +894,13 @@ static void warn_vacancies(struct loader *L)
 		for (size_t l = 0; l < r->nlevels; l++) {
 			const struct rules_level *lv = &r->levels[l];
 			size_t nvac = 0;
+			uint64_t mask = ncat <= 64 ? route_vacant_cats(r, (int)u, (int)l) : 0;
 
+			if (ncat <= 64 && mask == 0)
+				continue;
 			for (size_t c = 0; c < ncat; c++) {
-				if (!route_vacant(r, (int)u, (int)l, (int)c))
+				if (ncat <= 64 ? (mask >> c & 1) == 0
+				               : !route_vacant(r, (int)u, (int)l, (int)c))
 					continue;
 				if (nvac++ == 0)
 					buf_reset(&cats);
@@ -1067,57 +1079,70 @@ struct rules *rules_load_buf(const char *name, const char *buf, size_t len, stru
 	return load_doc(&L, errors_before);
 }
 
-/* The whole file into b; a diagnostic and -1 when it cannot be read. */
-static int read_file(const char *path, struct buf *b, struct diags *d)
+/*
+ * The whole file, read straight into one allocation (of the right size for
+ * a regular file, on huge pages when big; others grow as they come), into
+ * *out and *len; caller frees. A diagnostic and -1 when it cannot be read.
+ */
+static int read_file(const char *path, char **out, size_t *len, struct diags *d)
 {
-	FILE *fp = fopen(path, "rb");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
-	char chunk[65536];
-	size_t n;
+	size_t cap = 65536, n = 0;
+	char *p;
 
-	if (fp == NULL) {
+	if (fd < 0) {
 		diags_add(d, DIAG_ERROR, 0, 0, "", "cannot open: %s", strerror(errno));
 		return -1;
 	}
-	/* one allocation of the right size for a regular file; others grow as they come */
-	if (fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
 	    (uintmax_t)st.st_size <= RULES_MAX_FILE)
-		buf_reserve(b, (size_t)st.st_size + 1);
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
-		if (b->len + n > RULES_MAX_FILE) {
+		cap = (size_t)st.st_size + 1; /* + 1: the end is seen without a second allocation */
+	p = htab_big_alloc(cap, 1);
+	for (;;) {
+		if (n == cap) {
+			/* never more than one byte past the limit: enough to tell it was passed */
+			cap = cap < (RULES_MAX_FILE + 1) / 2 ? cap * 2 : RULES_MAX_FILE + 1;
+			p = xreallocarray(p, cap, 1);
+		}
+		ssize_t got = read(fd, p + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			diags_add(d, DIAG_ERROR, 0, 0, "", "cannot read: %s", strerror(errno));
+			break;
+		}
+		if (got == 0) {
+			close(fd);
+			*out = p;
+			*len = n;
+			return 0;
+		}
+		n += (size_t)got;
+		if (n > RULES_MAX_FILE) {
 			diags_add(d, DIAG_ERROR, 0, 0, "", "file larger than %u bytes",
 			          RULES_MAX_FILE);
-			fclose(fp);
-			return -1;
+			break;
 		}
-		buf_append(b, chunk, n);
 	}
-	if (ferror(fp)) {
-		diags_add(d, DIAG_ERROR, 0, 0, "", "cannot read: %s", strerror(errno));
-		fclose(fp);
-		return -1;
-	}
-	fclose(fp);
-	return 0;
+	close(fd);
+	free(p);
+	return -1;
 }
 
 struct rules *rules_load(const char *path, struct diags *d)
 {
 	struct loader L;
-	struct buf b;
 	size_t errors_before = d->nerrors, len;
 	struct rules *r = NULL;
+	char *text;
 
-	buf_init(&b);
-	if (read_file(path, &b, d) < 0) {
-		buf_free(&b);
+	if (read_file(path, &text, &len, d) < 0)
 		return NULL;
-	}
-	len = b.len;
 	loader_init(&L, path);
 	/* the tree holds its own copy of the text: the file goes before the rules grow */
-	int rc = ydoc_load(&L.y, b.data != NULL ? b.data : "", b.len, d);
-	buf_free(&b);
+	int rc = ydoc_load(&L.y, text, len, d);
+	free(text);
 	if (rc < 0) {
 		ydoc_free(&L.y);
 		free(L.level_unit_nodes);

@@ -361,8 +361,7 @@ static void ydoc_init(struct ydoc *y, struct diags *d)
 {
 	memset(y, 0, sizeof(*y));
 	y->d = d;
-	buf_init(&y->path);
-	buf_puts(&y->path, "");
+	buf_init(&y->pathtext);
 }
 
 /*
@@ -386,7 +385,10 @@ int ydoc_load_libyaml(struct ydoc *y, const char *buf, size_t len, struct diags 
 void ydoc_free(struct ydoc *y)
 {
 	tree_free(y);
-	buf_free(&y->path);
+	free(y->path);
+	y->path = NULL;
+	y->npath = y->cappath = 0;
+	buf_free(&y->pathtext);
 }
 
 const struct ynode *ydoc_root(const struct ydoc *y)
@@ -424,39 +426,52 @@ void ydoc_warn(struct ydoc *y, const struct ynode *n, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Pushed for every key and item of a big file, read only for a diagnostic: no text here. */
+static size_t push(struct ydoc *y, const char *key, size_t index)
+{
+	size_t depth = y->npath;
+
+	y->path = GROW(y->path, y->cappath, depth + 1);
+	y->path[depth].key = key;
+	y->path[depth].index = index;
+	y->npath = depth + 1;
+	return depth;
+}
+
 size_t ydoc_push_key(struct ydoc *y, const char *key)
 {
-	size_t old = y->path.len;
-	if (old > 0)
-		buf_putc(&y->path, '.');
-	buf_puts(&y->path, key);
-	return old;
+	return push(y, key, 0);
 }
 
-/* Pushed for every list item of a big file: digits by hand, not through printf. */
 size_t ydoc_push_index(struct ydoc *y, size_t i)
 {
-	char tmp[24], *end = tmp + sizeof(tmp), *q = end;
-	size_t old = y->path.len;
-
-	*--q = ']';
-	do {
-		*--q = (char)('0' + i % 10);
-		i /= 10;
-	} while (i > 0);
-	*--q = '[';
-	buf_append(&y->path, q, (size_t)(end - q));
-	return old;
+	return push(y, NULL, i);
 }
 
-void ydoc_pop(struct ydoc *y, size_t len)
+void ydoc_pop(struct ydoc *y, size_t depth)
 {
-	buf_truncate(&y->path, len);
+	if (depth < y->npath)
+		y->npath = depth;
 }
 
-const char *ydoc_path(const struct ydoc *y)
+/* "units[3].roles.member": a key after anything gets a dot, an index its brackets. */
+const char *ydoc_path(struct ydoc *y)
 {
-	return y->path.data != NULL ? y->path.data : "";
+	struct buf *b = &y->pathtext;
+
+	buf_reset(b);
+	buf_puts(b, "");
+	for (size_t i = 0; i < y->npath; i++) {
+		const struct ypath *p = &y->path[i];
+		if (p->key == NULL) {
+			buf_printf(b, "[%zu]", p->index);
+			continue;
+		}
+		if (b->len > 0)
+			buf_putc(b, '.');
+		buf_puts(b, p->key);
+	}
+	return b->data;
 }
 
 bool ydoc_is_null(const struct ydoc *y, const struct ynode *n)
@@ -649,16 +664,20 @@ static bool seen_before(const struct ydoc *y, const struct ynode *n, size_t p)
 	return false;
 }
 
-int ydoc_each_pair(struct ydoc *y, const struct ynode *n, ydoc_pair_fn fn, void *arg)
+/* seen: the caller's table, or NULL for one of its own (none for a small mapping). */
+static int each_pair(struct ydoc *y, const struct ynode *n, struct htab *seen, ydoc_pair_fn fn,
+                     void *arg)
 {
-	struct htab seen;
+	struct htab own;
 	bool small;
 
 	if (ydoc_expect_map(y, n) < 0)
 		return -1;
-	small = n->len <= SMALL_MAP;
-	if (!small)
-		htab_init(&seen, n->len);
+	small = seen == NULL && n->len <= SMALL_MAP;
+	if (!small && seen == NULL) {
+		htab_init(&own, n->len);
+		seen = &own;
+	}
 	for (size_t p = 0; p < n->len; p++) {
 		const struct ynode *k = ydoc_key(y, n, p), *v = ydoc_value(y, n, p);
 		const char *ks = ydoc_text(y, k);
@@ -673,16 +692,27 @@ int ydoc_each_pair(struct ydoc *y, const struct ynode *n, ydoc_pair_fn fn, void 
 			continue;
 		}
 		size_t old = ydoc_push_key(y, ks);
-		dup = small ? seen_before(y, n, p) : htab_put(&seen, ks, k->len, 0) < 0;
+		dup = small ? seen_before(y, n, p) : htab_put(seen, ks, k->len, -1) < 0;
 		if (dup)
 			ydoc_error(y, k, "duplicate key \"%s\"", ks);
 		else
 			fn(y, ks, k, v, arg);
 		ydoc_pop(y, old);
 	}
-	if (!small)
-		htab_free(&seen);
+	if (seen == &own)
+		htab_free(&own);
 	return 0;
+}
+
+int ydoc_each_pair(struct ydoc *y, const struct ynode *n, ydoc_pair_fn fn, void *arg)
+{
+	return each_pair(y, n, NULL, fn, arg);
+}
+
+int ydoc_each_pair_keyed(struct ydoc *y, const struct ynode *n, struct htab *keys, ydoc_pair_fn fn,
+                         void *arg)
+{
+	return each_pair(y, n, keys, fn, arg);
 }
 
 int ydoc_one_or_more(struct ydoc *y, const struct ynode *n, ydoc_item_fn fn, void *arg)

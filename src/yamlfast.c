@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "htab.h"
 #include "log.h"
 #include "yamlfast.h"
 
@@ -811,9 +812,9 @@ int ydoc_load_fast(struct ydoc *y, const char *buf, size_t len)
 	f.capnodes = len / 8 + 16;
 	f.capkids = f.capnodes;
 	f.captext = len + 16;
-	y->nodes = xreallocarray(NULL, f.capnodes, sizeof(*y->nodes));
-	y->kids = xreallocarray(NULL, f.capkids, sizeof(*y->kids));
-	y->text = xmalloc(f.captext);
+	y->nodes = htab_big_alloc(f.capnodes, sizeof(*y->nodes));
+	y->kids = htab_big_alloc(f.capkids, sizeof(*y->kids));
+	y->text = htab_big_alloc(f.captext, 1);
 	y->nnodes = y->nkids = y->ntext = 0;
 	rc = document(&f);
 	free(f.pending);

@@ -37,6 +37,26 @@ static void test_put_get(void **state)
 	htab_free(&h);
 }
 
+/* htab_set changes a present key's value and address, and never adds one. */
+static void test_set(void **state)
+{
+	char first[] = "w000001", copy[] = "w000001";
+	struct htab h;
+
+	(void)state;
+	htab_init(&h, 4);
+	assert_int_equal(htab_put(&h, first, 7, -1), 0);
+	assert_int_equal(htab_get(&h, "w000001", 7), -1);
+	assert_int_equal(htab_set(&h, copy, 7, 5), 0);
+	assert_int_equal(htab_get(&h, "w000001", 7), 5);
+	first[0] = 'x'; /* the table holds copy now, not first */
+	assert_int_equal(htab_get(&h, "w000001", 7), 5);
+	assert_int_equal(htab_set(&h, "w000002", 7, 6), -1);
+	assert_int_equal(htab_get(&h, "w000002", 7), -1);
+	assert_int_equal(h.n, 1);
+	htab_free(&h);
+}
+
 /* Grows from 16 slots to many: every key is still found, at most half the slots used. */
 static void test_grow(void **state)
 {
@@ -171,11 +191,9 @@ static void test_get_hashed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_put_get),
-	        cmocka_unit_test(test_grow),
-	        cmocka_unit_test(test_long_keys),
-	        cmocka_unit_test(test_prefix_hashes),
-	        cmocka_unit_test(test_prefix_hashes_room),
+	        cmocka_unit_test(test_put_get),       cmocka_unit_test(test_set),
+	        cmocka_unit_test(test_grow),          cmocka_unit_test(test_long_keys),
+	        cmocka_unit_test(test_prefix_hashes), cmocka_unit_test(test_prefix_hashes_room),
 	        cmocka_unit_test(test_get_hashed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

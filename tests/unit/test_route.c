@@ -882,9 +882,15 @@ static void check_tables(const struct rules *r)
 				assert_int_equal(ch.levels[l].vacant, pl.n == 0);
 				assert_int_equal(route_vacant(r, (int)u, (int)l, (int)c),
 				                 pl.n == 0);
+				if (r->ncategories <= 64)
+					assert_int_equal(route_vacant_cats(r, (int)u, (int)l) >> c &
+					                         1,
+					                 pl.n == 0);
 			}
 			for (size_t k = 0; k < all.nco; k++) {
 				struct rules_plist pl = model_co(r, (int)u, roles[k], (int)c);
+				struct rules_plist one = route_co(r, (int)u, roles[k], (int)c);
+				assert_true(same_people(&one, &pl));
 				if (pl.n == 0)
 					continue;
 				assert_true(nco < ch.nco);
