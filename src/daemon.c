@@ -3,6 +3,9 @@
  * reloads, shutdown. The work itself is in intake.c and escalate.c.
  */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +149,16 @@ int daemon_main(struct config *cfg)
 	log_init(cfg->log_format, cfg->log_level);
 	event_set_log_callback(libevent_log);
 	signal(SIGPIPE, SIG_IGN);
+#ifdef __GLIBC__
+	/*
+	 * One malloc arena for the loop and the reload threads: a reload then
+	 * builds the new rules in the memory the rules before last left free,
+	 * instead of in a fresh arena whose every page the kernel must fault in
+	 * and zero first (a 100,000-unit reload: about 0.9 s -> 0.6 s here).
+	 * The threads rarely allocate at the same time.
+	 */
+	mallopt(M_ARENA_MAX, 1);
+#endif
 
 	diags_init(&dg, cfg->rules);
 	d.rules = rules_load(cfg->rules, &dg);

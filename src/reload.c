@@ -1,10 +1,13 @@
 /*
  * reload.c: SIGHUP reloads the rules off the event loop. A big rules file
  * takes long to read; a thread builds the new rules object whole, then
- * wakes the loop through a pipe, and the loop swaps it in (or keeps the
- * old one and logs every diagnostic). The loop itself never waits on the
- * file, so intake goes on during a reload. Signals arriving during a
- * reload are folded into one more reload after it.
+ * wakes the loop through a pipe ('L'), and the loop swaps it in at once.
+ * The thread then compares the two for the log line and wakes the loop
+ * again ('D'): the loop logs the reload (or, when the file had errors,
+ * every diagnostic, keeping the old rules), and the old rules are freed
+ * in a thread of their own. The loop itself never waits on the file, so
+ * intake goes on during a reload. Signals arriving during a reload are
+ * folded into one more reload after it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,8 +30,10 @@ struct reloader {
 	bool running;
 	bool again;
 	int64_t started;
+	int64_t active_ms; /* from the signal until the new rules were in use */
 	/* written by the thread, read by the loop after the wake-up */
 	struct rules *result;
+	struct rules *old; /* what the new rules replaced, freed after 'D' */
 	struct diags dg;
 	struct ctl_diff diff; /* what the new rules change, for the log line */
 	/* the rules a reload replaced are freed by a thread of their own, too */
@@ -51,17 +56,27 @@ static void join_freer(struct reloader *rl)
 	}
 }
 
+static void wake(struct reloader *rl, char c)
+{
+	while (write(rl->pipe[1], &c, 1) < 0 && errno == EINTR)
+		;
+}
+
 static void *load_thread(void *arg)
 {
 	struct reloader *rl = arg;
-	char c = 'x';
+	/* the loop swaps the rules only after 'L': these are the running ones */
+	const struct rules *old = rl->d->rules;
 
 	rl->result = rules_load(rl->d->cfg->rules, &rl->dg);
-	/* the running rules are only read, here and on the loop: no lock needed */
+	wake(rl, 'L');
+	/*
+	 * Both rules objects are only read, here and on the loop, and the old
+	 * one is freed only after 'D': no lock needed.
+	 */
 	if (rl->result != NULL)
-		ctl_diff_rules(rl->d->rules, rl->result, &rl->diff, NULL);
-	while (write(rl->pipe[1], &c, 1) < 0 && errno == EINTR)
-		;
+		ctl_diff_rules(old, rl->result, &rl->diff, NULL);
+	wake(rl, 'D');
 	return NULL;
 }
 
@@ -73,9 +88,20 @@ static void start(struct reloader *rl)
 	rl->again = false;
 	rl->started = time_now_ms();
 	rl->result = NULL;
+	rl->old = NULL;
 	diags_init(&rl->dg, rl->d->cfg->rules);
 	if (pthread_create(&rl->th, NULL, load_thread, rl) != 0)
 		fatal("cannot start the reload thread");
+}
+
+/* 'L': the new rules are ready; no work in flight keeps a pointer into the rules. */
+static void swap(struct reloader *rl)
+{
+	rl->active_ms = time_now_ms() - rl->started;
+	if (rl->result != NULL) {
+		rl->old = rl->d->rules;
+		rl->d->rules = rl->result;
+	}
 }
 
 static void finish(struct reloader *rl)
@@ -88,15 +114,13 @@ static void finish(struct reloader *rl)
 	rl->running = false;
 	log_diags(&rl->dg);
 	diags_free(&rl->dg);
-	snprintf(ms, sizeof(ms), "%lld", (long long)(time_now_ms() - rl->started));
+	snprintf(ms, sizeof(ms), "%lld", (long long)rl->active_ms);
 	if (r == NULL) {
 		metrics.reloads[RELOAD_FAILURE]++;
 		log_kv(LOG_ERROR, "reload_failed", "rules", d->cfg->rules, "ms", ms, "msg",
 		       "the rules file has errors; the running rules are kept", NULL);
 	} else {
-		/* no work in flight keeps a pointer into the rules across a callback */
-		struct rules *old = d->rules;
-		d->rules = r;
+		struct rules *old = rl->old;
 		struct buf changes;
 		buf_init(&changes);
 		ctl_diff_summary(&rl->diff, &changes);
@@ -120,11 +144,17 @@ static void finish(struct reloader *rl)
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	char buf[16];
+	ssize_t n;
 
 	(void)what;
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
-	finish(arg);
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == 'L')
+				swap(arg);
+			else
+				finish(arg);
+		}
+	}
 }
 
 struct reloader *reloader_new(struct daemon *d)
@@ -157,7 +187,8 @@ void reloader_free(struct reloader *rl)
 		return;
 	if (rl->running) {
 		pthread_join(rl->th, NULL);
-		rules_free(rl->result);
+		/* swapped in already ('L' read): the old rules are the ones to free */
+		rules_free(rl->old != NULL ? rl->old : rl->result);
 		diags_free(&rl->dg);
 	}
 	join_freer(rl);
