@@ -159,7 +159,8 @@ static void run(struct escalator *e)
 	if (e->inflight > 0 || e->d->stopping || !store_ready(e->d->store))
 		return;
 	snprintf(now, sizeof(now), "%lld", (long long)time_now_ms());
-	snprintf(count, sizeof(count), "%lld", (long long)e->d->cfg->batch * 4);
+	/* big rounds: each ends in a pause while its last steps are applied */
+	snprintf(count, sizeof(count), "%lld", (long long)e->d->cfg->batch * 16);
 	due = store_key(e->d->store, "due");
 	const char *argv[] = {"ZRANGEBYSCORE", due, "-inf", now, "LIMIT", "0", count};
 	e->inflight++;
