@@ -255,6 +255,7 @@ help:
 	@echo "make unit       unit tests only (SANITIZE=address,undefined for sanitized)"
 	@echo "make bench      end-to-end benchmark: one table, docs/perf-p99.png (not part of check)"
 	@echo "make bench-route the routing micro-benchmark (tests/bench/bench_route)"
+	@echo "make bench-plot / bench-doc  redraw the plot / copy the table of the last make bench"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=..."
 	@echo "make format-check"
 
