@@ -12,12 +12,23 @@
 #include "daemon.h"
 #include "log.h"
 
+/*
+ * A round takes up to 16 batches' worth of due incidents (each round ends
+ * in a pause while its last steps are applied: big rounds, few pauses),
+ * but reads and applies at most DUE_WINDOW of them at a time: the memory
+ * of the steps in flight stays bounded whatever the batch.
+ */
+#define DUE_ROUND  16
+#define DUE_WINDOW 1024
+
 struct escalator {
 	struct daemon *d;
 	struct event *tick;
 	int inflight;
 	bool again; /* the last batch was full: go on without waiting for the tick */
 	unsigned gen;
+	char **ids; /* this round's due incidents; ids[next..n) not started yet */
+	size_t next, n;
 };
 
 struct due_item {
@@ -27,6 +38,7 @@ struct due_item {
 };
 
 static void run(struct escalator *e);
+static void pump(struct escalator *e);
 
 static void item_done(struct due_item *it)
 {
@@ -37,7 +49,9 @@ static void item_done(struct due_item *it)
 	free(it);
 	if (!current)
 		return;
-	if (--e->inflight == 0 && e->again)
+	e->inflight--;
+	pump(e);
+	if (e->inflight == 0 && e->again)
 		run(e);
 }
 
@@ -123,31 +137,55 @@ static void on_incident(void *arg, redisReply *r)
 	effects_free(&fx);
 }
 
+/* Start the round's next due incidents, up to DUE_WINDOW in flight. */
+static void pump(struct escalator *e)
+{
+	while (e->ids != NULL && e->next < e->n && e->inflight < DUE_WINDOW) {
+		struct due_item *it = xcalloc(1, sizeof(*it));
+		it->e = e;
+		it->gen = e->gen;
+		it->id = e->ids[e->next++];
+		/*
+		 * A plain HGETALL, not the read script: a deadline has no entry
+		 * to look up in the seen set, and the apply's compare-and-set on
+		 * the version catches any change since.
+		 */
+		char *key = store_key(e->d->store, "inc:%s", it->id);
+		const char *argv[] = {"HGETALL", key};
+		int rc = store_command(e->d->store, on_incident, it, 2, argv, NULL);
+		free(key);
+		if (rc < 0) {
+			/* the connection is down: the rest waits for a tick after it is back */
+			free(it->id);
+			free(it);
+			while (e->next < e->n)
+				free(e->ids[e->next++]);
+			e->again = false;
+			break;
+		}
+		e->inflight++;
+	}
+	if (e->ids != NULL && e->next == e->n) {
+		free(e->ids);
+		e->ids = NULL;
+		e->next = e->n = 0;
+	}
+}
+
 static void on_due(void *arg, redisReply *r)
 {
 	struct escalator *e = arg;
 
 	e->inflight--;
 	e->again = false;
-	if (r != NULL && REPLY_IS_ARRAY(r)) {
+	if (r != NULL && REPLY_IS_ARRAY(r) && r->elements > 0) {
 		e->again = (int64_t)r->elements >= e->d->cfg->batch;
-		for (size_t i = 0; i < r->elements; i++) {
-			struct due_item *it = xcalloc(1, sizeof(*it));
-			it->e = e;
-			it->gen = e->gen;
-			it->id = xstrndup(r->element[i]->str, r->element[i]->len);
-			e->inflight++;
-			/*
-			 * A plain HGETALL, not the read script: a deadline has no
-			 * entry to look up in the seen set, and the apply's
-			 * compare-and-set on the version catches any change since.
-			 */
-			char *key = store_key(e->d->store, "inc:%s", it->id);
-			const char *argv[] = {"HGETALL", key};
-			if (store_command(e->d->store, on_incident, it, 2, argv, NULL) < 0)
-				item_done(it);
-			free(key);
-		}
+		e->ids = xcalloc(r->elements, sizeof(*e->ids));
+		for (size_t i = 0; i < r->elements; i++)
+			e->ids[i] = xstrndup(r->element[i]->str, r->element[i]->len);
+		e->n = r->elements;
+		e->next = 0;
+		pump(e);
 	}
 }
 
@@ -159,8 +197,7 @@ static void run(struct escalator *e)
 	if (e->inflight > 0 || e->d->stopping || !store_ready(e->d->store))
 		return;
 	snprintf(now, sizeof(now), "%lld", (long long)time_now_ms());
-	/* big rounds: each ends in a pause while its last steps are applied */
-	snprintf(count, sizeof(count), "%lld", (long long)e->d->cfg->batch * 16);
+	snprintf(count, sizeof(count), "%lld", (long long)e->d->cfg->batch * DUE_ROUND);
 	due = store_key(e->d->store, "due");
 	const char *argv[] = {"ZRANGEBYSCORE", due, "-inf", now, "LIMIT", "0", count};
 	e->inflight++;
@@ -191,6 +228,9 @@ void escalator_free(struct escalator *e)
 {
 	if (e == NULL)
 		return;
+	while (e->ids != NULL && e->next < e->n)
+		free(e->ids[e->next++]);
+	free(e->ids);
 	event_free(e->tick);
 	free(e);
 }
