@@ -144,7 +144,7 @@ FUZZ_LIBS    := $(shell $(PKG_CONFIG) --libs jansson yaml-0.1 2>/dev/null)
 
 $(FUZZ_BUILD)/lib/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP -c -o $@ $<
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(CORE:%=$(FUZZ_BUILD)/lib/%.o)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LIBS) -lm
@@ -259,7 +259,7 @@ help:
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=..."
 	@echo "make format-check"
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d $(FUZZ_BUILD)/lib/*.d)
 
 # A private Redis on a unix socket under ./run/ and the daemon on conf/, in
 # the foreground; Ctrl-C stops both.
