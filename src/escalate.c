@@ -24,8 +24,10 @@
 struct escalator {
 	struct daemon *d;
 	struct event *tick;
+	struct event *wake; /* the next deadline, when it comes before the next tick */
 	int inflight;
 	bool again; /* the last batch was full: go on without waiting for the tick */
+	bool rerun; /* a deadline came while a round was in flight: another after it */
 	unsigned gen;
 	char **ids; /* this round's due incidents; ids[next..n) not started yet */
 	size_t next, n;
@@ -51,7 +53,7 @@ static void item_done(struct due_item *it)
 		return;
 	e->inflight--;
 	pump(e);
-	if (e->inflight == 0 && e->again)
+	if (e->inflight == 0 && (e->again || e->rerun))
 		run(e);
 }
 
@@ -187,6 +189,41 @@ static void on_due(void *arg, redisReply *r)
 		e->next = 0;
 		pump(e);
 	}
+	if (e->inflight == 0 && e->rerun)
+		run(e);
+}
+
+/*
+ * The first deadline after this round's "now": when it falls before the
+ * next tick, a timer wakes the escalator right then, so that a deadline is
+ * acted on within milliseconds, not up to tick_ms late.
+ */
+static void on_next(void *arg, redisReply *r)
+{
+	struct escalator *e = arg;
+	int64_t when;
+
+	if (r == NULL || !REPLY_IS_ARRAY(r) || r->elements != 2 ||
+	    !REPLY_IS_STRING(r->element[1]) ||
+	    parse_int64(r->element[1]->str, 0, INT64_MAX, &when) != 0)
+		return;
+	int64_t ms = when - time_now_ms() + 1;
+	if (ms < 1)
+		ms = 1;
+	if (ms >= e->d->cfg->tick_ms)
+		return;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	evtimer_add(e->wake, &tv);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct escalator *e = arg;
+
+	(void)fd;
+	(void)what;
+	e->rerun = true; /* a round in flight runs the next one when it ends */
+	run(e);
 }
 
 static void run(struct escalator *e)
@@ -196,13 +233,22 @@ static void run(struct escalator *e)
 
 	if (e->inflight > 0 || e->d->stopping || !store_ready(e->d->store))
 		return;
+	e->rerun = false;
 	snprintf(now, sizeof(now), "%lld", (long long)time_now_ms());
 	snprintf(count, sizeof(count), "%lld", (long long)e->d->cfg->batch * DUE_ROUND);
 	due = store_key(e->d->store, "due");
 	const char *argv[] = {"ZRANGEBYSCORE", due, "-inf", now, "LIMIT", "0", count};
 	e->inflight++;
-	if (store_command(e->d->store, on_due, e, 7, argv, NULL) < 0)
+	if (store_command(e->d->store, on_due, e, 7, argv, NULL) < 0) {
 		e->inflight--;
+	} else {
+		/* and the first deadline still ahead, to be there on time */
+		char after[26];
+		snprintf(after, sizeof(after), "(%s", now);
+		const char *next[] = {"ZRANGEBYSCORE", due,     after, "+inf",
+		                      "WITHSCORES",    "LIMIT", "0",   "1"};
+		store_command(e->d->store, on_next, e, 8, next, NULL);
+	}
 	free(due);
 }
 
@@ -220,6 +266,7 @@ struct escalator *escalator_new(struct daemon *d)
 
 	e->d = d;
 	e->tick = event_new(d->base, -1, EV_PERSIST, on_tick, e);
+	e->wake = evtimer_new(d->base, on_wake, e);
 	evtimer_add(e->tick, &tv);
 	return e;
 }
@@ -232,6 +279,7 @@ void escalator_free(struct escalator *e)
 		free(e->ids[e->next++]);
 	free(e->ids);
 	event_free(e->tick);
+	event_free(e->wake);
 	free(e);
 }
 

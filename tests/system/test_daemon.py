@@ -1,5 +1,6 @@
 """The daemon against a real Redis: routing, dead letters, commands,
 escalation, dedup and redelivery."""
+import datetime
 import json
 import signal
 
@@ -133,6 +134,27 @@ def test_escalation_through_all_levels_by_ack_timeout(r, daemon):
     assert len(breached) == 1 and breached[0]["level_key"] == "district"
     levels = [a["level"] for a in assignments(r) if a["incident"] == inc]
     assert levels == [1, 2, 3, 4, 5]
+
+
+def test_a_deadline_between_ticks_is_met_on_time(r, tmp, server):
+    # with a 5 s tick, a deadline is still acted on within milliseconds:
+    # each round looks up the next deadline and sets a timer for it
+    d = Daemon(tmp, server.port, name="d1", limits={"tick_ms": 5000}).start()
+    try:
+        inc = "patrol-" + submit(r, "patrol", base(attrs={"speed": "slow"}))
+        wait_for(lambda: incident(r, inc).get("state") == "open", 10, "assigned")
+        # a round surely runs between now and the deadline
+        t = int(r.time()[0]) * 1000 + int(r.time()[1]) // 1000 + 5300
+        r.hset("gr:inc:" + inc, "ack_deadline", t)
+        r.zadd("gr:due", {inc: t})
+        esc = wait_for(lambda: [a for a in assignments(r)
+                                if a["incident"] == inc and a["event"] == "escalated"],
+                       15, "escalation")[0]
+        at = datetime.datetime.fromisoformat(esc["at"].replace("Z", "+00:00")).timestamp()
+        late = at * 1000 - t
+        assert 0 <= late < 250, late
+    finally:
+        assert d.stop() == 0
 
 
 def test_escalation_by_resolve_timeout_after_ack(r, daemon):
