@@ -1,6 +1,9 @@
 /*
- * store.c: the Lua scripts that apply a step atomically, and the calls
- * that feed them. Idempotency lives here: an entry already in the
+ * store.c: the calls that apply a step atomically, on the daemon's write
+ * connection. The scripts and the encoding of each call are apply.c's;
+ * this file loads the scripts, sends the calls, resends one as EVAL after
+ * NOSCRIPT, and logs and counts a step's events once Redis has applied
+ * it. Idempotency lives in the scripts: an entry already in the
  * incident's seen set, or an incident that exists already, is only
  * acknowledged; a changed version (another daemon got there first) makes
  * the caller read the incident again.
