@@ -26,6 +26,17 @@ int ydoc_load_fast(struct ydoc *y, const char *buf, size_t len);
 int ydoc_load_libyaml(struct ydoc *y, const char *buf, size_t len, struct diags *d);
 
 /*
+ * The tree building both readers share (yamldoc.c): grow an array to hold
+ * need items (cap doubles, from 64), and add a node at line, col (1-based)
+ * with no text or children yet, returning its index.
+ */
+void *ydoc_grow(void *p, size_t *cap, size_t need, size_t size);
+#define YDOC_GROW(p, cap, need)                                                                    \
+	((need) <= (cap) ? (p) : ydoc_grow((p), &(cap), (need), sizeof(*(p))))
+uint32_t ydoc_add_node(struct ydoc *y, size_t *capnodes, enum ynode_type type, uint32_t line,
+                       uint32_t col);
+
+/*
  * Are the two trees the same, array for array? If not, a description of
  * the first difference goes to why[0..size).
  */

@@ -110,16 +110,21 @@ const char *apply_script_text(enum apply_script s)
 	return scripts[s];
 }
 
-/* The length header of a bulk string: $len CRLF. */
+/* A protocol length line: '*' and the argument count, or '$' and a bulk string's length. */
+static void length_line(struct buf *b, char kind, size_t n)
+{
+	char line[32];
+	size_t len = fmt_int64(line + 1, (int64_t)n) + 1;
+
+	line[0] = kind;
+	line[len++] = '\r';
+	line[len++] = '\n';
+	buf_append(b, line, len);
+}
+
 static void bulk_head(struct buf *b, size_t len)
 {
-	char hdr[32];
-	size_t n = fmt_int64(hdr + 1, (int64_t)len) + 1;
-
-	hdr[0] = '$';
-	hdr[n++] = '\r';
-	hdr[n++] = '\n';
-	buf_append(b, hdr, n);
+	length_line(b, '$', len);
 }
 
 /* One bulk string: $len CRLF bytes CRLF. */
@@ -161,13 +166,7 @@ static void bulk_cat(struct buf *b, const char *a, const char *c1, const char *c
 
 static void header(struct buf *b, size_t argc)
 {
-	char hdr[32];
-	size_t n = fmt_int64(hdr + 1, (int64_t)argc) + 1;
-
-	hdr[0] = '*';
-	hdr[n++] = '\r';
-	hdr[n++] = '\n';
-	buf_append(b, hdr, n);
+	length_line(b, '*', argc);
 }
 
 static const char *op_name(enum lc_op op)

@@ -23,13 +23,7 @@ struct store {
 	int loaded;
 	int loading;  /* SCRIPT LOADs in flight */
 	unsigned gen; /* bumped when the connection drops: late SCRIPT LOAD replies are stale */
-	char *events_channel;
 	char *deadletter_key;
-	char *due_key;
-	char *open_key;
-	char *assign_key;
-	char *notify_key;
-	char *inc_prefix;
 };
 
 /* A call in flight, in the Redis protocol; kept for a NOSCRIPT resend. */
@@ -63,13 +57,7 @@ struct store *store_new(struct rconn *w, const struct config *cfg)
 
 	s->w = w;
 	s->cfg = cfg;
-	s->events_channel = store_key(s, "events");
 	s->deadletter_key = store_key(s, "deadletter");
-	s->due_key = store_key(s, "due");
-	s->open_key = store_key(s, "open");
-	s->assign_key = store_key(s, "out:assignments");
-	s->notify_key = store_key(s, "out:notifications");
-	s->inc_prefix = store_key(s, "inc:");
 	s->ac.prefix = cfg->prefix;
 	s->ac.group = cfg->group;
 	s->ac.out_maxlen = cfg->out_maxlen;
@@ -81,13 +69,7 @@ void store_free(struct store *s)
 {
 	if (s == NULL)
 		return;
-	free(s->events_channel);
 	free(s->deadletter_key);
-	free(s->due_key);
-	free(s->open_key);
-	free(s->assign_key);
-	free(s->notify_key);
-	free(s->inc_prefix);
 	free(s);
 }
 

@@ -57,9 +57,9 @@ struct composer {
 };
 
 /* Called on millions of events: the common case, room enough, stays inline. */
-#define GROW(p, cap, need) ((need) <= (cap) ? (p) : grow((p), &(cap), (need), sizeof(*(p))))
+#define GROW YDOC_GROW
 
-static void *grow(void *p, size_t *cap, size_t need, size_t size)
+void *ydoc_grow(void *p, size_t *cap, size_t need, size_t size)
 {
 	size_t cap2 = *cap < 64 ? 64 : *cap;
 	while (cap2 < need)
@@ -80,22 +80,27 @@ static int composer_error(yaml_parser_t *p, const char *context, yaml_mark_t con
 	return -1;
 }
 
-static uint32_t add_node(struct composer *c, enum ynode_type type, const yaml_mark_t *m)
+uint32_t ydoc_add_node(struct ydoc *y, size_t *capnodes, enum ynode_type type, uint32_t line,
+                       uint32_t col)
 {
-	struct ydoc *y = c->y;
-
 	if (y->nnodes >= UINT32_MAX)
 		fatalx("YAML document: too many nodes");
-	y->nodes = GROW(y->nodes, c->capnodes, y->nnodes + 1);
+	y->nodes = YDOC_GROW(y->nodes, *capnodes, y->nnodes + 1);
 	struct ynode *n = &y->nodes[y->nnodes];
 	n->type = (uint8_t)type;
 	n->plain = 0;
 	n->unused = 0;
-	n->line = (uint32_t)m->line + 1;
-	n->col = (uint32_t)m->column + 1;
+	n->line = line;
+	n->col = col;
 	n->len = 0;
 	n->off = 0;
 	return (uint32_t)y->nnodes++;
+}
+
+static uint32_t add_node(struct composer *c, enum ynode_type type, const yaml_mark_t *m)
+{
+	return ydoc_add_node(c->y, &c->capnodes, type, (uint32_t)m->line + 1,
+	                     (uint32_t)m->column + 1);
 }
 
 /* libyaml's loader rejects an anchor defined twice in a document. */

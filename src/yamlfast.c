@@ -54,16 +54,7 @@ struct fast {
 	size_t npending, cappending;
 };
 
-#define GROW(p, cap, need) ((need) <= (cap) ? (p) : grow((p), &(cap), (need), sizeof(*(p))))
-
-static void *grow(void *p, size_t *cap, size_t need, size_t size)
-{
-	size_t cap2 = *cap < 64 ? 64 : *cap;
-	while (cap2 < need)
-		cap2 *= 2;
-	*cap = cap2;
-	return xreallocarray(p, cap2, size);
-}
+#define GROW YDOC_GROW
 
 /*
  * Bytes libyaml reads as they are, with no line break but '\n': printable
@@ -342,20 +333,7 @@ static int scan_scalar(const struct fast *f, const char *q, bool flow, struct sp
 
 static uint32_t add_node(struct fast *f, enum ynode_type type, const char *at)
 {
-	struct ydoc *y = f->y;
-
-	if (y->nnodes >= UINT32_MAX)
-		fatalx("YAML document: too many nodes");
-	y->nodes = GROW(y->nodes, f->capnodes, y->nnodes + 1);
-	struct ynode *n = &y->nodes[y->nnodes];
-	n->type = (uint8_t)type;
-	n->plain = 0;
-	n->unused = 0;
-	n->line = f->line;
-	n->col = col_of(f, at);
-	n->len = 0;
-	n->off = 0;
-	return (uint32_t)y->nnodes++;
+	return ydoc_add_node(f->y, &f->capnodes, type, f->line, col_of(f, at));
 }
 
 /* The root (node 0) has no parent to list it. */
@@ -443,11 +421,9 @@ static uint32_t add_scalar(struct fast *f, const struct span *s)
 static void add_empty(struct fast *f, uint32_t line, uint32_t col)
 {
 	struct ydoc *y = f->y;
-	uint32_t id;
+	uint32_t id = ydoc_add_node(y, &f->capnodes, YNODE_SCALAR, line, col);
 
-	y->nodes = GROW(y->nodes, f->capnodes, y->nnodes + 1);
-	id = (uint32_t)y->nnodes++;
-	y->nodes[id] = (struct ynode){.type = YNODE_SCALAR, .plain = 1, .line = line, .col = col};
+	y->nodes[id].plain = 1;
 	y->text = GROW(y->text, f->captext, y->ntext + 1);
 	y->text[y->ntext] = '\0';
 	y->nodes[id].off = (uint32_t)y->ntext++;

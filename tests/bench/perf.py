@@ -41,7 +41,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
-from conftest import Daemon, free_port, wait_for  # noqa: E402
+from conftest import Daemon, RedisServer, free_port, wait_for  # noqa: E402
 
 import redis  # noqa: E402
 
@@ -112,41 +112,20 @@ def id_ms(entry_id):
     return int(entry_id.split("-", 1)[0])
 
 
-class BenchRedis:
+class BenchRedis(RedisServer):
     """A throw-away redis-server. stream-node-max-bytes 1024: an incident's
     one-entry timeline stream then takes ~4.5 KB instead of ~7 KB."""
 
     def __init__(self, tmp, name):
-        self.dir = os.path.join(tmp, name)
-        os.makedirs(self.dir)
-        self.port = free_port()
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
-             "--save", "", "--appendonly", "no", "--stream-node-max-bytes", "1024",
-             "--logfile", os.path.join(self.dir, "redis.log")])
-        r = self.client()
-
-        def up():
-            try:
-                return r.ping()
-            except redis.ConnectionError:
-                return False
-        wait_for(up, 10, "redis-server to answer PING")
-        return self
-
-    def client(self):
-        return redis.Redis(port=self.port, decode_responses=True)
+        path = os.path.join(tmp, name)
+        os.makedirs(path)
+        super().__init__(path, extra=["--stream-node-max-bytes", "1024"])
 
     def used_memory(self):
         return int(self.client().info("memory")["used_memory"])
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(60)
+        super().stop(timeout=60)
 
 
 class Bench:

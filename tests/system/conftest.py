@@ -42,16 +42,18 @@ def wait_for(cond, timeout=10.0, what="condition"):
 
 
 class RedisServer:
-    def __init__(self, tmp, appendonly=False):
+    def __init__(self, tmp, appendonly=False, extra=()):
         self.dir = tmp
         self.port = free_port()
         self.appendonly = appendonly
+        self.extra = list(extra)  # more redis-server options
         self.proc = None
 
     def start(self):
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", self.dir, "--save", "", "--appendonly",
                 "yes" if self.appendonly else "no", "--logfile", os.path.join(self.dir, "redis.log")]
+        args += self.extra
         self.proc = subprocess.Popen(args)
         r = redis.Redis(port=self.port, decode_responses=True)
 
@@ -63,10 +65,10 @@ class RedisServer:
         wait_for(up, 10, "redis-server to answer PING")
         return self
 
-    def stop(self, sig=signal.SIGTERM):
+    def stop(self, sig=signal.SIGTERM, timeout=10):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
-            self.proc.wait(10)
+            self.proc.wait(timeout)
 
     def client(self):
         return redis.Redis(port=self.port, decode_responses=True)
