@@ -44,17 +44,17 @@ endif
 endif
 
 ALL_CFLAGS  = $(WARN) $(OPT) -D_DEFAULT_SOURCE -fstack-protector-strong -fPIE \
-	-Iinclude $(DEPCFLAGS) -MMD -MP $(CFLAGS)
+	-Iinclude -I$(BUILD)/gen $(DEPCFLAGS) -MMD -MP $(CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD) $(LDFLAGS)
 
 # The pure modules: no libevent, no hiredis; unit tests and fuzzers drive them.
 CORE := util log timeutil diag reason htab yamldoc yamlfast config rules jscan incident route explain lifecycle apply \
-	ctl_diff
+	ctl_diff sha1
 CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
 DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o $(BUILD)/intake.o $(BUILD)/escalate.o \
 	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/http.o $(BUILD)/notify.o $(BUILD)/reload.o
 GRIDCTL_OBJS := $(BUILD)/gridctl.o $(BUILD)/ctl_cli.o $(BUILD)/ctl_redis.o $(BUILD)/ctl_submit.o \
-	$(BUILD)/ctl_view.o $(BUILD)/ctl_deadletter.o $(BUILD)/ctl_stats.o
+	$(BUILD)/ctl_view.o $(BUILD)/ctl_deadletter.o $(BUILD)/ctl_stats.o $(BUILD)/ctl_migrate.o
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -69,6 +69,14 @@ all: $(BINS)
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# Files built into the programs as C string literals (the Lua script), one
+# source line a literal line: $(BUILD)/gen/NAME_EXT.h from src/NAME.EXT.
+TO_C_STRING := sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/'
+$(BUILD)/gen/apply_lua.h: src/apply.lua
+	@mkdir -p $(dir $@)
+	$(TO_C_STRING) $< > $@
+$(BUILD)/apply.o: $(BUILD)/gen/apply_lua.h
 
 $(BUILD)/libgridroute.a: $(CORE_OBJS) Makefile
 	rm -f $@
@@ -137,7 +145,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_BUILD   := build/fuzz
 FUZZ_FLAGS   := -std=c11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
-	-fno-sanitize-recover=all -D_DEFAULT_SOURCE -Iinclude $(DEPCFLAGS)
+	-fno-sanitize-recover=all -D_DEFAULT_SOURCE -Iinclude -I$(BUILD)/gen $(DEPCFLAGS)
 FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS    := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_LIBS    := $(shell $(PKG_CONFIG) --libs jansson yaml-0.1 2>/dev/null)
@@ -150,6 +158,7 @@ $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(CORE:%=$(FUZZ_BUILD)/lib/%.o)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LIBS) -lm
 
 .SECONDARY: $(CORE:%=$(FUZZ_BUILD)/lib/%.o)
+$(FUZZ_BUILD)/lib/apply.o: $(BUILD)/gen/apply_lua.h
 
 fuzz: $(FUZZ_BINS)
 	@mkdir -p $(FUZZ_BUILD)/crashes

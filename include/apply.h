@@ -1,9 +1,15 @@
 /*
- * apply.h: what the daemon sends to Redis for a step, as bytes. The Lua
- * scripts and the encoding of a step's effects into one EVALSHA call
- * (Redis protocol, ready for the socket) live here, in the library and
- * free of I/O, so that the daemon and the benchmark's Redis-only ceiling
- * (tests/bench) send the very same commands.
+ * apply.h: what the daemon sends to Redis for its steps, as bytes. The Lua
+ * script and the encoding of steps into one EVALSHA call (Redis protocol,
+ * ready for the socket) live here, in the library and free of I/O, so
+ * that the daemon and the benchmark's Redis-only ceiling (tests/bench)
+ * send the very same commands.
+ *
+ * One call applies a batch of steps. Each step is all or nothing: the
+ * script makes every check that can fail (the incident's existence or
+ * version, the seen set, the dedup key, the type of every key it writes)
+ * before its first write, and answers for each step on its own; a step
+ * that fails a check writes nothing and does not stop the next one.
  */
 #ifndef GR_APPLY_H
 #define GR_APPLY_H
@@ -11,12 +17,12 @@
 #include "lifecycle.h"
 #include "util.h"
 
-enum apply_script { AS_APPLY, AS_DEADLETTER, AS_DEDUP, AS_READ, AS__COUNT };
+enum apply_script { AS_APPLY, AS__COUNT };
 
 /* The Lua text of a script, for SCRIPT LOAD (and EVAL after NOSCRIPT). */
 const char *apply_script_text(enum apply_script s);
 
-/* What the encoding needs besides the step: names and settings. */
+/* What the encoding needs besides the steps: names and settings. */
 struct apply_ctx {
 	const char *prefix;      /* "gr:" */
 	const char *group;       /* the consumer group */
@@ -25,16 +31,68 @@ struct apply_ctx {
 	char sha[AS__COUNT][41]; /* SHA1 of each script, as SCRIPT LOAD answered */
 };
 
+enum apply_mode {
+	AM_CREATE,     /* a new incident: it must not exist (see apply_step.expect_holder) */
+	AM_UPDATE,     /* a change: the stored version must be expect_version */
+	AM_DEADLETTER, /* acknowledge the entry and write its dead letter */
+	AM_ACK,        /* acknowledge the entry, nothing else */
+};
+
+/* One step of a batch. Everything is borrowed until apply_batch_add returns. */
+struct apply_step {
+	enum apply_mode mode;
+	const struct lc_source *src; /* NULL or stream NULL: a deadline, nothing to acknowledge */
+	/* AM_CREATE, AM_UPDATE */
+	const char *id;
+	const struct effects *e;
+	int64_t expect_version;    /* AM_UPDATE */
+	const char *expect_holder; /* AM_CREATE with a dedup key: the incident it must name ("") */
+	const char *report_sha1;   /* AM_CREATE: 40 hex digits of the report's bytes */
+	/* AM_DEADLETTER */
+	const char *reason, *error, *payload;
+	size_t plen;
+};
+
 /*
- * Append to out one EVALSHA of the apply script: e on incident id.
- * create: the incident must not exist yet, and when e->dedup == LC_SET
- * the dedup key must still name expect_holder ("" for none); otherwise
- * the stored version must equal expect_version. src may be NULL (a
- * deadline: nothing to acknowledge).
+ * A batch being built: the keys and the arguments of the steps so far,
+ * in two buffers, since the protocol wants the count of both up front.
  */
-void apply_encode(struct buf *out, const struct apply_ctx *c, const char *id,
-                  const struct effects *e, bool create, int64_t expect_version,
-                  const char *expect_holder, const struct lc_source *src);
+struct apply_batch {
+	struct buf keys, args;
+	size_t nkeys, nargs, nsteps;
+};
+
+void apply_batch_init(struct apply_batch *b);
+void apply_batch_free(struct apply_batch *b);
+void apply_batch_reset(struct apply_batch *b);
+void apply_batch_add(struct apply_batch *b, const struct apply_ctx *c, const struct apply_step *st);
+/* Bytes of the batch so far (to cap its size). */
+size_t apply_batch_bytes(const struct apply_batch *b);
+/* Append the whole batch as one EVALSHA to out; the batch is left as it is. */
+void apply_batch_encode(const struct apply_batch *b, const struct apply_ctx *c, struct buf *out);
+
+/*
+ * What the script answers for each step, in order: one of these words, or
+ * "d:<id>" (the dedup key names incident <id>, not the holder expected),
+ * or "wrongtype:<key>" (a key the step would write holds another type:
+ * nothing of the step was written).
+ */
+enum apply_result {
+	AR_OK,        /* applied */
+	AR_SEEN,      /* the entry was applied before: acknowledged, nothing else */
+	AR_EXISTS,    /* creation: this entry created the incident already: acknowledged */
+	AR_SAME,      /* creation: another entry created it with the same bytes: acknowledged */
+	AR_CONFLICT,  /* creation: another entry created it with other bytes: not acknowledged */
+	AR_RETRY,     /* the version moved: read the incident again */
+	AR_GONE,      /* the incident is not there */
+	AR_DEDUP,     /* creation: the dedup key names another incident (detail: its id) */
+	AR_WRONGTYPE, /* detail: the key */
+	AR_INVALID,   /* not an answer of the script */
+};
+
+/* One element of the script's reply; *detail points into s (or is NULL). */
+enum apply_result apply_result_parse(const char *s, size_t len, const char **detail,
+                                     size_t *detail_len);
 
 /* Append to out any command: argv[0..argc), lens NULL for NUL-terminated arguments. */
 void apply_encode_argv(struct buf *out, int argc, const char *const *argv, const size_t *lens);
@@ -42,18 +100,13 @@ void apply_encode_argv(struct buf *out, int argc, const char *const *argv, const
 /* Turn an EVALSHA of script s in cmd into the same call as EVAL (after NOSCRIPT). */
 void apply_evalsha_to_eval(struct buf *cmd, enum apply_script s);
 
-/* Append to out one EVALSHA of the dedup read script for dedup_key. */
-void apply_encode_dedup(struct buf *out, const struct apply_ctx *c, const char *dedup_key);
-
 /*
- * For the benchmark's ceiling: append to out every command the daemon
- * sends for a report read as entry `entry` of stream `stream` (the field
- * value in payload) when it makes a new incident of it: the apply (a
- * dedup key is tried as new first; the dedup read comes only when the
- * key names an incident). Returns the number of commands appended (1), or
- * -1 when the daemon would dead-letter the report (nothing appended).
+ * For the benchmark's ceiling: add to b the step the daemon applies for
+ * a report read as entry `entry` of stream `stream` (the field value in
+ * payload) when it makes a new incident of it. Returns 1, or -1 when the
+ * daemon would dead-letter the report (nothing added).
  */
-int apply_plan_report(struct buf *out, const struct apply_ctx *c, const struct rules *r,
+int apply_plan_report(struct apply_batch *b, const struct apply_ctx *c, const struct rules *r,
                       const char *stream, const char *entry, const char *payload, size_t plen,
                       int64_t now);
 

@@ -70,4 +70,18 @@ bool ctl_reply_next_page(const redisReply *r, char *out, size_t outsz);
 /* "<ms>-<seq>", both decimal: the only ids gridctl sends. */
 bool ctl_stream_id_valid(const char *id);
 
+/* The layout version of the keys that this gridctl reads and writes (SPEC §2: gr:meta). */
+#define CTL_SCHEMA "2"
+
+/*
+ * Before reading or writing incidents: does the store have this layout?
+ * A store of another version, or one with incidents and no version (v1),
+ * is refused, naming gridctl migrate. Returns 0, or the exit code after
+ * reporting. A user that may not read gr:meta or SCAN passes.
+ */
+int ctl_store_check(struct ctl *c);
+
+/* prefix, with SCAN's pattern characters escaped, then suffix ("inc:*"); caller frees. */
+char *ctl_scan_pattern(const struct ctl *c, const char *suffix);
+
 #endif

@@ -28,6 +28,7 @@ struct daemon {
 	struct escalator *esc;
 	struct reloader *reloader;
 	bool stopping;
+	int exit_code; /* of daemon_main: 1 when it had to stop (a store of another layout) */
 	struct event *grace;
 	int64_t started_ms;
 };

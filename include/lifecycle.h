@@ -18,7 +18,7 @@
 /* A stored incident (SPEC §7), as read back from gr:inc:<id>. */
 struct inc_record {
 	char *id;
-	struct incident inc; /* the stored doc, parsed again */
+	struct incident inc; /* the stored document, parsed again */
 	enum inc_state state;
 	int level_num; /* the stored 1-based level */
 	char *level_key;
@@ -37,15 +37,20 @@ struct inc_record {
 };
 
 /*
- * Fill rec from the hash's field/value pairs (as HGETALL returns them).
- * Returns 0, or -1 with a sentence in err when a field is missing or
- * malformed. Free with inc_record_free (also after a failure).
+ * Fill rec from the hash's field/value pairs (as HGETALL returns them) and
+ * its document (gr:doc:<id>; NULL when missing). Returns 0, or -1 with a
+ * sentence in err when a field is missing or malformed. Free with
+ * inc_record_free (also after a failure).
  */
 int inc_record_parse(struct inc_record *rec, const char *id, const char *const *fields,
-                     const char *const *values, size_t n, char *err, size_t errsz);
+                     const char *const *values, size_t n, const char *doc, size_t doc_len,
+                     char *err, size_t errsz);
 void inc_record_free(struct inc_record *rec);
 
 enum lc_op { LC_KEEP, LC_SET, LC_REM };
+
+/* What happens to the expiry of the incident's keys. */
+enum lc_expire { LC_EXPIRE_KEEP, LC_EXPIRE_SET, LC_EXPIRE_PERSIST };
 
 /* Texts in one buffer, each followed by a NUL: item i is text.data + off[i], len[i] bytes. */
 struct lc_list {
@@ -88,8 +93,12 @@ struct effects {
 	enum lc_op open; /* gr:open: SET (score open_score) or REM */
 	int64_t open_score;
 	enum lc_op dedup; /* SET: gr:dedup:<key> -> this id; REM: delete it if it names this id */
-	const char *dedup_key;  /* borrowed */
-	bool expire;            /* resolved: EXPIRE the hash, timeline and seen set */
+	const char *dedup_key; /* borrowed */
+	/* the normalized document, borrowed: written to gr:doc:<id>; NULL: left as it is */
+	const char *doc;
+	size_t doc_len;
+	/* resolved: EXPIRE the hash, document, timeline and seen set; reopened: PERSIST */
+	enum lc_expire expire;
 	const char *from_level; /* borrowed: the level before the step, for the log */
 };
 
@@ -109,7 +118,7 @@ struct lc_source {
 /* A new incident, routed: skipped events for vacant levels, assigned (reason new). */
 void lifecycle_create(const struct rules *r, const struct incident *inc,
                       const struct route_result *rt, int64_t now, const struct lc_source *src,
-                      struct effects *out);
+                      const char *report_sha1, struct effects *out);
 
 /* Another report with rec's dedup key: count, last_seen_at, a duplicate event. */
 void lifecycle_duplicate(const struct rules *r, const struct inc_record *rec, int64_t now,

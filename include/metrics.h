@@ -22,7 +22,9 @@ struct metrics {
 	uint64_t escalations[ESC__COUNT];
 	uint64_t commands[OP__COUNT + 1][CMD__RESULTS]; /* the last row: unparsable commands */
 	uint64_t duplicates;
+	uint64_t reports_existing[CH__COUNT]; /* a report again under an existing id, same bytes */
 	uint64_t breaches;
+	uint64_t due_set_aside; /* unreadable incidents taken out of gr:due */
 	uint64_t redis_reconnects;
 	uint64_t reloads[RELOAD__COUNT];
 	double last_reload_success; /* unix seconds */

@@ -22,7 +22,8 @@
 	X(NOT_AUTHORIZED, "not_authorized")                                                        \
 	X(INVALID_TRANSITION, "invalid_transition")                                                \
 	X(UNKNOWN_OP, "unknown_op")                                                                \
-	X(MAX_DELIVERIES, "max_deliveries")
+	X(MAX_DELIVERIES, "max_deliveries")                                                        \
+	X(ID_CONFLICT, "id_conflict")
 
 enum reason {
 	REASON_NONE = 0,

@@ -398,3 +398,78 @@ bool ctl_reply_next_page(const redisReply *r, char *out, size_t outsz)
 	ctl_stream_id_after(last->element[0]->str, out, outsz);
 	return true;
 }
+
+/* The prefix with SCAN's pattern characters escaped, then suffix. */
+char *ctl_scan_pattern(const struct ctl *c, const char *suffix)
+{
+	struct buf b;
+
+	buf_init(&b);
+	for (const char *p = c->prefix; *p != '\0'; p++) {
+		if (strchr("*?[]\\", *p) != NULL)
+			buf_putc(&b, '\\');
+		buf_putc(&b, *p);
+	}
+	buf_puts(&b, suffix);
+	return buf_detach(&b);
+}
+
+int ctl_store_check(struct ctl *c)
+{
+	char *meta = ctl_key(c, "meta");
+	const char *argv[] = {"HGET", meta, "schema"};
+	redisReply *r = ctl_redis_argv(c, 3, argv, NULL);
+	int rc = CTL_EXIT_FAIL;
+
+	if (r == NULL)
+		goto out;
+	if (ctl_reply_error(r)) {
+		/* a user that may not read it: the daemon checks, not us */
+		rc = strncmp(r->str, "NOPERM", 6) == 0 ? 0
+		                                       : ctl_fail(c, "Redis: %s (HGET)", r->str);
+	} else if (ctl_reply_string(r)) {
+		if (strcmp(r->str, CTL_SCHEMA) == 0)
+			rc = 0;
+		else
+			ctl_fail(c, "%s says schema %.20s, this gridctl knows schema %s%s", meta,
+			         r->str, CTL_SCHEMA,
+			         strcmp(r->str, "1") == 0 ? ": run gridctl migrate --rules FILE"
+			                                  : "");
+	} else {
+		/* absent: a store of gridroute 1 if it has incidents, else one not used yet */
+		char *match = ctl_scan_pattern(c, "inc:*");
+		char cursor[32] = "0";
+		rc = 0;
+		do {
+			const char *scan[] = {"SCAN", cursor, "MATCH", match, "COUNT", "1000"};
+			redisReply *s = ctl_redis_argv(c, 6, scan, NULL);
+			if (s == NULL || ctl_reply_error(s) || !ctl_reply_array(s) ||
+			    s->elements != 2) {
+				/* NOPERM for SCAN (a reporter): leave it to the daemon */
+				if (s == NULL)
+					rc = CTL_EXIT_FAIL;
+				if (s != NULL)
+					freeReplyObject(s);
+				break;
+			}
+			if (ctl_reply_array(s->element[1]) && s->element[1]->elements > 0) {
+				rc = ctl_fail(
+				        c,
+				        "%s has no schema but incident keys exist: this is a store "
+				        "of gridroute 1; stop every gridrouted and run gridctl "
+				        "migrate --rules FILE",
+				        meta);
+				freeReplyObject(s);
+				break;
+			}
+			snprintf(cursor, sizeof(cursor), "%s",
+			         ctl_reply_string(s->element[0]) ? s->element[0]->str : "0");
+			freeReplyObject(s);
+		} while (strcmp(cursor, "0") != 0);
+		free(match);
+	}
+	freeReplyObject(r);
+out:
+	free(meta);
+	return rc;
+}

@@ -1,12 +1,12 @@
 /*
  * ctl_submit.c: `gridctl submit` and the commands ack, resolve, escalate,
  * reassign and comment. Each writes one stream entry and prints its id;
- * with --wait it then follows, with one blocking XREAD over two streams,
- * the stream where the outcome will appear (the assignments, or the
- * incident's timeline) and the dead-letter stream, both from just before
- * the entry's own id, until the outcome names the entry or time is up.
- * Reading from the entry's id onward, rather than from "$", means an
- * outcome written before the first XREAD is not missed.
+ * with --wait it then follows where the outcome will appear — the
+ * assignments stream, or the incident's timeline — and the dead-letter
+ * stream, until the outcome names the entry or time is up. Streams are
+ * read with a blocking XREAD from just before the entry's own id, so that
+ * an outcome written before the first XREAD is not missed; a timeline is a
+ * list, read from its start and again after each short wait.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -18,9 +18,10 @@
 #include "incident.h"
 #include "log.h"
 
-#define WAIT_COUNT      "100"
-#define DEDUP_POLL_MS   250
-#define SOCKET_SLACK_MS 5000
+#define WAIT_COUNT       "100"
+#define DEDUP_POLL_MS    250
+#define TIMELINE_POLL_MS 50
+#define SOCKET_SLACK_MS  5000
 
 enum wait_kind {
 	WAIT_ASSIGNMENT, /* submit: the first assignment of the incident */
@@ -63,15 +64,11 @@ static bool json_str_is(json_t *o, const char *key, const char *want)
 	return v != NULL && strcmp(v, want) == 0;
 }
 
-/* One entry of the watched stream: the answer? */
-static json_t *match_watch(const struct waiter *w, const redisReply *fields)
+/* One outcome, as JSON text: the answer? */
+static json_t *match_json(const struct waiter *w, const char *text, size_t len)
 {
-	const redisReply *v = ctl_reply_field(fields, w->watch_field);
-	json_t *j;
+	json_t *j = json_loadb(text, len, 0, NULL);
 
-	if (!ctl_reply_string(v))
-		return NULL;
-	j = json_loadb(v->str, v->len, 0, NULL);
 	if (w->kind == WAIT_ASSIGNMENT
 	            ? json_str_is(j, "incident", w->incident)
 	            : json_str_is(j, "entry", w->entry) && json_str_is(j, "source", w->source) &&
@@ -79,6 +76,38 @@ static json_t *match_watch(const struct waiter *w, const redisReply *fields)
 		return j;
 	json_decref(j);
 	return NULL;
+}
+
+/* One entry of the watched stream: the answer? */
+static json_t *match_watch(const struct waiter *w, const redisReply *fields)
+{
+	const redisReply *v = ctl_reply_field(fields, w->watch_field);
+
+	return ctl_reply_string(v) ? match_json(w, v->str, v->len) : NULL;
+}
+
+/*
+ * The incident's timeline (a list) from element *next on: the event that
+ * answers the command? *next moves past what was read.
+ */
+static enum outcome check_timeline(struct ctl *c, const struct waiter *w, int64_t *next,
+                                   struct result *res)
+{
+	char from[24];
+	enum outcome out = OUT_TIMEOUT;
+
+	snprintf(from, sizeof(from), "%lld", (long long)*next);
+	redisReply *r = ctl_redis(c, "LRANGE", w->watch_key, from, "-1", NULL);
+	if (r == NULL)
+		return OUT_ERROR;
+	for (size_t i = 0; ctl_reply_array(r) && i < r->elements && out == OUT_TIMEOUT; i++) {
+		const redisReply *e = r->element[i];
+		(*next)++;
+		if (ctl_reply_string(e) && (res->found = match_json(w, e->str, e->len)) != NULL)
+			out = OUT_DONE;
+	}
+	freeReplyObject(r);
+	return out;
 }
 
 static bool match_deadletter(const struct waiter *w, const char *id, const redisReply *fields,
@@ -113,7 +142,7 @@ static enum outcome check_duplicate(struct ctl *c, const struct waiter *w, struc
 		return OUT_ERROR;
 	if (ctl_reply_string(r) && strcmp(r->str, w->incident) != 0 &&
 	    incident_id_valid(r->str, r->len)) {
-		char *seen = ctl_key(c, "inc:%s:seen", r->str);
+		char *seen = ctl_key(c, "seen:%s", r->str);
 		char *member = xasprintf("%s/%s", w->source, w->entry);
 		redisReply *m = ctl_redis(c, "SISMEMBER", seen, member, NULL);
 		if (m == NULL)
@@ -137,6 +166,7 @@ static enum outcome wait_outcome(struct ctl *c, struct waiter *w, int64_t timeou
 	int64_t deadline = time_now_ms() + timeout_ms;
 	char start[48], last_watch[48], last_dl[48], block[24];
 	const char *dash = strchr(w->entry, '-');
+	int64_t timeline_next = 0;
 
 	/* from just before <ms>-0 of our entry: every outcome is written after it */
 	snprintf(start, sizeof(start), "%.*s-0",
@@ -146,21 +176,29 @@ static enum outcome wait_outcome(struct ctl *c, struct waiter *w, int64_t timeou
 
 	for (;;) {
 		int64_t left = deadline - time_now_ms();
-		if (w->dedup_key != NULL) {
-			enum outcome o = check_duplicate(c, w, res);
-			if (o != OUT_TIMEOUT)
-				return o;
-		}
+		enum outcome o = OUT_TIMEOUT;
+		if (w->dedup_key != NULL)
+			o = check_duplicate(c, w, res);
+		if (o == OUT_TIMEOUT && w->kind == WAIT_EVENT)
+			o = check_timeline(c, w, &timeline_next, res);
+		if (o != OUT_TIMEOUT)
+			return o;
 		if (left <= 0)
 			return OUT_TIMEOUT;
 		if (w->dedup_key != NULL && left > DEDUP_POLL_MS)
 			left = DEDUP_POLL_MS;
+		/* a timeline is a list, read again after each short wait on the dead letters */
+		if (w->kind == WAIT_EVENT && left > TIMELINE_POLL_MS)
+			left = TIMELINE_POLL_MS;
 		snprintf(block, sizeof(block), "%lld", (long long)left);
 		if (ctl_redis_timeout(c, left + SOCKET_SLACK_MS) < 0)
 			return OUT_ERROR;
-		redisReply *r =
-		        ctl_redis(c, "XREAD", "COUNT", WAIT_COUNT, "BLOCK", block, "STREAMS",
-		                  w->watch_key, w->dl_key, last_watch, last_dl, NULL);
+		redisReply *r = w->kind == WAIT_EVENT
+		                        ? ctl_redis(c, "XREAD", "COUNT", WAIT_COUNT, "BLOCK", block,
+		                                    "STREAMS", w->dl_key, last_dl, NULL)
+		                        : ctl_redis(c, "XREAD", "COUNT", WAIT_COUNT, "BLOCK", block,
+		                                    "STREAMS", w->watch_key, w->dl_key, last_watch,
+		                                    last_dl, NULL);
 		if (r == NULL)
 			return OUT_ERROR;
 		enum outcome out = OUT_TIMEOUT;
@@ -416,7 +454,7 @@ int ctl_cmd_submit(struct ctl *c, int argc, char **argv)
 		return rc;
 	}
 	peek(c, strcmp(file, "-") == 0 ? "stdin" : file, &in, wait, &p);
-	if ((rc = ctl_redis_connect(c)) != 0)
+	if ((rc = ctl_redis_connect(c)) != 0 || (rc = ctl_store_check(c)) != 0)
 		goto out;
 	rc = CTL_EXIT_FAIL;
 	if (p.id != NULL && incident_id_valid(p.id, strlen(p.id))) {
@@ -549,7 +587,7 @@ int ctl_cmd_op(struct ctl *c, int argc, char **argv)
 	if (text == NULL)
 		fatalx("gridctl: cannot encode the command");
 
-	if ((rc = ctl_redis_connect(c)) != 0)
+	if ((rc = ctl_redis_connect(c)) != 0 || (rc = ctl_store_check(c)) != 0)
 		goto out;
 	rc = CTL_EXIT_FAIL;
 	key = ctl_key(c, "in:commands");
@@ -564,7 +602,7 @@ int ctl_cmd_op(struct ctl *c, int argc, char **argv)
 		        .entry = entry,
 		        .source = key,
 		        .event = event,
-		        .watch_key = ctl_key(c, "inc:%s:timeline", id),
+		        .watch_key = ctl_key(c, "timeline:%s", id),
 		        .watch_field = "event",
 		        .dl_key = ctl_key(c, "deadletter"),
 		};

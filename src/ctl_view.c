@@ -235,17 +235,19 @@ static json_t *field_json(const char *f, const redisReply *v)
  * The hash as JSON, in SPEC §7 order: doc and the id lists parsed, numbers
  * as numbers, times as RFC 3339 (as every time in gridroute's JSON is).
  */
-static json_t *incident_json(const char *id, const redisReply *h)
+static json_t *incident_json(const char *id, const redisReply *h, const char *doc_text)
 {
 	static const char *const order[] = {
-	        "doc",        "channel",      "state",        "level",        "level_key",
-	        "assignees",  "co_assignees", "policy",       "ack_deadline", "resolve_deadline",
-	        "created_at", "updated_at",   "last_seen_at", "count",        "version",
-	        "breached",
+	        "channel",      "state",        "level",        "level_key",        "assignees",
+	        "co_assignees", "policy",       "ack_deadline", "resolve_deadline", "created_at",
+	        "updated_at",   "last_seen_at", "count",        "version",          "breached",
 	};
 	json_t *o = json_object();
+	json_t *doc = doc_text != NULL ? json_loads(doc_text, 0, NULL) : NULL;
 
 	json_object_set_new(o, "id", json_string(id));
+	/* the document is a key of its own (gr:doc:<id>); shown here as before */
+	json_object_set_new(o, "doc", doc != NULL ? doc : json_null());
 	for (size_t k = 0; k < GR_NELEM(order); k++) {
 		const redisReply *v = ctl_reply_field(h, order[k]);
 		if (ctl_reply_string(v))
@@ -339,10 +341,10 @@ static void put_text(struct buf *b, const char *s)
 		buf_putc(b, '-');
 }
 
-static void show_text(struct buf *b, const char *id, const redisReply *h, json_t *timeline)
+static void show_text(struct buf *b, const char *id, const redisReply *h, const char *doc_text,
+                      json_t *timeline)
 {
 	const char *state = ctl_reply_str(h, "state");
-	const char *doc_text = ctl_reply_str(h, "doc");
 	json_t *doc = doc_text != NULL ? json_loads(doc_text, 0, NULL) : NULL;
 	bool live = state == NULL || strcmp(state, "resolved") != 0;
 	bool open = state != NULL && strcmp(state, "open") == 0;
@@ -405,35 +407,31 @@ static void show_text(struct buf *b, const char *id, const redisReply *h, json_t
 	json_decref(doc);
 }
 
-/* The events of a timeline, oldest first, read in pages; NULL after reporting. */
+/* The events of a timeline (a list), oldest first, read in pages; NULL after reporting. */
 static json_t *read_timeline(struct ctl *c, const char *key)
 {
 	json_t *events = json_array();
-	char start[48] = "-", count[16];
+	char start[24], stop[24];
 
-	snprintf(count, sizeof(count), "%d", TIMELINE_PAGE);
-	for (;;) {
-		redisReply *r = ctl_redis(c, "XRANGE", key, start, "+", "COUNT", count, NULL);
+	for (int64_t from = 0;; from += TIMELINE_PAGE) {
+		snprintf(start, sizeof(start), "%lld", (long long)from);
+		snprintf(stop, sizeof(stop), "%lld", (long long)(from + TIMELINE_PAGE - 1));
+		redisReply *r = ctl_redis(c, "LRANGE", key, start, stop, NULL);
 		if (r == NULL) {
 			json_decref(events);
 			return NULL;
 		}
 		size_t n = ctl_reply_array(r) ? r->elements : 0;
 		for (size_t i = 0; i < n; i++) {
-			const redisReply *e = r->element[i];
-			if (!ctl_reply_array(e) || e->elements < 2 ||
-			    !ctl_reply_string(e->element[0]))
-				continue;
-			const redisReply *v = ctl_reply_field(e->element[1], "event");
+			const redisReply *v = r->element[i];
 			if (!ctl_reply_string(v))
 				continue;
 			json_t *ev = json_loadb(v->str, v->len, 0, NULL);
 			json_array_append_new(events,
 			                      ev != NULL ? ev : json_stringn(v->str, v->len));
 		}
-		bool more = n == TIMELINE_PAGE && ctl_reply_next_page(r, start, sizeof(start));
 		freeReplyObject(r);
-		if (!more)
+		if (n < TIMELINE_PAGE)
 			return events;
 	}
 }
@@ -463,12 +461,13 @@ int ctl_cmd_show(struct ctl *c, int argc, char **argv)
 	if (argc - optind != 1)
 		return ctl_usage(c, "expected one incident id");
 	const char *id = argv[optind];
-	if ((rc = check_id(c, id)) != 0 || (rc = ctl_redis_connect(c)) != 0)
+	if ((rc = check_id(c, id)) != 0 || (rc = ctl_redis_connect(c)) != 0 ||
+	    (rc = ctl_store_check(c)) != 0)
 		return rc;
 
-	char *key = ctl_key(c, "inc:%s", id);
-	char *tkey = ctl_key(c, "inc:%s:timeline", id);
-	redisReply *h = ctl_redis(c, "HGETALL", key, NULL);
+	char *key = ctl_key(c, "inc:%s", id), *dkey = ctl_key(c, "doc:%s", id);
+	char *tkey = ctl_key(c, "timeline:%s", id);
+	redisReply *h = ctl_redis(c, "HGETALL", key, NULL), *d = NULL;
 	json_t *timeline = NULL;
 	rc = CTL_EXIT_FAIL;
 	if (h == NULL)
@@ -477,11 +476,13 @@ int ctl_cmd_show(struct ctl *c, int argc, char **argv)
 		ctl_fail(c, "no incident %s", id);
 		goto out;
 	}
-	if ((timeline = read_timeline(c, tkey)) == NULL)
+	if ((d = ctl_redis(c, "GET", dkey, NULL)) == NULL ||
+	    (timeline = read_timeline(c, tkey)) == NULL)
 		goto out;
+	const char *doc_text = ctl_reply_string(d) ? d->str : NULL;
 	if (json) {
 		json_t *o = json_object();
-		json_object_set_new(o, "incident", incident_json(id, h));
+		json_object_set_new(o, "incident", incident_json(id, h, doc_text));
 		json_object_set(o, "timeline", timeline);
 		json_dumpf(o, stdout, JSON_INDENT(2));
 		fputc('\n', stdout);
@@ -489,7 +490,7 @@ int ctl_cmd_show(struct ctl *c, int argc, char **argv)
 	} else {
 		struct buf b;
 		buf_init(&b);
-		show_text(&b, id, h, timeline);
+		show_text(&b, id, h, doc_text, timeline);
 		ctl_write(&b);
 		buf_free(&b);
 	}
@@ -498,7 +499,10 @@ out:
 	json_decref(timeline);
 	if (h != NULL)
 		freeReplyObject(h);
+	if (d != NULL)
+		freeReplyObject(d);
 	free(key);
+	free(dkey);
 	free(tkey);
 	return rc;
 }
@@ -511,7 +515,6 @@ enum ls_field {
 	LF_LEVEL_KEY,
 	LF_ASSIGNEES,
 	LF_CO,
-	LF_DOC,
 	LF_CREATED,
 	LF_ACK,
 	LF_RESOLVE,
@@ -522,10 +525,12 @@ enum ls_field {
 };
 
 static const char *const ls_fields[LF__COUNT] = {
-        [LF_STATE] = "state",         [LF_LEVEL] = "level",      [LF_LEVEL_KEY] = "level_key",
-        [LF_ASSIGNEES] = "assignees", [LF_CO] = "co_assignees",  [LF_DOC] = "doc",
-        [LF_CREATED] = "created_at",  [LF_ACK] = "ack_deadline", [LF_RESOLVE] = "resolve_deadline",
-        [LF_COUNT] = "count",         [LF_POLICY] = "policy",    [LF_CHANNEL] = "channel",
+        [LF_STATE] = "state",         [LF_LEVEL] = "level",
+        [LF_LEVEL_KEY] = "level_key", [LF_ASSIGNEES] = "assignees",
+        [LF_CO] = "co_assignees",     [LF_CREATED] = "created_at",
+        [LF_ACK] = "ack_deadline",    [LF_RESOLVE] = "resolve_deadline",
+        [LF_COUNT] = "count",         [LF_POLICY] = "policy",
+        [LF_CHANNEL] = "channel",
 };
 
 struct ls_opts {
@@ -708,16 +713,17 @@ int ctl_cmd_ls(struct ctl *c, int argc, char **argv)
 	struct ls_opts o = {0};
 	char min[64] = "-inf", offset[24], page[16];
 	int64_t shown = 0, tie = 0, now = time_now_ms();
-	char *open_key, *inc_prefix;
+	char *open_key, *prefix;
 	int rc;
 	bool done = false;
 	struct buf b;
 
-	if ((rc = ls_parse(c, argc, argv, &o)) != 0 || (rc = ctl_redis_connect(c)) != 0)
+	if ((rc = ls_parse(c, argc, argv, &o)) != 0 || (rc = ctl_redis_connect(c)) != 0 ||
+	    (rc = ctl_store_check(c)) != 0)
 		return rc;
 	o.colour = !o.json && ctl_use_colour(stdout);
 	open_key = ctl_key(c, "open");
-	inc_prefix = ctl_key(c, "inc:");
+	prefix = ctl_key(c, "%s", "");
 	snprintf(page, sizeof(page), "%d", LS_PAGE);
 	buf_init(&b);
 	if (o.json)
@@ -740,26 +746,33 @@ int ctl_cmd_ls(struct ctl *c, int argc, char **argv)
 		}
 		size_t n = ctl_reply_array(r) ? r->elements / 2 : 0;
 		for (size_t i = 0; i < n; i++) {
-			char *key = xasprintf("%s%s", inc_prefix, r->element[2 * i]->str);
-			const char *argv2[2 + LF__COUNT];
+			char *key = xasprintf("%sinc:%s", prefix, r->element[2 * i]->str);
+			char *dkey = xasprintf("%sdoc:%s", prefix, r->element[2 * i]->str);
+			const char *argv2[2 + LF__COUNT], *get[] = {"GET", dkey};
 			argv2[0] = "HMGET";
 			argv2[1] = key;
 			for (int f = 0; f < LF__COUNT; f++)
 				argv2[2 + f] = ls_fields[f];
 			ctl_redis_append(c, 2 + LF__COUNT, argv2, NULL);
+			ctl_redis_append(c, 2, get, NULL);
 			free(key);
+			free(dkey);
 		}
 		for (size_t i = 0; i < n; i++) {
 			redisReply *h = ctl_redis_next(c);
+			redisReply *d = h != NULL ? ctl_redis_next(c) : NULL;
 			const char *id = r->element[2 * i]->str;
-			if (h == NULL) {
+			if (h == NULL || d == NULL) {
+				if (h != NULL)
+					freeReplyObject(h);
 				rc = CTL_EXIT_FAIL;
 				done = true;
 				break;
 			}
 			if (ctl_reply_array(h) && h->elements == LF__COUNT && !done) {
-				const char *dt = field_text(h->element[LF_DOC]);
-				json_t *doc = dt != NULL ? json_loads(dt, 0, NULL) : NULL;
+				json_t *doc = ctl_reply_string(d)
+				                      ? json_loadb(d->str, d->len, 0, NULL)
+				                      : NULL;
 				if (ls_keep(&o, h, doc)) {
 					if (o.json) {
 						json_t *j = ls_json(id, h, doc, now);
@@ -777,6 +790,7 @@ int ctl_cmd_ls(struct ctl *c, int argc, char **argv)
 				json_decref(doc);
 			}
 			freeReplyObject(h);
+			freeReplyObject(d);
 		}
 		ctl_write(&b);
 		buf_reset(&b);
@@ -797,7 +811,7 @@ int ctl_cmd_ls(struct ctl *c, int argc, char **argv)
 		fputs(shown > 0 ? "\n]\n" : "]\n", stdout);
 	buf_free(&b);
 	free(open_key);
-	free(inc_prefix);
+	free(prefix);
 	return rc;
 }
 

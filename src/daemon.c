@@ -119,6 +119,15 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	const char *wrong = store_wrong_schema(d->store);
+	if (wrong != NULL && d->exit_code == 0) {
+		/* nothing was written: stop before anything is */
+		log_kv(LOG_ERROR, "store_schema_wrong", "error", wrong, NULL);
+		d->exit_code = 1;
+		d->stopping = true;
+		event_base_loopbreak(d->base);
+		return;
+	}
 	poll_gauges(d);
 	store_tick(d->store);
 	intake_kick(d->intake);
@@ -180,7 +189,7 @@ int daemon_main(struct config *cfg)
 		explicit_bzero(password, strlen(password));
 		free(password);
 	}
-	d.store = store_new(d.wr, cfg);
+	d.store = store_new(d.base, d.wr, cfg);
 	d.intake = intake_new(&d);
 	d.esc = escalator_new(&d);
 	struct http *http = http_start(&d);
@@ -237,5 +246,5 @@ int daemon_main(struct config *cfg)
 		event_free(d.grace);
 	event_base_free(d.base);
 	rules_free(d.rules);
-	return 0;
+	return d.exit_code;
 }

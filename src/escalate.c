@@ -11,6 +11,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 
 /*
  * A round takes up to 16 batches' worth of due incidents (each round ends
@@ -57,9 +58,10 @@ static void item_done(struct due_item *it)
 		run(e);
 }
 
-static void on_applied(void *arg, enum store_result res)
+static void on_applied(void *arg, enum store_result res, const char *detail)
 {
 	(void)res; /* RETRY: someone else moved it; the next tick reads it again */
+	(void)detail;
 	item_done(arg);
 }
 
@@ -85,6 +87,28 @@ static void repair_due(struct daemon *d, const char *id, const struct effects *f
 	free(due);
 }
 
+/*
+ * An incident in gr:due that cannot be read would come first in every
+ * round and hold up the deadlines behind it: it is set aside in
+ * gr:unreadable (ZADD before ZREM, so that it is never in neither),
+ * logged once and counted; `gridctl stats` shows how many there are.
+ */
+static void set_aside(struct daemon *d, const char *id, const char *err)
+{
+	char *due = store_key(d->store, "due"), *aside = store_key(d->store, "unreadable");
+	char now[24];
+
+	snprintf(now, sizeof(now), "%lld", (long long)time_now_ms());
+	log_kv(LOG_ERROR, "incident_set_aside", "incident", id, "error", err, "key", aside, NULL);
+	metrics.due_set_aside++;
+	const char *add[] = {"ZADD", aside, "NX", now, id};
+	const char *rem[] = {"ZREM", due, id};
+	store_command(d->store, ignore_reply, NULL, 5, add, NULL);
+	store_command(d->store, ignore_reply, NULL, 3, rem, NULL);
+	free(due);
+	free(aside);
+}
+
 static void on_incident(void *arg, redisReply *r)
 {
 	struct due_item *it = arg;
@@ -93,46 +117,46 @@ static void on_incident(void *arg, redisReply *r)
 	struct effects fx;
 	char err[256];
 
-	if (r == NULL || it->gen != it->e->gen || !REPLY_IS_ARRAY(r)) {
+	if (r == NULL || it->gen != it->e->gen || !REPLY_IS_ARRAY(r) || r->elements < 2 ||
+	    !REPLY_IS_ARRAY(r->element[0])) {
 		item_done(it);
 		return;
 	}
-	effects_init(&fx);
-	memset(&rec, 0, sizeof(rec));
-	if (r->elements == 0) {
+	redisReply *h = r->element[0], *doc = r->element[1];
+	if (h->elements == 0) {
 		/* expired or deleted: it has no deadline any more */
 		char *due = store_key(d->store, "due");
 		const char *argv[] = {"ZREM", due, it->id};
 		store_command(d->store, ignore_reply, NULL, 3, argv, NULL);
 		free(due);
-		effects_free(&fx);
 		item_done(it);
 		return;
 	}
-	size_t n = r->elements / 2;
+	size_t n = h->elements / 2;
 	const char **f = xcalloc(n + 1, sizeof(*f)), **v = xcalloc(n + 1, sizeof(*v));
 	for (size_t i = 0; i < n; i++) {
-		f[i] = r->element[2 * i]->str;
-		v[i] = r->element[2 * i + 1]->str;
+		f[i] = h->element[2 * i]->str;
+		v[i] = h->element[2 * i + 1]->str;
 	}
-	int rc = inc_record_parse(&rec, it->id, f, v, n, err, sizeof(err));
+	int rc = inc_record_parse(&rec, it->id, f, v, n, REPLY_IS_STRING(doc) ? doc->str : NULL,
+	                          REPLY_IS_STRING(doc) ? doc->len : 0, err, sizeof(err));
 	free(f);
 	free(v);
 	if (rc < 0) {
-		log_kv(LOG_ERROR, "incident_unreadable", "incident", it->id, "error", err, NULL);
+		set_aside(d, it->id, err);
 		inc_record_free(&rec);
-		effects_free(&fx);
 		item_done(it);
 		return;
 	}
+	effects_init(&fx);
 	if (lifecycle_deadline(d->rules, &rec, time_now_ms(), &fx) == 0) {
 		/* nothing due: only put its gr:due score right, the incident is unchanged */
 		repair_due(d, it->id, &fx);
 		item_done(it);
 	} else {
 		fx.from_level = rec.level_key;
-		if (store_apply(d->store, it->id, &fx, false, rec.version, NULL, NULL, on_applied,
-		                it) < 0)
+		if (store_apply(d->store, it->id, &fx, false, rec.version, NULL, NULL, NULL,
+		                on_applied, it) < 0)
 			item_done(it);
 	}
 	inc_record_free(&rec);
@@ -148,14 +172,11 @@ static void pump(struct escalator *e)
 		it->gen = e->gen;
 		it->id = e->ids[e->next++];
 		/*
-		 * A plain HGETALL, not the read script: a deadline has no entry
-		 * to look up in the seen set, and the apply's compare-and-set on
-		 * the version catches any change since.
+		 * The hash and the document, in one MULTI/EXEC: a deadline has no
+		 * entry to look up in the seen set, and the apply's
+		 * compare-and-set on the version catches any change since.
 		 */
-		char *key = store_key(e->d->store, "inc:%s", it->id);
-		const char *argv[] = {"HGETALL", key};
-		int rc = store_command(e->d->store, on_incident, it, 2, argv, NULL);
-		free(key);
+		int rc = store_read_incident(e->d->store, it->id, NULL, on_incident, it);
 		if (rc < 0) {
 			/* the connection is down: the rest waits for a tick after it is back */
 			free(it->id);

@@ -13,6 +13,7 @@
 #include "ctl_cli.h"
 #include "ctl_deadletter.h"
 #include "ctl_diff.h"
+#include "ctl_migrate.h"
 #include "ctl_redis.h"
 #include "ctl_stats.h"
 #include "ctl_submit.h"
@@ -206,6 +207,13 @@ static const struct ctl_cmd cmds[] = {
          "  ENTRY             the dead letter's id in the dead-letter stream\n"
          "  replay            writes the payload as a new entry of its source stream,\n"
          "                    prints the new id, then deletes the dead letter\n"},
+        {"migrate", ctl_cmd_migrate, "--rules FILE [--group G]",
+         "convert a store of gridroute 1 to this version's layout, in place",
+         "  --rules FILE      the rules: they resolve each incident's unit\n"
+         "  --group G         the daemons' consumer group (default gridrouted): migrate\n"
+         "                    refuses while one of its consumers read in the last 10 s\n"
+         "converts every incident whole (a run cut short is finished by the next),\n"
+         "prints what it did, and writes schema 2 to the prefix's meta key\n"},
         {"stats", ctl_cmd_stats, "[--json]",
          "stream lengths, consumer groups, open incidents, due backlog, dead letters", NULL},
         {"explain", cmd_explain, "RULES INCIDENT.json [--channel C] [--at TIME] [--json]",

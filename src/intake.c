@@ -18,11 +18,13 @@
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
+#include "sha1.h"
 
 #define NSTREAMS     5
 #define CMD_STREAM   4
 #define BUSY_WAIT_MS 200
 #define MAX_BATCHES  4
+#define LANE_BUCKETS 1024
 
 struct intake {
 	struct daemon *d;
@@ -36,6 +38,7 @@ struct intake {
 	struct event *retry;
 	struct event *claim;
 	char *claim_cursor[NSTREAMS];
+	struct lane *lanes[LANE_BUCKETS];
 };
 
 struct work {
@@ -54,11 +57,26 @@ struct work {
 	struct event *timer;
 	enum reason dl_reason; /* set once the entry is being dead-lettered */
 	bool is_create;
-	bool read_dedup; /* the dedup key names an incident: read it first */
+	char *holder;              /* a report: the incident its dedup key names, once known */
+	char sha[41];              /* a report: the SHA-1 of its bytes */
+	struct lane *lane;         /* a command: the incident's lane it holds */
+	struct work *next_waiting; /* in a lane's queue */
+};
+
+/*
+ * Commands on one incident are applied one at a time, in the order of
+ * their entries (SPEC §5): each incident with a command in flight has a
+ * lane, and the commands that come for it meanwhile wait in its queue.
+ */
+struct lane {
+	char *id;
+	struct work *head, *tail; /* waiting, oldest first */
+	struct lane *next;        /* in the bucket */
 };
 
 static void read_batch(struct intake *in);
 static void work_start(struct work *w);
+static void lane_release(struct intake *in, struct lane *l);
 
 static const char *const stream_suffix[NSTREAMS] = {"in:patrol", "in:feedback", "in:scheduled",
                                                     "in:alert", "in:commands"};
@@ -77,6 +95,7 @@ static void work_free(struct work *w)
 	free(w->entry);
 	free(w->payload);
 	free(w->fields_json);
+	free(w->holder);
 	free(w);
 }
 
@@ -85,12 +104,82 @@ static void work_done(struct work *w)
 {
 	struct intake *in = w->in;
 	bool current = w->gen == in->gen;
+	struct lane *l = w->lane;
 
 	work_free(w);
 	if (!current)
 		return;
 	in->inflight--;
+	if (l != NULL)
+		lane_release(in, l);
 	read_batch(in);
+}
+
+static struct lane **lane_slot(struct intake *in, const char *id)
+{
+	struct lane **p = &in->lanes[hash_bytes(id, strlen(id)) % LANE_BUCKETS];
+
+	while (*p != NULL && strcmp((*p)->id, id) != 0)
+		p = &(*p)->next;
+	return p;
+}
+
+/* The lane of w's incident: w holds it now (true), or waits in it (false). */
+static bool lane_enter(struct intake *in, struct work *w, const char *id)
+{
+	struct lane **p = lane_slot(in, id);
+
+	if (*p == NULL) {
+		struct lane *l = xcalloc(1, sizeof(*l));
+		l->id = xstrdup(id);
+		*p = l;
+		w->lane = l;
+		return true;
+	}
+	w->next_waiting = NULL;
+	if ((*p)->tail != NULL)
+		(*p)->tail->next_waiting = w;
+	else
+		(*p)->head = w;
+	(*p)->tail = w;
+	return false;
+}
+
+/* The command holding l is done: the next one waiting starts, or the lane goes. */
+static void lane_release(struct intake *in, struct lane *l)
+{
+	struct work *next = l->head;
+
+	if (next != NULL) {
+		l->head = next->next_waiting;
+		if (l->head == NULL)
+			l->tail = NULL;
+		next->lane = l;
+		work_start(next);
+		return;
+	}
+	struct lane **p = lane_slot(in, l->id);
+	*p = l->next;
+	free(l->id);
+	free(l);
+}
+
+/* Every lane and what waits in it (the connection dropped: all of it is read again). */
+static void lanes_drop(struct intake *in)
+{
+	for (size_t b = 0; b < LANE_BUCKETS; b++) {
+		while (in->lanes[b] != NULL) {
+			struct lane *l = in->lanes[b];
+			in->lanes[b] = l->next;
+			while (l->head != NULL) {
+				struct work *w = l->head;
+				l->head = w->next_waiting;
+				work_free(w);
+			}
+			free(l->id);
+			free(l);
+		}
+	}
 }
 
 static struct lc_source source_of(const struct work *w)
@@ -135,34 +224,57 @@ static void account(const struct work *w)
 	}
 }
 
-static void on_stored(void *arg, enum store_result res)
+static void deadletter(struct work *w, enum reason reason, const char *error);
+
+/* Start w over from its entry: what it read or decided is stale. */
+static void work_again(struct work *w)
+{
+	w->is_create = false;
+	incident_free(&w->inc);
+	command_free(&w->cmd);
+	work_start(w);
+}
+
+static void on_stored(void *arg, enum store_result res, const char *detail)
 {
 	struct work *w = arg;
+	char msg[REJECT_MSGSZ];
 
 	if (w->gen != w->in->gen) {
 		work_done(w);
 		return;
 	}
-	if (res == ST_OK)
-		account(w);
 	switch (res) {
 	case ST_OK:
+		account(w);
+		work_done(w);
+		break;
+	case ST_SAME:
+		/* the backend sent the same report again: acknowledged, counted */
+		metrics.reports_existing[w->stream]++;
+		work_done(w);
+		break;
 	case ST_SEEN:
 	case ST_EXISTS:
 		work_done(w);
 		break;
+	case ST_CONFLICT:
+		snprintf(msg, sizeof(msg),
+		         "incident \"%s\" exists already, created from another report with other "
+		         "contents: give this report an id of its own",
+		         w->inc.id);
+		deadletter(w, REASON_ID_CONFLICT, msg);
+		break;
+	case ST_DEDUP:
+		/* the dedup key names an incident: read it, and decide again */
+		free(w->holder);
+		w->holder = xstrdup(detail);
+		work_again(w);
+		break;
 	case ST_RETRY:
 	case ST_GONE:
-		/*
-		 * the incident changed under us, or (a creation) the dedup key
-		 * names one: read it again and decide again
-		 */
-		if (w->is_create)
-			w->read_dedup = true;
-		w->is_create = false;
-		incident_free(&w->inc);
-		command_free(&w->cmd);
-		work_start(w);
+		/* the incident changed or went under us: read it again and decide again */
+		work_again(w);
 		break;
 	case ST_BUSY:
 		work_later(w);
@@ -192,26 +304,54 @@ static void apply(struct work *w, const char *id, struct effects *e, bool create
 {
 	struct lc_source src = source_of(w);
 
-	if (store_apply(w->in->d->store, id, e, create, version, holder, &src, on_stored, w) < 0)
+	if (store_apply(w->in->d->store, id, e, create, version, holder, create ? w->sha : NULL,
+	                &src, on_stored, w) < 0)
 		work_done(w);
 	effects_free(e);
 }
 
-/* Field/value pairs of a hiredis array as C arrays (pointers into the reply). */
-static int record_from_reply(struct inc_record *rec, const char *id, redisReply *r, char *err,
-                             size_t errsz)
+/*
+ * An incident as store_read_incident reads it: EXEC's [hash, doc(, seen)].
+ * Returns 1 with rec filled, 0 when there is no such incident, -1 with err
+ * when it cannot be read; *seen tells whether the entry was applied to it.
+ */
+static int record_from_reply(struct inc_record *rec, const char *id, redisReply *r, bool *seen,
+                             char *err, size_t errsz)
 {
-	size_t n = r->elements / 2;
-	const char **f = xcalloc(n + 1, sizeof(*f)), **v = xcalloc(n + 1, sizeof(*v));
+	redisReply *h = r->element[0], *doc = r->element[1];
+	size_t n = h->elements / 2;
 
+	memset(rec, 0, sizeof(*rec));
+	*seen = r->elements > 2 && r->element[2]->type == REDIS_REPLY_INTEGER &&
+	        r->element[2]->integer == 1;
+	if (n == 0)
+		return 0;
+	const char **f = xcalloc(n + 1, sizeof(*f)), **v = xcalloc(n + 1, sizeof(*v));
 	for (size_t i = 0; i < n; i++) {
-		f[i] = r->element[2 * i]->str;
-		v[i] = r->element[2 * i + 1]->str;
+		f[i] = h->element[2 * i]->str;
+		v[i] = h->element[2 * i + 1]->str;
 	}
-	int rc = inc_record_parse(rec, id, f, v, n, err, errsz);
+	int rc = inc_record_parse(rec, id, f, v, n, REPLY_IS_STRING(doc) ? doc->str : NULL,
+	                          REPLY_IS_STRING(doc) ? doc->len : 0, err, errsz);
 	free(f);
 	free(v);
-	return rc;
+	return rc == 0 ? 1 : -1;
+}
+
+/* EXEC's answer to a read, or NULL: an error or something else (try again later). */
+static bool read_reply_ok(redisReply *r)
+{
+	if (!REPLY_IS_ARRAY(r) || r->elements < 2 || !REPLY_IS_ARRAY(r->element[0]) ||
+	    (!REPLY_IS_STRING(r->element[1]) && !REPLY_IS_NIL(r->element[1]))) {
+		static struct log_fold fold;
+		log_folded(&fold, LOG_WARN, "redis_error",
+		           REPLY_IS_ERROR(r) ? r->str
+		           : REPLY_IS_ARRAY(r) && r->elements > 0 && REPLY_IS_ERROR(r->element[0])
+		                   ? r->element[0]->str
+		                   : "unexpected answer to an incident read");
+		return false;
+	}
+	return true;
 }
 
 static void create_incident(struct work *w, const char *holder)
@@ -224,38 +364,39 @@ static void create_incident(struct work *w, const char *holder)
 	if (w->rt.fallback)
 		log_kv(LOG_WARN, "unit_fallback", "incident", w->inc.id, "reported_unit",
 		       w->inc.unit, "unit", w->in->d->rules->units[w->rt.unit].id, NULL);
-	lifecycle_create(w->in->d->rules, &w->inc, &w->rt, time_now_ms(), &src, &e);
+	lifecycle_create(w->in->d->rules, &w->inc, &w->rt, time_now_ms(), &src, w->sha, &e);
 	apply(w, w->inc.id, &e, true, 0, holder);
 }
 
-static void on_dedup(void *arg, redisReply *r)
+/* The incident the report's dedup key names, read. */
+static void on_holder(void *arg, redisReply *r)
 {
 	struct work *w = arg;
 	struct inc_record rec;
 	char err[256];
+	bool seen;
 
 	if (w->gen != w->in->gen || r == NULL) {
 		work_done(w);
 		return;
 	}
-	if (REPLY_IS_ERROR(r) || (!REPLY_IS_NIL(r) && !REPLY_IS_ARRAY(r))) {
+	if (!read_reply_ok(r)) {
 		work_later(w);
 		return;
 	}
-	if (REPLY_IS_NIL(r)) {
-		create_incident(w, "");
+	int got = record_from_reply(&rec, w->holder, r, &seen, err, sizeof(err));
+	if (seen) {
+		/* merged into it before (a replayed stream): acknowledge, nothing else */
+		struct lc_source src = source_of(w);
+		inc_record_free(&rec);
+		if (store_ack(w->in->d->store, &src, on_stored, w) < 0)
+			work_done(w);
 		return;
 	}
-	const char *holder = r->element[0]->str;
-	memset(&rec, 0, sizeof(rec));
-	if (r->element[1]->elements == 0 ||
-	    record_from_reply(&rec, holder, r->element[1], err, sizeof(err)) < 0 ||
-	    rec.state == STATE_RESOLVED) {
-		/* the holder is gone or done: this report opens a new incident */
-		char *h = xstrdup(holder);
+	if (got <= 0 || rec.state == STATE_RESOLVED) {
+		/* the holder is gone, unreadable or done: this report opens a new incident */
 		inc_record_free(&rec);
-		create_incident(w, h);
-		free(h);
+		create_incident(w, w->holder);
 		return;
 	}
 	struct effects e;
@@ -285,10 +426,11 @@ static void start_incident(struct work *w)
 	/*
 	 * A dedup key is mostly new: try the creation at once, on the
 	 * condition that the key names no incident ("" as the holder); when it
-	 * names one, the store answers RETRY and the holder is read first.
+	 * names one, the store says which, and that one is read first.
 	 */
-	if (w->inc.dedup_key != NULL && w->read_dedup) {
-		if (store_read_dedup(w->in->d->store, w->inc.dedup_key, on_dedup, w) < 0)
+	if (w->inc.dedup_key != NULL && w->holder != NULL) {
+		struct lc_source src = source_of(w);
+		if (store_read_incident(w->in->d->store, w->holder, &src, on_holder, w) < 0)
 			work_done(w);
 		return;
 	}
@@ -302,34 +444,32 @@ static void on_command_incident(void *arg, redisReply *r)
 	struct rejection rj;
 	struct effects e;
 	char err[256];
+	bool seen;
 
 	if (w->gen != w->in->gen || r == NULL) {
 		work_done(w);
 		return;
 	}
-	if (!REPLY_IS_ARRAY(r) || r->elements != 2 || !REPLY_IS_ARRAY(r->element[0])) {
+	if (!read_reply_ok(r)) {
 		work_later(w);
 		return;
 	}
-	if (r->element[1]->integer == 1) {
+	int got = record_from_reply(&rec, w->cmd.incident, r, &seen, err, sizeof(err));
+	if (seen) {
 		/* applied before (a replayed stream): acknowledge, nothing else */
 		struct lc_source src = source_of(w);
+		inc_record_free(&rec);
 		if (store_ack(w->in->d->store, &src, on_stored, w) < 0)
 			work_done(w);
 		return;
 	}
-	r = r->element[0];
-	if (r->elements == 0) {
+	if (got <= 0) {
 		char msg[REJECT_MSGSZ];
-		snprintf(msg, sizeof(msg), "no incident \"%s\"", w->cmd.incident);
-		deadletter(w, REASON_UNKNOWN_INCIDENT, msg);
-		return;
-	}
-	memset(&rec, 0, sizeof(rec));
-	if (record_from_reply(&rec, w->cmd.incident, r, err, sizeof(err)) < 0) {
-		char msg[REJECT_MSGSZ];
-		snprintf(msg, sizeof(msg), "incident \"%s\" cannot be read: %s", w->cmd.incident,
-		         err);
+		if (got == 0)
+			snprintf(msg, sizeof(msg), "no incident \"%s\"", w->cmd.incident);
+		else
+			snprintf(msg, sizeof(msg), "incident \"%s\" cannot be read: %s",
+			         w->cmd.incident, err);
 		inc_record_free(&rec);
 		deadletter(w, REASON_UNKNOWN_INCIDENT, msg);
 		return;
@@ -355,6 +495,11 @@ static void start_command(struct work *w)
 	                  &rj) < 0 ||
 	    route_command_check(w->in->d->rules, &w->cmd, &rj) < 0) {
 		deadletter(w, rj.reason, rj.msg);
+		return;
+	}
+	/* one command at a time per incident: a later one waits for this one */
+	if (w->lane == NULL && !lane_enter(w->in, w, w->cmd.incident)) {
+		command_free(&w->cmd);
 		return;
 	}
 	struct lc_source src = source_of(w);
@@ -423,6 +568,8 @@ static struct work *work_new(struct intake *in, int stream, redisReply *e, int64
 			}
 		}
 	}
+	if (w->payload != NULL && stream != CMD_STREAM)
+		sha1_hex(w->payload, w->plen, w->sha);
 	if (w->payload == NULL) {
 		/* no payload field: a dead letter, which keeps all the entry's fields */
 		json_t *all = json_object();
@@ -757,6 +904,7 @@ void intake_free(struct intake *in)
 		free(in->pending_from[i]);
 		free(in->claim_cursor[i]);
 	}
+	lanes_drop(in);
 	event_free(in->retry);
 	event_free(in->claim);
 	free(in);
@@ -769,6 +917,7 @@ void intake_kick(struct intake *in)
 
 void intake_on_down(struct intake *in)
 {
+	lanes_drop(in);
 	in->gen++;
 	in->inflight = 0;
 	in->reading = false;

@@ -651,7 +651,7 @@ static void step_end(struct step *s)
 
 void lifecycle_create(const struct rules *r, const struct incident *inc,
                       const struct route_result *rt, int64_t now, const struct lc_source *src,
-                      struct effects *out)
+                      const char *report_sha1, struct effects *out)
 {
 	struct step s;
 
@@ -661,11 +661,26 @@ void lifecycle_create(const struct rules *r, const struct incident *inc,
 	s.pol = rt->policy;
 	s.chain = rt->chain;
 
-	field_str(&s, "doc", inc->doc);
+	out->doc = inc->doc;
+	out->doc_len = inc->doc_len;
 	field_str(&s, "channel", channel_name(inc->channel));
+	field_str(&s, "unit", r->units[rt->unit].id);
+	field_str(&s, "category", r->categories[rt->category].key);
 	field_int(&s, "created_at", now);
 	field_int(&s, "last_seen_at", now);
 	field_int(&s, "count", 1);
+	if (src != NULL && src->stream != NULL) {
+		/* the creating entry: a redelivery of it is recognized by this, not a seen member
+		 */
+		lc_add(&out->fields, "created_by", 10);
+		struct buf *b = lc_begin(&out->fields);
+		buf_puts(b, src->stream);
+		buf_putc(b, '/');
+		buf_puts(b, src->entry);
+		lc_end(&out->fields);
+	}
+	if (report_sha1 != NULL)
+		field_str(&s, "report_sha1", report_sha1);
 
 	skip_levels(&s, r->policies[rt->policy].start_level, rt->level);
 	assign(&s, rt->level, "assigned", "new", inc->due_at);
@@ -857,7 +872,7 @@ int lifecycle_command(const struct rules *r, const struct inc_record *rec,
 			out->dedup = LC_REM;
 			out->dedup_key = rec->inc.dedup_key;
 		}
-		out->expire = true;
+		out->expire = LC_EXPIRE_SET;
 		break;
 	case OP_ESCALATE:
 		skip_levels(&s, st.level + 1, target);
@@ -894,7 +909,6 @@ static const char *quote(const char *s, char out[QUOTE_MAX + 4])
 }
 
 enum rf_kind {
-	RF_DOC, /* parsed last: it needs channel and created_at */
 	RF_CHANNEL,
 	RF_STATE,
 	RF_LEVEL,
@@ -913,7 +927,6 @@ static const struct rfield {
 	bool required;
 	size_t off, off2;
 } rfields[] = {
-        {"doc", RF_DOC, true, 0, 0},
         {"channel", RF_CHANNEL, true, 0, 0},
         {"state", RF_STATE, true, 0, 0},
         {"level", RF_LEVEL, true, 0, 0},
@@ -989,8 +1002,6 @@ static int rfield_parse(struct inc_record *rec, const struct rfield *f, const ch
 	const char *want = NULL;
 
 	switch (f->kind) {
-	case RF_DOC:
-		return 0;
 	case RF_CHANNEL:
 		if (channel_parse(v, ch) != 0)
 			want = "a channel (patrol, feedback, scheduled, alert)";
@@ -1039,10 +1050,10 @@ static int rfield_parse(struct inc_record *rec, const struct rfield *f, const ch
 }
 
 int inc_record_parse(struct inc_record *rec, const char *id, const char *const *fields,
-                     const char *const *values, size_t n, char *err, size_t errsz)
+                     const char *const *values, size_t n, const char *doc, size_t doc_len,
+                     char *err, size_t errsz)
 {
 	const char *vals[GR_NELEM(rfields)] = {NULL};
-	const char *doc = NULL;
 	enum channel ch = CH_PATROL;
 	struct incident_ctx ctx;
 	struct rejection rj = {REASON_NONE, ""};
@@ -1069,24 +1080,26 @@ int inc_record_parse(struct inc_record *rec, const char *id, const char *const *
 		}
 	}
 	for (size_t k = 0; k < GR_NELEM(rfields); k++) {
-		if (vals[k] == NULL)
-			continue;
-		if (rfields[k].kind == RF_DOC)
-			doc = vals[k];
-		if (rfield_parse(rec, &rfields[k], vals[k], &ch, err, errsz) != 0)
+		if (vals[k] != NULL &&
+		    rfield_parse(rec, &rfields[k], vals[k], &ch, err, errsz) != 0)
 			return -1;
+	}
+	if (doc == NULL) {
+		snprintf(err, errsz, "incident \"%s\": its document (doc:%s) is missing",
+		         quote(rec->id, q), quote(rec->id, q2));
+		return -1;
 	}
 
 	ctx.channel = ch;
 	ctx.entry_id = NULL;
 	ctx.entry_ms = rec->created_at;
 	ctx.max_bytes = 0;
-	if (incident_parse(doc, strlen(doc), &ctx, &rec->inc, &rj) != 0) {
-		snprintf(err, errsz, "field \"doc\": %s", rj.msg);
+	if (incident_parse(doc, doc_len, &ctx, &rec->inc, &rj) != 0) {
+		snprintf(err, errsz, "its document: %s", rj.msg);
 		return -1;
 	}
 	if (strcmp(rec->inc.id, rec->id) != 0) {
-		snprintf(err, errsz, "field \"doc\" holds incident \"%s\", not \"%s\"",
+		snprintf(err, errsz, "its document holds incident \"%s\", not \"%s\"",
 		         quote(rec->inc.id, q), quote(rec->id, q2));
 		return -1;
 	}

@@ -51,8 +51,15 @@ struct family {
 	  &metrics.commands[0][0], NULL)                                                           \
 	X("gridroute_duplicates_total", "Reports merged into an open incident by dedup_key.",      \
 	  M_COUNTER, NULL, NULL, 0, NULL, NULL, 0, &metrics.duplicates, NULL)                      \
+	X("gridroute_reports_existing_total",                                                      \
+	  "Reports whose id names an existing incident created from the same bytes (a retry).",    \
+	  M_COUNTER, "channel", channels, GR_NELEM(channels), NULL, NULL, 0,                       \
+	  metrics.reports_existing, NULL)                                                          \
 	X("gridroute_breaches_total", "Deadlines passed at the last level.", M_COUNTER, NULL,      \
 	  NULL, 0, NULL, NULL, 0, &metrics.breaches, NULL)                                         \
+	X("gridroute_due_set_aside_total",                                                         \
+	  "Incidents in gr:due that could not be read, moved to gr:unreadable.", M_COUNTER, NULL,  \
+	  NULL, 0, NULL, NULL, 0, &metrics.due_set_aside, NULL)                                    \
 	X("gridroute_redis_reconnects_total", "Redis connections re-established after a loss.",    \
 	  M_COUNTER, NULL, NULL, 0, NULL, NULL, 0, &metrics.redis_reconnects, NULL)                \
 	X("gridroute_rules_reloads_total", "Rules reloads (SIGHUP).", M_COUNTER, "result",         \

@@ -439,7 +439,8 @@ static void usage(void)
 	      "                       [--seed N] [--first I] [--window W] [redis options]\n"
 	      "       grbench latency [--after ID] [--count N] [--timeout S] [--dump FILE]\n"
 	      "                       [--span NAME:FROM_MS:TO_MS ...] [redis options]\n"
-	      "       grbench ceiling --rules FILE [--window W] [--read-count N] [redis options]\n"
+	      "       grbench ceiling --rules FILE [--minimal] [--window W] [--read-count N]\n"
+	      "                       [redis options]\n"
 	      "redis options: [--host H] [--port P] [--prefix P]\n"
 	      "See tests/bench/README.md §5.\n",
 	      stderr);
@@ -456,6 +457,7 @@ int main(int argc, char **argv)
 	                       .read_count = 1000};
 	char **rest = xcalloc((size_t)argc + 1, sizeof(*rest));
 	int nrest = 0;
+	bool minimal = false;
 
 	if (argc < 2)
 		usage();
@@ -485,6 +487,8 @@ int main(int argc, char **argv)
 			o.window = (int)bench_int(a, argv[++i], 1, 1000000);
 		else if (strcmp(a, "--read-count") == 0 && has)
 			o.read_count = (int)bench_int(a, argv[++i], 1, 100000);
+		else if (strcmp(a, "--minimal") == 0)
+			minimal = true;
 		else if (strncmp(a, "--", 2) == 0 && has) {
 			rest[nrest++] = argv[i];
 			rest[nrest++] = argv[++i];
@@ -496,6 +500,6 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "latency") == 0)
 		return cmd_latency(&o, nrest, rest);
 	if (strcmp(argv[1], "ceiling") == 0 && nrest == 0)
-		return cmd_ceiling(&o);
+		return cmd_ceiling(&o, minimal);
 	usage();
 }

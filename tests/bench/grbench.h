@@ -89,6 +89,6 @@ enum channel gen_incident(const struct gen *g, int64_t i, struct buf *out);
 
 int cmd_load(const struct bench_opts *o);
 int cmd_latency(const struct bench_opts *o, int argc, char **argv);
-int cmd_ceiling(const struct bench_opts *o);
+int cmd_ceiling(const struct bench_opts *o, bool minimal);
 
 #endif

@@ -1,24 +1,30 @@
 /*
- * grbench_ceiling.c: `grbench ceiling`, the Redis-only ceiling. What the
- * daemon's throughput is compared with: Redis doing exactly the daemon's
- * work for every report, with no daemon in the way.
+ * grbench_ceiling.c: `grbench ceiling`, the Redis-only ceilings. What the
+ * daemon's throughput is compared with: Redis doing work for every report
+ * with no daemon in the way.
  *
- * Untimed set-up: SCRIPT LOAD of the daemon's scripts (apply.h), the
- * consumer group created at 0 as the daemon creates it, every entry of
- * the four input streams read with XRANGE, and for each the bytes the
- * daemon would send for a new report (apply_plan_report: one or more
- * commands; today one apply EVALSHA), computed with the library's
- * own parser, router and lifecycle against the same rules, on as many
- * threads as there are CPUs.
+ * Two of them. The plain ceiling is Redis doing exactly the daemon's work:
+ * the bytes the daemon would send for a new report (apply_plan_report),
+ * computed with the library's own parser, router and lifecycle against the
+ * same rules, gathered as the daemon gathers them — up to BATCH_STEPS
+ * consecutive entries of a stream as the steps of one apply EVALSHA.
+ * `--minimal` is a minimal router instead: one fixed script call per report
+ * doing exactly HSET of a small state hash, ZADD, XADD to the two output
+ * streams, PUBLISH and XACK, with the daemon's own assignment, notification
+ * and event texts for that report; what any router that does this much per
+ * report costs Redis.
+ *
+ * Untimed set-up: SCRIPT LOAD, the consumer group created at 0 as the
+ * daemon creates it, every entry of the four input streams read with
+ * XRANGE and its command planned, on as many threads as there are CPUs.
  *
  * Timed: the daemon's Redis traffic without its CPU. One connection reads
  * the streams through the group (XREADGROUP COUNT 1000 over the four
- * streams, no BLOCK), a second one sends the precomputed commands of the
+ * streams, no BLOCK), a second one sends the planned commands of the
  * entries read, pipelined with a bounded window, while the next read is
  * already on its way (the daemon reads ahead the same way, on its own
- * connection). Done when every command has its reply; each apply must
- * answer "ok" and a dedup read, where there is one, nil (the generated
- * dedup keys are unique).
+ * connection). A batch goes once all its entries were read. Done when
+ * every command has its reply; each step must answer "ok".
  */
 #include <errno.h>
 #include <poll.h>
@@ -35,13 +41,30 @@
 #define RANGE_COUNT 10000
 #define CHUNK_BYTES (64u << 20)
 
-/* One entry's precomputed commands. */
+/* As the daemon's store gathers steps (src/store.c). */
+#define BATCH_STEPS 64
+
+/*
+ * One entry's precomputed command: the last entry of a batch carries the
+ * batch's command (nsteps of them), the others none.
+ */
 struct plan {
 	uint64_t ms, seq; /* its entry id */
-	const char *cmd;  /* into an arena chunk */
+	const char *cmd;  /* into an arena chunk; NULL: its batch's command comes later */
 	uint32_t len;
-	uint32_t ncmds; /* 1, or 2 with a dedup read */
+	uint32_t nsteps;
 };
+
+/* The minimal router's script: KEYS state hash, gr:due, the two output streams, the source. */
+static const char minimal_lua[] =
+        "redis.call('HSET', KEYS[1], 'state', 'open', 'level', '1', 'assignees', ARGV[2],\n"
+        "  'ack_deadline', ARGV[3], 'version', '1')\n"
+        "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])\n"
+        "redis.call('XADD', KEYS[3], 'MAXLEN', '~', '1000000', '*', 'assignment', ARGV[4])\n"
+        "redis.call('XADD', KEYS[4], 'MAXLEN', '~', '1000000', '*', 'notification', ARGV[5])\n"
+        "redis.call('PUBLISH', ARGV[6], ARGV[7])\n"
+        "redis.call('XACK', KEYS[5], ARGV[8], ARGV[9])\n"
+        "return 'ok'\n";
 
 struct stream_plan {
 	char *key;
@@ -68,7 +91,7 @@ struct ceiling {
 	} * q;
 	size_t qhead, qtail;
 	/* replies */
-	int64_t ok, not_ok, dedup_nil, dedup_found, errors;
+	int64_t ok, not_ok, errors;
 	int64_t inflight; /* commands */
 };
 
@@ -86,18 +109,16 @@ static const char *arena_copy(struct arena *a, const char *p, size_t len)
 	return dst;
 }
 
-static void load_scripts(redisContext *c, struct apply_ctx *ctx)
+static void load_script(redisContext *c, const char *text, char sha[41])
 {
-	for (int s = 0; s < AS__COUNT; s++) {
-		redisReply *r =
-		        bench_cmd(c, "SCRIPT LOAD %s", apply_script_text((enum apply_script)s));
-		if (r->type != REDIS_REPLY_STRING || r->len != 40)
-			bench_die("ceiling: SCRIPT LOAD: %s",
-			          r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-		memcpy(ctx->sha[s], r->str, 40);
-		ctx->sha[s][40] = '\0';
-		freeReplyObject(r);
-	}
+	redisReply *r = bench_cmd(c, "SCRIPT LOAD %s", text);
+
+	if (r->type != REDIS_REPLY_STRING || r->len != 40)
+		bench_die("ceiling: SCRIPT LOAD: %s",
+		          r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+	memcpy(sha, r->str, 40);
+	sha[40] = '\0';
+	freeReplyObject(r);
 }
 
 static void create_groups(redisContext *c, const struct bench_opts *o, const char *group)
@@ -182,6 +203,8 @@ struct planner {
 	struct fetched *v;
 	size_t from, to;
 	int64_t now;
+	bool minimal;
+	char minimal_sha[41];
 	struct arena a;
 	const struct fetched *failed; /* an entry the daemon would dead-letter */
 	pthread_t th;
@@ -197,39 +220,130 @@ static const char *stream_key_of(const struct planner *pl, const struct plan *p)
 }
 
 /*
+ * The minimal router's call for a report: its id, and the daemon's own
+ * texts for it (the first assignment, notification and event of its
+ * creation), so that the bytes moved are the same.
+ */
+static int plan_minimal(struct planner *pl, struct fetched *fe, struct buf *cmd)
+{
+	const char *stream = stream_key_of(pl, fe->plan);
+	struct incident_ctx ictx = {.entry_id = fe->id->str};
+	struct incident inc;
+	struct route_result rt;
+	struct rejection rj;
+	struct effects e;
+	char deadline[24], key[INCIDENT_ID_MAX + 64], due[64], a1[64], a2[64], events[64];
+
+	if (channel_parse(strrchr(stream, ':') + 1, &ictx.channel) < 0 ||
+	    stream_id_ms(fe->id->str, &ictx.entry_ms) < 0 ||
+	    incident_parse(fe->payload->str, fe->payload->len, &ictx, &inc, &rj) < 0)
+		return -1;
+	if (route_incident(pl->r, &inc, &rt, &rj) < 0) {
+		incident_free(&inc);
+		return -1;
+	}
+	struct lc_source src = {.stream = stream, .entry = fe->id->str};
+	effects_init(&e);
+	lifecycle_create(pl->r, &inc, &rt, pl->now, &src, NULL, &e);
+	snprintf(deadline, sizeof(deadline), "%lld", (long long)e.due_score);
+	snprintf(key, sizeof(key), "%sinc:%s", pl->ctx->prefix, inc.id);
+	snprintf(due, sizeof(due), "%sdue", pl->ctx->prefix);
+	snprintf(a1, sizeof(a1), "%sout:assignments", pl->ctx->prefix);
+	snprintf(a2, sizeof(a2), "%sout:notifications", pl->ctx->prefix);
+	snprintf(events, sizeof(events), "%sevents", pl->ctx->prefix);
+	const char *nothing = "";
+	const char *argv[] = {"EVALSHA",
+	                      pl->minimal_sha,
+	                      "5",
+	                      key,
+	                      due,
+	                      a1,
+	                      a2,
+	                      stream,
+	                      inc.id,
+	                      "[\"someone\"]",
+	                      deadline,
+	                      e.assignments.n > 0 ? lc_item(&e.assignments, 0) : nothing,
+	                      e.notifications.n > 0 ? lc_item(&e.notifications, 0) : nothing,
+	                      events,
+	                      e.events.n > 0 ? lc_item(&e.events, e.events.n - 1) : nothing,
+	                      pl->ctx->group,
+	                      fe->id->str};
+	apply_encode_argv(cmd, (int)GR_NELEM(argv), argv, NULL);
+	effects_free(&e);
+	incident_free(&inc);
+	return 0;
+}
+
+/* The batch built so far, as its last entry's command. */
+static void close_batch(struct planner *pl, struct apply_batch *b, struct plan *last,
+                        struct buf *cmd)
+{
+	if (b->nsteps == 0)
+		return;
+	buf_reset(cmd);
+	apply_batch_encode(b, pl->ctx, cmd);
+	last->cmd = arena_copy(&pl->a, cmd->data, cmd->len);
+	last->len = (uint32_t)cmd->len;
+	last->nsteps = (uint32_t)b->nsteps;
+	apply_batch_reset(b);
+}
+
+/*
  * The library's parser, router, lifecycle and encoder are pure and keep
  * no state of their own (STYLE.md: no I/O, no globals), so the entries
  * can be planned on several threads against the one read-only rules.
+ * Batches hold consecutive entries of one stream: read in order through
+ * the group, each is complete once its last entry was read.
  */
 static void *plan_range(void *arg)
 {
 	struct planner *pl = arg;
+	struct apply_batch b;
+	struct plan *last = NULL;
 	struct buf cmd;
 
 	buf_init(&cmd);
+	apply_batch_init(&b);
 	for (size_t i = pl->from; i < pl->to && pl->failed == NULL; i++) {
 		struct fetched *fe = &pl->v[i];
-		buf_reset(&cmd);
-		int n = fe->payload == NULL
-		                ? -1
-		                : apply_plan_report(&cmd, pl->ctx, pl->r,
-		                                    stream_key_of(pl, fe->plan), fe->id->str,
-		                                    fe->payload->str, fe->payload->len, pl->now);
-		if (n < 0) {
+		const char *stream = stream_key_of(pl, fe->plan);
+		if (last != NULL && stream_key_of(pl, last) != stream)
+			close_batch(pl, &b, last, &cmd);
+		if (fe->payload == NULL) {
 			pl->failed = fe;
 			break;
 		}
-		fe->plan->cmd = arena_copy(&pl->a, cmd.data, cmd.len);
-		fe->plan->len = (uint32_t)cmd.len;
-		fe->plan->ncmds = (uint32_t)n;
+		if (pl->minimal) {
+			buf_reset(&cmd);
+			if (plan_minimal(pl, fe, &cmd) < 0) {
+				pl->failed = fe;
+				break;
+			}
+			fe->plan->cmd = arena_copy(&pl->a, cmd.data, cmd.len);
+			fe->plan->len = (uint32_t)cmd.len;
+			fe->plan->nsteps = 1;
+			continue;
+		}
+		if (apply_plan_report(&b, pl->ctx, pl->r, stream, fe->id->str, fe->payload->str,
+		                      fe->payload->len, pl->now) < 0) {
+			pl->failed = fe;
+			break;
+		}
+		last = fe->plan;
+		if (b.nsteps == BATCH_STEPS)
+			close_batch(pl, &b, last, &cmd);
 	}
+	if (last != NULL)
+		close_batch(pl, &b, last, &cmd);
+	apply_batch_free(&b);
 	buf_free(&cmd);
 	return NULL;
 }
 
 /* Read every entry of the four streams and plan them on nthreads threads. */
 static void plan_all(struct ceiling *ce, redisContext *c, const struct apply_ctx *ctx,
-                     const struct rules *r, int nthreads)
+                     const struct rules *r, int nthreads, const char *minimal_sha)
 {
 	struct fetch f = {0};
 	struct planner *pl = xcalloc((size_t)nthreads, sizeof(*pl));
@@ -244,7 +358,10 @@ static void plan_all(struct ceiling *ce, redisContext *c, const struct apply_ctx
 		                         .v = f.v,
 		                         .from = f.n * (size_t)t / (size_t)nthreads,
 		                         .to = f.n * (size_t)(t + 1) / (size_t)nthreads,
-		                         .now = now};
+		                         .now = now,
+		                         .minimal = minimal_sha != NULL};
+		if (minimal_sha != NULL)
+			memcpy(pl[t].minimal_sha, minimal_sha, 41);
 		if (pthread_create(&pl[t].th, NULL, plan_range, &pl[t]) != 0)
 			bench_die("ceiling: cannot start a planning thread");
 	}
@@ -310,28 +427,30 @@ static size_t take_batch(struct ceiling *ce, redisReply *r)
 	return got;
 }
 
+static void take_answer(struct ceiling *ce, const redisReply *r)
+{
+	if ((r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) &&
+	    strcmp(r->str, "ok") == 0)
+		ce->ok++;
+	else if (ce->not_ok++ == 0)
+		fprintf(stderr, "grbench ceiling: a step answered \"%s\"\n",
+		        r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ||
+		                        r->type == REDIS_REPLY_ERROR
+		                ? r->str
+		                : "(not a string)");
+}
+
+/* The answer to one call: "ok" (minimal), or one answer per step. */
 static void take_apply_reply(struct ceiling *ce, redisReply *r)
 {
-	switch (r->type) {
-	case REDIS_REPLY_STRING:
-	case REDIS_REPLY_STATUS:
-		if (strcmp(r->str, "ok") == 0) {
-			ce->ok++;
-		} else if (ce->not_ok++ == 0) {
-			fprintf(stderr, "grbench ceiling: apply answered \"%s\"\n", r->str);
-		}
-		break;
-	case REDIS_REPLY_NIL:
-		ce->dedup_nil++;
-		break;
-	case REDIS_REPLY_ARRAY:
-		ce->dedup_found++;
-		break;
-	default:
+	if (r->type == REDIS_REPLY_ARRAY) {
+		for (size_t i = 0; i < r->elements; i++)
+			take_answer(ce, r->element[i]);
+	} else if (r->type == REDIS_REPLY_ERROR) {
 		if (ce->errors++ == 0)
-			fprintf(stderr, "grbench ceiling: %s\n",
-			        r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-		break;
+			fprintf(stderr, "grbench ceiling: %s\n", r->str);
+	} else {
+		take_answer(ce, r);
 	}
 	freeReplyObject(r);
 	ce->inflight--;
@@ -343,7 +462,7 @@ static void read_some(redisContext *c)
 		bench_die("redis read: %s", c->errstr);
 }
 
-int cmd_ceiling(const struct bench_opts *o)
+int cmd_ceiling(const struct bench_opts *o, bool minimal)
 {
 	struct rules *r = bench_rules(o->rules);
 	redisContext *rc = bench_connect(o), *wc = bench_connect(o);
@@ -361,17 +480,20 @@ int cmd_ceiling(const struct bench_opts *o)
 	double tp = bench_now();
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int nthreads = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (int)ncpu;
-	load_scripts(wc, &ctx);
+	char minimal_sha[41];
+	load_script(wc, apply_script_text(AS_APPLY), ctx.sha[AS_APPLY]);
+	if (minimal)
+		load_script(wc, minimal_lua, minimal_sha);
 	create_groups(wc, o, ctx.group);
-	plan_all(&ce, wc, &ctx, r, nthreads);
+	plan_all(&ce, wc, &ctx, r, nthreads, minimal ? minimal_sha : NULL);
 	tp = bench_now() - tp;
 	if (ce.nentries == 0)
 		bench_die("ceiling: the input streams are empty (run grbench load first)");
 	ce.q = xreallocarray(NULL, ce.nentries, sizeof(*ce.q));
 	fprintf(stderr,
-	        "grbench ceiling: %zu entries planned in %.1f s on %d thread(s) (%.1f MB of "
+	        "grbench ceiling%s: %zu entries planned in %.1f s on %d thread(s) (%.1f MB of "
 	        "commands)\n",
-	        ce.nentries, tp, nthreads, (double)ce.a.total / 1e6);
+	        minimal ? " --minimal" : "", ce.nentries, tp, nthreads, (double)ce.a.total / 1e6);
 
 	/* timed */
 	char *read_cmd = NULL;
@@ -382,7 +504,7 @@ int cmd_ceiling(const struct bench_opts *o)
 	int64_t done_cmds = 0, total_cmds = 0;
 	for (int ch = 0; ch < CH__COUNT; ch++) {
 		for (size_t i = 0; i < ce.s[ch].n; i++)
-			total_cmds += ce.s[ch].v[i].ncmds;
+			total_cmds += ce.s[ch].v[i].cmd != NULL;
 	}
 	struct bench_cpu cpu0, cpu1;
 	int redis_pid = bench_redis_pid(wc);
@@ -398,8 +520,10 @@ int cmd_ceiling(const struct bench_opts *o)
 		while (ce.qhead < ce.qtail && ce.inflight < o->window) {
 			const struct qitem *it = &ce.q[ce.qhead++];
 			const struct plan *p = &ce.s[it->stream].v[it->idx];
+			if (p->cmd == NULL)
+				continue; /* its batch goes with a later entry */
 			redisAppendFormattedCommand(wc, p->cmd, p->len);
-			ce.inflight += p->ncmds;
+			ce.inflight++;
 			sent = true;
 		}
 		if (sent)
@@ -439,14 +563,14 @@ int cmd_ceiling(const struct bench_opts *o)
 	bench_cpu_sample(&cpu1, redis_pid);
 
 	int64_t applied = ce.ok + ce.not_ok;
-	printf("{\"entries\":%zu,\"applied\":%lld,\"ok\":%lld,\"not_ok\":%lld,\"dedup_reads\":%lld,"
-	       "\"dedup_found\":%lld,\"errors\":%lld,\"seconds\":%.3f,\"rate\":%.1f,"
+	printf("{\"mode\":\"%s\",\"entries\":%zu,\"applied\":%lld,\"ok\":%lld,\"not_ok\":%lld,"
+	       "\"calls\":%lld,\"errors\":%lld,\"seconds\":%.3f,\"rate\":%.1f,"
 	       "\"plan_seconds\":%.1f,\"command_bytes\":%zu,\"window\":%d,"
 	       "\"cpu\":{\"machine\":%.2f,\"redis\":%.2f,\"client\":%.2f}}\n",
-	       ce.nentries, (long long)applied, (long long)ce.ok, (long long)ce.not_ok,
-	       (long long)(ce.dedup_nil + ce.dedup_found), (long long)ce.dedup_found,
-	       (long long)ce.errors, secs, (double)applied / secs, tp, ce.a.total, o->window,
-	       cpu1.machine - cpu0.machine, cpu1.redis - cpu0.redis, cpu1.self - cpu0.self);
+	       minimal ? "minimal" : "daemon", ce.nentries, (long long)applied, (long long)ce.ok,
+	       (long long)ce.not_ok, (long long)total_cmds, (long long)ce.errors, secs,
+	       (double)applied / secs, tp, ce.a.total, o->window, cpu1.machine - cpu0.machine,
+	       cpu1.redis - cpu0.redis, cpu1.self - cpu0.self);
 
 	redisFreeCommand(read_cmd);
 	for (size_t i = 0; i < ce.a.nchunks; i++)

@@ -196,7 +196,13 @@ def deadletters(r):
 
 
 def timeline(r, inc):
-    return [json.loads(f["event"]) for _, f in r.xrange("gr:inc:%s:timeline" % inc)]
+    return [json.loads(e) for e in r.lrange("gr:timeline:" + inc, 0, -1)]
+
+
+def document(r, inc):
+    """The stored normalized incident document (gr:doc:<id>), parsed; None if absent."""
+    doc = r.get("gr:doc:" + inc)
+    return json.loads(doc) if doc is not None else None
 
 
 def incident(r, inc):

@@ -99,7 +99,7 @@ def test_ten_thousand_fields_within_a_bigger_limit(r, tmp, server):
         doc.update({"f%d" % i: i for i in range(10000)})
         e = r.xadd("gr:in:patrol", {"incident": json.dumps(doc)})
         wait_for(lambda: r.exists("gr:inc:patrol-" + e), 10, "routed, unknown fields kept")
-        stored = json.loads(r.hget("gr:inc:patrol-" + e, "doc"))
+        stored = json.loads(r.get("gr:doc:patrol-" + e))
         assert stored["f9999"] == 9999
     finally:
         assert d.stop() == 0

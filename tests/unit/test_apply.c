@@ -1,8 +1,9 @@
 /*
- * test_apply.c: a step's effects as one Redis-protocol command (apply.c).
+ * test_apply.c: a batch of steps as one Redis-protocol command (apply.c).
  * The bytes are parsed back here and checked against the script's
- * argument layout, so that the daemon, the bench's ceiling and the Lua
- * script agree on every position.
+ * argument layout (src/apply.lua), so that the daemon, the bench's
+ * ceiling and the Lua script agree on every position. What the script
+ * does with them in Redis is the system tests' (test_layout.py).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -92,65 +93,230 @@ static struct rules *load(void)
 	return r;
 }
 
-/* A new report: the keys, the header arguments, the fields and the lists, in place. */
+/* The call of a batch: EVALSHA, the sha, the number of keys, then the shared keys and args. */
+static void check_head(const struct cmd *cmd, const struct apply_ctx *c, size_t nkeys,
+                       size_t nsteps)
+{
+	char num[24];
+
+	arg_is(cmd, 0, "EVALSHA");
+	arg_is(cmd, 1, c->sha[AS_APPLY]);
+	snprintf(num, sizeof(num), "%zu", nkeys);
+	arg_is(cmd, 2, num);
+	arg_is(cmd, 3, "gr:due");
+	arg_is(cmd, 4, "gr:open");
+	arg_is(cmd, 5, "gr:out:assignments");
+	arg_is(cmd, 6, "gr:out:notifications");
+	arg_is(cmd, 7, "gr:deadletter");
+	size_t a = 3 + nkeys;
+	arg_is(cmd, a, "gridrouted");
+	arg_is(cmd, a + 1, "1000");
+	arg_is(cmd, a + 2, "gr:events");
+	arg_is(cmd, a + 3, "86400");
+	snprintf(num, sizeof(num), "%zu", nsteps);
+	arg_is(cmd, a + 4, num);
+}
+
+/* Skip a counted list at *i (count, then that many items); returns the count. */
+static size_t skip_list(const struct cmd *cmd, size_t *i, size_t per_item)
+{
+	size_t n = (size_t)strtoul(cmd->argv[*i], NULL, 10);
+
+	*i += 1 + per_item * n;
+	assert_true(*i <= cmd->argc);
+	return n;
+}
+
+/* A new report: its keys, its arguments, the fields and the lists, in place. */
 static void test_create_layout(void **state)
 {
 	struct apply_ctx c = ctx();
 	struct rules *r = load();
+	struct apply_batch b;
 	struct buf out;
 	struct cmd cmd;
 	static const char doc[] = "{\"id\":\"p-1\",\"category\":\"urban_management\","
 	                          "\"unit\":\"x/s/c/g03\",\"title\":\"t\",\"dedup_key\":\"k1\"}";
 
 	(void)state;
+	apply_batch_init(&b);
 	buf_init(&out);
-	assert_int_equal(apply_plan_report(&out, &c, r, "gr:in:patrol", "1700000000000-0", doc,
+	assert_int_equal(apply_plan_report(&b, &c, r, "gr:in:patrol", "1700000000000-0", doc,
 	                                   strlen(doc), 1700000000001),
 	                 1);
+	apply_batch_encode(&b, &c, &out);
 	parse(out.data, out.len, &cmd);
 	assert_int_equal(cmd.bytes, out.len); /* one command, nothing else */
-	arg_is(&cmd, 0, "EVALSHA");
-	arg_is(&cmd, 1, c.sha[AS_APPLY]);
-	arg_is(&cmd, 2, "9");
-	/* KEYS */
-	arg_is(&cmd, 3, "gr:inc:p-1");
-	arg_is(&cmd, 4, "gr:inc:p-1:timeline");
-	arg_is(&cmd, 5, "gr:inc:p-1:seen");
-	arg_is(&cmd, 6, "gr:due");
-	arg_is(&cmd, 7, "gr:open");
-	arg_is(&cmd, 8, "gr:dedup:k1");
-	arg_is(&cmd, 9, "gr:in:patrol");
-	arg_is(&cmd, 10, "gr:out:assignments");
-	arg_is(&cmd, 11, "gr:out:notifications");
-	/* ARGV 1..15 */
-	arg_is(&cmd, 12, "create");
-	arg_is(&cmd, 13, "p-1");
-	arg_is(&cmd, 14, "gridrouted");
-	arg_is(&cmd, 15, "1700000000000-0");
-	arg_is(&cmd, 16, "gr:in:patrol/1700000000000-0");
-	arg_is(&cmd, 17, ""); /* the dedup key must name no incident */
-	arg_is(&cmd, 18, "set");
-	arg_is(&cmd, 20, "set");
-	arg_is(&cmd, 21, "1700000000001");
-	arg_is(&cmd, 22, "set");
-	arg_is(&cmd, 23, "0");
-	arg_is(&cmd, 24, "1000");
-	arg_is(&cmd, 25, "gr:events");
-	/* the fields, the version last; then events, assignments, notifications */
-	size_t nf = (size_t)strtoul(cmd.argv[26], NULL, 10), i = 27;
-	assert_true(nf >= 15);
-	arg_is(&cmd, i + 2 * (nf - 1), "version");
-	arg_is(&cmd, i + 2 * (nf - 1) + 1, "1");
-	i += 2 * nf;
+	check_head(&cmd, &c, 5 + 6, 1);
+	/* the step's keys: every one of them the incident's own, under its v2 name */
+	arg_is(&cmd, 8, "gr:inc:p-1");
+	arg_is(&cmd, 9, "gr:doc:p-1");
+	arg_is(&cmd, 10, "gr:timeline:p-1");
+	arg_is(&cmd, 11, "gr:seen:p-1");
+	arg_is(&cmd, 12, "gr:dedup:k1");
+	arg_is(&cmd, 13, "gr:in:patrol");
+	/* the step's arguments */
+	size_t i = 14 + 5;
+	arg_is(&cmd, i, "c");
+	arg_is(&cmd, i + 1, "p-1");
+	arg_is(&cmd, i + 2, "1700000000000-0");
+	arg_is(&cmd, i + 3, "gr:in:patrol/1700000000000-0");
+	arg_is(&cmd, i + 4, "");              /* the dedup key must name no incident */
+	assert_int_equal(cmd.len[i + 5], 40); /* the report's SHA-1 */
+	arg_is(&cmd, i + 6, "s");             /* gr:due */
+	arg_is(&cmd, i + 8, "s");             /* gr:open */
+	arg_is(&cmd, i + 9, "1700000000001");
+	arg_is(&cmd, i + 10, "s");                  /* the dedup key */
+	arg_is(&cmd, i + 11, "k");                  /* no expiry */
+	assert_int_equal(cmd.argv[i + 12][0], '{'); /* the document */
+	arg_is(&cmd, i + 13, "0");                  /* extra keys */
+	i += 14;
+	/* the fields, the version last, no document among them */
+	size_t nf = (size_t)strtoul(cmd.argv[i], NULL, 10);
+	assert_true(nf >= 18);
+	for (size_t k = 0; k < nf; k++)
+		assert_false(cmd.len[i + 1 + 2 * k] == 3 &&
+		             memcmp(cmd.argv[i + 1 + 2 * k], "doc", 3) == 0);
+	arg_is(&cmd, i + 1 + 2 * (nf - 1), "version");
+	arg_is(&cmd, i + 2 + 2 * (nf - 1), "1");
+	skip_list(&cmd, &i, 2);
 	for (int list = 0; list < 3; list++) {
-		size_t n = (size_t)strtoul(cmd.argv[i], NULL, 10);
-		assert_int_equal(n, 1); /* assigned; its assignment; its notification */
 		assert_int_equal(cmd.argv[i + 1][0], '{');
-		i += 1 + n;
+		/* assigned; its assignment; its notification */
+		assert_int_equal(skip_list(&cmd, &i, 1), 1);
 	}
+	assert_int_equal(skip_list(&cmd, &i, 4), 0); /* extra ops */
 	assert_int_equal(i, cmd.argc);
+	apply_batch_free(&b);
 	buf_free(&out);
 	rules_free(r);
+}
+
+/* Steps of every kind in one call: each finds its keys and arguments where the script looks. */
+static void test_batch_layout(void **state)
+{
+	struct apply_ctx c = ctx();
+	struct rules *r = load();
+	struct apply_batch b;
+	struct buf out;
+	struct cmd cmd;
+	struct effects e;
+	struct lc_source src = {"gr:in:alert", "1700000000000-5"};
+	struct lc_source cmds = {"gr:in:commands", "1700000000000-6"};
+	static const char doc[] = "{\"category\":\"urban_management\",\"unit\":\"x/s/c/g03\","
+	                          "\"title\":\"t\"}";
+
+	(void)state;
+	apply_batch_init(&b);
+	buf_init(&out);
+	assert_int_equal(apply_plan_report(&b, &c, r, "gr:in:alert", "1700000000000-5", doc,
+	                                   strlen(doc), 1700000000001),
+	                 1);
+	struct apply_step dl = {.mode = AM_DEADLETTER,
+	                        .src = &cmds,
+	                        .reason = "invalid_json",
+	                        .error = "line 1",
+	                        .payload = "{\0x",
+	                        .plen = 3};
+	apply_batch_add(&b, &c, &dl);
+	struct apply_step ack = {.mode = AM_ACK, .src = &src};
+	apply_batch_add(&b, &c, &ack);
+	/* an update with no source (a deadline): nothing to acknowledge, no seen member */
+	effects_init(&e);
+	e.due = LC_REM;
+	e.expire = LC_EXPIRE_PERSIST;
+	struct apply_step up = {
+	        .mode = AM_UPDATE, .id = "alert-1700000000000-5", .e = &e, .expect_version = 7};
+	apply_batch_add(&b, &c, &up);
+	effects_free(&e);
+	assert_int_equal(b.nsteps, 4);
+	apply_batch_encode(&b, &c, &out);
+	parse(out.data, out.len, &cmd);
+	assert_int_equal(cmd.bytes, out.len);
+	check_head(&cmd, &c, 5 + 6 + 1 + 1 + 6, 4);
+	arg_is(&cmd, 14, "gr:in:commands"); /* the dead letter's source */
+	arg_is(&cmd, 15, "gr:in:alert");    /* the acknowledgement's */
+	arg_is(&cmd, 16, "gr:inc:alert-1700000000000-5");
+	arg_is(&cmd, 21, "gr:in:none"); /* a deadline's placeholder source */
+	size_t i = 22 + 5;
+	arg_is(&cmd, i, "c");
+	i += 14;
+	skip_list(&cmd, &i, 2);
+	skip_list(&cmd, &i, 1);
+	skip_list(&cmd, &i, 1);
+	skip_list(&cmd, &i, 1);
+	skip_list(&cmd, &i, 4);
+	arg_is(&cmd, i, "d");
+	arg_is(&cmd, i + 1, "1700000000000-6");
+	arg_is(&cmd, i + 2, "invalid_json");
+	arg_is(&cmd, i + 3, "line 1");
+	assert_int_equal(cmd.len[i + 4], 3); /* binary-safe */
+	assert_memory_equal(cmd.argv[i + 4], "{\0x", 3);
+	i += 5;
+	arg_is(&cmd, i, "a");
+	arg_is(&cmd, i + 1, "1700000000000-5");
+	i += 2;
+	arg_is(&cmd, i, "u");
+	arg_is(&cmd, i + 1, "alert-1700000000000-5");
+	arg_is(&cmd, i + 2, "");
+	arg_is(&cmd, i + 3, "");
+	arg_is(&cmd, i + 4, "7");
+	arg_is(&cmd, i + 6, "r");
+	arg_is(&cmd, i + 8, "k");
+	arg_is(&cmd, i + 11, "p");
+	arg_is(&cmd, i + 12, ""); /* the document unchanged */
+	i += 14;
+	assert_int_equal(skip_list(&cmd, &i, 2), 1); /* the version alone */
+	arg_is(&cmd, i - 1, "8");
+	for (int list = 0; list < 4; list++)
+		assert_int_equal(skip_list(&cmd, &i, list == 3 ? 4 : 1), 0);
+	assert_int_equal(i, cmd.argc);
+	/* reset: an empty batch again */
+	apply_batch_reset(&b);
+	assert_int_equal(b.nsteps, 0);
+	assert_int_equal(apply_batch_bytes(&b), 0);
+	apply_batch_free(&b);
+	buf_free(&out);
+	rules_free(r);
+}
+
+/* The script's answers, one per step. */
+static void test_results(void **state)
+{
+	static const struct {
+		const char *s;
+		enum apply_result want;
+		const char *detail;
+	} cases[] = {
+	        {"ok", AR_OK, NULL},
+	        {"seen", AR_SEEN, NULL},
+	        {"exists", AR_EXISTS, NULL},
+	        {"same", AR_SAME, NULL},
+	        {"conflict", AR_CONFLICT, NULL},
+	        {"retry", AR_RETRY, NULL},
+	        {"gone", AR_GONE, NULL},
+	        {"d:feedback-1-0", AR_DEDUP, "feedback-1-0"},
+	        {"d:", AR_DEDUP, ""},
+	        {"wrongtype:gr:out:notifications", AR_WRONGTYPE, "gr:out:notifications"},
+	        {"okay", AR_INVALID, NULL},
+	        {"", AR_INVALID, NULL},
+	        {"d", AR_INVALID, NULL},
+	};
+	const char *detail;
+	size_t dlen;
+
+	(void)state;
+	for (size_t i = 0; i < GR_NELEM(cases); i++) {
+		assert_int_equal(apply_result_parse(cases[i].s, strlen(cases[i].s), &detail, &dlen),
+		                 cases[i].want);
+		if (cases[i].detail == NULL) {
+			assert_null(detail);
+		} else {
+			assert_int_equal(dlen, strlen(cases[i].detail));
+			assert_memory_equal(detail, cases[i].detail, dlen);
+		}
+	}
+	assert_int_equal(apply_result_parse(NULL, 0, &detail, &dlen), AR_INVALID);
 }
 
 /* After NOSCRIPT: the same call with EVAL and the script's text. */
@@ -158,17 +324,20 @@ static void test_evalsha_to_eval(void **state)
 {
 	struct apply_ctx c = ctx();
 	struct rules *r = load();
+	struct apply_batch b;
 	struct buf out, copy;
 	struct cmd before, after;
 	static const char doc[] = "{\"id\":\"p-2\",\"category\":\"urban_management\","
 	                          "\"unit\":\"x/s/c/g03\",\"title\":\"t\"}";
 
 	(void)state;
+	apply_batch_init(&b);
 	buf_init(&out);
 	buf_init(&copy);
-	assert_int_equal(apply_plan_report(&out, &c, r, "gr:in:patrol", "1700000000000-1", doc,
+	assert_int_equal(apply_plan_report(&b, &c, r, "gr:in:patrol", "1700000000000-1", doc,
 	                                   strlen(doc), 1700000000001),
 	                 1);
+	apply_batch_encode(&b, &c, &out);
 	buf_append(&copy, out.data, out.len);
 	parse(copy.data, copy.len, &before);
 	apply_evalsha_to_eval(&out, AS_APPLY);
@@ -181,6 +350,8 @@ static void test_evalsha_to_eval(void **state)
 		assert_int_equal(after.len[i], before.len[i]);
 		assert_memory_equal(after.argv[i], before.argv[i], before.len[i]);
 	}
+	/* a script with flags: Redis checks OOM before its first write */
+	assert_memory_equal(apply_script_text(AS_APPLY), "#!lua\n", 6);
 	/* anything but an EVALSHA is left alone */
 	buf_reset(&copy);
 	const char *argv[] = {"XACK", "s", "g", "1-1"};
@@ -188,6 +359,7 @@ static void test_evalsha_to_eval(void **state)
 	size_t len = copy.len;
 	apply_evalsha_to_eval(&copy, AS_APPLY);
 	assert_int_equal(copy.len, len);
+	apply_batch_free(&b);
 	buf_free(&copy);
 	buf_free(&out);
 	rules_free(r);
@@ -198,23 +370,24 @@ static void test_plan_rejects(void **state)
 {
 	struct apply_ctx c = ctx();
 	struct rules *r = load();
-	struct buf out;
+	struct apply_batch b;
 	static const char *const bad[] = {
 	        "{", "{\"category\":\"nope\",\"unit\":\"x/s/c/g03\",\"title\":\"t\"}",
 	        "{\"category\":\"urban_management\",\"unit\":\"elsewhere/g1\",\"title\":\"t\"}"};
 
 	(void)state;
-	buf_init(&out);
+	apply_batch_init(&b);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_equal(apply_plan_report(&out, &c, r, "gr:in:patrol", "1700000000000-0",
+		assert_int_equal(apply_plan_report(&b, &c, r, "gr:in:patrol", "1700000000000-0",
 		                                   bad[i], strlen(bad[i]), 1700000000001),
 		                 -1);
 	/* neither a stream that is not a channel */
-	assert_int_equal(apply_plan_report(&out, &c, r, "gr:in:commands", "1700000000000-0", "{}",
-	                                   2, 1700000000001),
+	assert_int_equal(apply_plan_report(&b, &c, r, "gr:in:commands", "1700000000000-0", "{}", 2,
+	                                   1700000000001),
 	                 -1);
-	assert_int_equal(out.len, 0);
-	buf_free(&out);
+	assert_int_equal(b.nsteps, 0);
+	assert_int_equal(apply_batch_bytes(&b), 0);
+	apply_batch_free(&b);
 	rules_free(r);
 }
 
@@ -239,10 +412,9 @@ static void test_argv(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_create_layout),
-	        cmocka_unit_test(test_evalsha_to_eval),
-	        cmocka_unit_test(test_plan_rejects),
-	        cmocka_unit_test(test_argv),
+	        cmocka_unit_test(test_create_layout), cmocka_unit_test(test_batch_layout),
+	        cmocka_unit_test(test_results),       cmocka_unit_test(test_evalsha_to_eval),
+	        cmocka_unit_test(test_plan_rejects),  cmocka_unit_test(test_argv),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

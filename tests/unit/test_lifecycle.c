@@ -35,6 +35,7 @@
 
 static const struct lc_source patrol_src = {"gr:in:patrol", "1700000000000-0"};
 static const struct lc_source cmd_src = {"gr:in:commands", "1700000000001-0"};
+#define SHA_A "356a192b7913b04c54574d18c28d46e6395428ab"
 
 struct fixture {
 	struct rules *basic;
@@ -262,7 +263,11 @@ static void hash_apply(json_t *h, const struct effects *e)
 	if (v != NULL)
 		assert_int_equal(parse_int64(json_string_value(v), 0, INT64_MAX, &ver), 0);
 	assert_null(json_object_get(JF(&e->fields), "version"));
+	assert_null(json_object_get(JF(&e->fields), "doc"));
 	json_object_update(h, JF(&e->fields));
+	/* the store here keeps the document (gr:doc:<id>) beside the fields, as "doc" */
+	if (e->doc != NULL)
+		json_object_set_new(h, "doc", json_stringn(e->doc, e->doc_len));
 	snprintf(num, sizeof(num), "%lld", (long long)ver + 1);
 	json_object_set_new(h, "version", json_string(num));
 }
@@ -276,13 +281,19 @@ static int hash_record(json_t *h, const char *id, struct inc_record *rec, char *
 	json_t *val;
 	int rc;
 
+	const char *doc = NULL;
+
 	json_object_foreach(h, key, val)
 	{
+		if (strcmp(key, "doc") == 0) {
+			doc = json_string_value(val);
+			continue;
+		}
 		f[i] = key;
 		v[i] = json_string_value(val);
 		i++;
 	}
-	rc = inc_record_parse(rec, id, f, v, n, err, errsz);
+	rc = inc_record_parse(rec, id, f, v, i, doc, doc != NULL ? strlen(doc) : 0, err, errsz);
 	free(f);
 	free(v);
 	return rc;
@@ -328,7 +339,7 @@ static void create(const struct rules *r, const char *json, int64_t now, struct 
 	if (route_incident(r, inc, &rt, &rj) != 0)
 		fail_msg("not routed: %s", rj.msg);
 	effects_init(e);
-	lifecycle_create(r, inc, &rt, now, &patrol_src, e);
+	lifecycle_create(r, inc, &rt, now, &patrol_src, SHA_A, e);
 }
 
 /* A stored incident: created at now, in h, read back into rec. */
@@ -403,9 +414,10 @@ static void test_create(void **state)
 
 	/* every §7 field but version, all strings */
 	static const char *const all[] = {
-	        "doc",        "channel",      "state",        "level",        "level_key",
-	        "assignees",  "co_assignees", "policy",       "ack_deadline", "resolve_deadline",
-	        "created_at", "updated_at",   "last_seen_at", "count",        "breached"};
+	        "channel",      "state",        "level",        "level_key",        "assignees",
+	        "co_assignees", "policy",       "ack_deadline", "resolve_deadline", "created_at",
+	        "updated_at",   "last_seen_at", "count",        "breached",         "unit",
+	        "category",     "created_by",   "report_sha1"};
 	assert_int_equal(json_object_size(JF(&e.fields)), GR_NELEM(all));
 	for (size_t i = 0; i < GR_NELEM(all); i++)
 		assert_true(json_is_string(json_object_get(JF(&e.fields), all[i])));
@@ -423,7 +435,14 @@ static void test_create(void **state)
 	assert_field_ms(&e, "last_seen_at", t0);
 	assert_field(&e, "count", "1");
 	assert_field(&e, "breached", "");
-	const char *doc = sget(JF(&e.fields), "doc");
+	assert_field(&e, "unit", "x/s/c/g03");
+	assert_field(&e, "category", "urban_management");
+	assert_field(&e, "created_by", "gr:in:patrol/1700000000000-0");
+	assert_field(&e, "report_sha1", SHA_A);
+	/* the document is a key of its own now, not a field */
+	assert_non_null(e.doc);
+	const char *doc = e.doc;
+	assert_int_equal(strlen(doc), e.doc_len);
 	assert_null(strchr(doc, '\n'));
 	json_t *d = json_loads(doc, 0, NULL);
 	assert_non_null(d);

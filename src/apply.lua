@@ -1,0 +1,172 @@
+#!lua
+-- apply.lua: a batch of steps, each all or nothing (see src/apply.c for
+-- the encoding). Every check of a step, key types included, comes before
+-- its first write, so that a step that cannot be applied leaves nothing
+-- behind; each step has its own answer.
+--
+-- KEYS: 1 gr:due, 2 gr:open, 3 gr:out:assignments, 4 gr:out:notifications,
+-- 5 gr:deadletter; then per step: for a creation or an update, its
+-- incident's hash, document, timeline and seen set, its dedup key, the
+-- source stream and its extra keys (KPI hashes, sets); for a dead letter
+-- or an acknowledgement, the source stream.
+--
+-- ARGV: 1 group, 2 MAXLEN of the output streams, 3 the events channel,
+-- 4 EXPIRE seconds of a closed incident, 5 the number of steps; then per
+-- step its mode and arguments:
+--   'a' entry                                  acknowledge
+--   'd' entry reason error payload             dead-letter and acknowledge
+--   'c'|'u' id entry member expect sha due-op due-score open-op open-score
+--       dedup-op expire-op doc n-extra-keys
+--       nfields field value ... nevents event ... nassignments ... nnotifications ...
+--       nops (op key-index arg arg) ...
+-- member is "<source>/<entry>": for an update, the seen-set member; for a
+-- creation, compared with the hash's created_by. expect is the version an
+-- update needs, or the incident a creation's dedup key must name ('' for
+-- none, '-' for no condition). Ops: 's' set, 'r' remove, 'k' keep; expire
+-- 'e' EXPIRE, 'p' PERSIST, 'k' keep; extra ops 'h' HINCRBY key field n,
+-- 's' SADD key member, 'x' PEXPIREAT key ms.
+--
+-- Answers, per step: ok, seen, exists, same, conflict, retry, gone,
+-- d:<id> (the dedup key names that incident), wrongtype:<key>.
+local group, maxlen, channel, expire_s = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local types = {}
+local function shared(k, want)
+  local t = types[k]
+  if t == nil then
+    t = redis.call('TYPE', k)['ok']
+    types[k] = t
+  end
+  return t == 'none' or t == want
+end
+local function own(k, want)
+  local t = redis.call('TYPE', k)['ok']
+  return t == 'none' or t == want
+end
+local function failed(v)
+  return type(v) == 'table' and v['err'] ~= nil
+end
+local res = {}
+local a, k = 6, 6
+for s = 1, tonumber(ARGV[5]) do
+  local mode, r = ARGV[a], 'ok'
+  if mode == 'd' or mode == 'a' then
+    local src, entry = KEYS[k], ARGV[a + 1]
+    k = k + 1
+    if not shared(src, 'stream') then
+      r = 'wrongtype:' .. src
+    elseif mode == 'a' then
+      redis.call('XACK', src, group, entry)
+    elseif not shared(KEYS[5], 'stream') then
+      r = 'wrongtype:' .. KEYS[5]
+    elseif redis.call('XACK', src, group, entry) == 0 then
+      r = 'seen'
+    else
+      redis.call('XADD', KEYS[5], '*', 'source', src, 'entry', entry, 'reason', ARGV[a + 2],
+        'error', ARGV[a + 3], 'payload', ARGV[a + 4])
+    end
+    a = a + (mode == 'a' and 2 or 5)
+  else
+    local inc, doc, tl, seen, dedup, src = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3],
+      KEYS[k + 4], KEYS[k + 5]
+    local id, entry, member, expect, sha = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
+      ARGV[a + 5]
+    local dueop, duescore, openop, openscore = ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9]
+    local dedupop, expop, docv, nx = ARGV[a + 10], ARGV[a + 11], ARGV[a + 12], tonumber(ARGV[a + 13])
+    local xk = k + 6
+    k = xk + nx
+    local fi = a + 14
+    local nf = tonumber(ARGV[fi])
+    local ei = fi + 2 * nf + 1
+    local ne = tonumber(ARGV[ei])
+    local ai = ei + ne + 1
+    local na = tonumber(ARGV[ai])
+    local ni = ai + na + 1
+    local nn = tonumber(ARGV[ni])
+    local oi = ni + nn + 1
+    local no = tonumber(ARGV[oi])
+    a = oi + 4 * no + 1
+    -- every check before the first write
+    if entry ~= '' and not shared(src, 'stream') then r = 'wrongtype:' .. src
+    elseif dueop ~= 'k' and not shared(KEYS[1], 'zset') then r = 'wrongtype:' .. KEYS[1]
+    elseif openop ~= 'k' and not shared(KEYS[2], 'zset') then r = 'wrongtype:' .. KEYS[2]
+    elseif na > 0 and not shared(KEYS[3], 'stream') then r = 'wrongtype:' .. KEYS[3]
+    elseif nn > 0 and not shared(KEYS[4], 'stream') then r = 'wrongtype:' .. KEYS[4]
+    elseif mode == 'c' then
+      local t = redis.call('TYPE', inc)['ok']
+      if t == 'hash' then
+        local by = redis.call('HMGET', inc, 'created_by', 'report_sha1')
+        if by[1] == member then r = 'exists'
+        elseif by[2] == sha then r = 'same'
+        else r = 'conflict' end
+      elseif t ~= 'none' then r = 'wrongtype:' .. inc
+      elseif dedupop == 's' and expect ~= '-' then
+        local cur = redis.pcall('GET', dedup)
+        if failed(cur) then r = 'wrongtype:' .. dedup
+        elseif (cur or '') ~= expect then r = 'd:' .. (cur or '') end
+      end
+    else
+      local v
+      if member ~= '' then
+        v = redis.pcall('SISMEMBER', seen, member)
+        if failed(v) then r = 'wrongtype:' .. seen elseif v == 1 then r = 'seen' end
+      end
+      if r == 'ok' then
+        v = redis.pcall('HGET', inc, 'version')
+        if failed(v) then r = 'wrongtype:' .. inc
+        elseif not v then r = 'gone'
+        elseif v ~= expect then r = 'retry' end
+      end
+      if r == 'ok' and dedupop ~= 'k' then
+        v = redis.pcall('GET', dedup)
+        if failed(v) then r = 'wrongtype:' .. dedup end
+        if dedupop == 'r' and v ~= id then dedupop = 'k' end
+        if dedupop == 's' and v and v ~= id then dedupop = 'k' end
+      end
+    end
+    if r == 'ok' and ne > 0 and not own(tl, 'list') then r = 'wrongtype:' .. tl end
+    for o = 0, no - 1 do
+      local op, key = ARGV[oi + 1 + 4 * o], KEYS[xk + tonumber(ARGV[oi + 2 + 4 * o]) - 1]
+      if r == 'ok' and ((op == 'h' and not own(key, 'hash')) or (op == 's' and not own(key, 'set'))) then
+        r = 'wrongtype:' .. key
+      end
+    end
+    if r == 'ok' then
+      if nf > 0 then redis.call('HSET', inc, unpack(ARGV, fi + 1, fi + 2 * nf)) end
+      if docv ~= '' then redis.call('SET', doc, docv) end
+      if ne > 0 then
+        redis.call('RPUSH', tl, unpack(ARGV, ei + 1, ei + ne))
+        for e = ei + 1, ei + ne do redis.call('PUBLISH', channel, ARGV[e]) end
+      end
+      for e = ai + 1, ai + na do
+        redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'assignment', ARGV[e])
+      end
+      for e = ni + 1, ni + nn do
+        redis.call('XADD', KEYS[4], 'MAXLEN', '~', maxlen, '*', 'notification', ARGV[e])
+      end
+      if dueop == 's' then redis.call('ZADD', KEYS[1], duescore, id)
+      elseif dueop == 'r' then redis.call('ZREM', KEYS[1], id) end
+      if openop == 's' then redis.call('ZADD', KEYS[2], openscore, id)
+      elseif openop == 'r' then redis.call('ZREM', KEYS[2], id) end
+      if dedupop == 's' then redis.call('SET', dedup, id)
+      elseif dedupop == 'r' then redis.call('DEL', dedup) end
+      if mode == 'u' and member ~= '' then redis.call('SADD', seen, member) end
+      for o = 0, no - 1 do
+        local p = oi + 1 + 4 * o
+        local key = KEYS[xk + tonumber(ARGV[p + 1]) - 1]
+        if ARGV[p] == 'h' then redis.call('HINCRBY', key, ARGV[p + 2], ARGV[p + 3])
+        elseif ARGV[p] == 's' then redis.call('SADD', key, ARGV[p + 2])
+        elseif ARGV[p] == 'x' then redis.call('PEXPIREAT', key, ARGV[p + 2]) end
+      end
+      if expop == 'e' then
+        for _, key in ipairs({inc, doc, tl, seen}) do redis.call('EXPIRE', key, expire_s) end
+      elseif expop == 'p' then
+        for _, key in ipairs({inc, doc, tl, seen}) do redis.call('PERSIST', key) end
+      end
+    end
+    if entry ~= '' and (r == 'ok' or r == 'seen' or r == 'exists' or r == 'same') then
+      redis.call('XACK', src, group, entry)
+    end
+  end
+  res[s] = r
+end
+return res
