@@ -20,7 +20,8 @@
 --       nfields field value ... nevents event ... nassignments ... nnotifications ...
 --       nops (op key-index arg arg) ...
 -- member is "<source>/<entry>": for an update, the seen-set member; for a
--- creation, compared with the hash's created_by. expect is the version an
+-- creation, compared with the source and entry of the incident's first
+-- event (the creating entry is not in the seen set). expect is the version an
 -- update needs, or the incident a creation's dedup key must name ('' for
 -- none, '-' for no condition). Ops: 's' set, 'r' remove, 'k' keep; expire
 -- 'e' EXPIRE, 'p' PERSIST, 'k' keep; extra ops 'h' HINCRBY key field n,
@@ -28,6 +29,12 @@
 --
 -- Answers, per step: ok, seen, exists, same, conflict, retry, gone,
 -- d:<id> (the dedup key names that incident), wrongtype:<key>.
+--
+-- What every step of a batch does to gr:due and gr:open, the KPI
+-- counters and the acknowledgements is done at the end, one call each (the
+-- script is atomic: nobody sees the difference); nothing a step checks
+-- depends on those. A KPI counter someone made a non-integer is skipped
+-- (pcall), the rest of its step applied.
 local group, maxlen, channel, expire_s = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local types = {}
 local function shared(k, want)
@@ -38,14 +45,31 @@ local function shared(k, want)
   end
   return t == 'none' or t == want
 end
-local function own(k, want)
-  local t = redis.call('TYPE', k)['ok']
-  return t == 'none' or t == want
-end
 local function failed(v)
   return type(v) == 'table' and v['err'] ~= nil
 end
 local res = {}
+-- what every step of the batch does to these is done once at the end, in
+-- one call each: the acknowledgements, per stream; gr:due and gr:open,
+-- the last operation on a member winning; the KPI increments, summed
+local acks, ackstreams = {}, {}
+local zsets = {{}, {}}
+local zorder = {{}, {}}
+local incr, incrorder = {}, {}
+local function ack(src, entry)
+  local l = acks[src]
+  if l == nil then
+    l = {}
+    acks[src] = l
+    ackstreams[#ackstreams + 1] = src
+  end
+  l[#l + 1] = entry
+end
+local function zop(z, op, score, id)
+  if op == 'k' then return end
+  if zsets[z][id] == nil then zorder[z][#zorder[z] + 1] = id end
+  zsets[z][id] = op == 's' and score or false
+end
 local a, k = 6, 6
 for s = 1, tonumber(ARGV[5]) do
   local mode, r = ARGV[a], 'ok'
@@ -55,7 +79,7 @@ for s = 1, tonumber(ARGV[5]) do
     if not shared(src, 'stream') then
       r = 'wrongtype:' .. src
     elseif mode == 'a' then
-      redis.call('XACK', src, group, entry)
+      ack(src, entry)
     elseif not shared(KEYS[5], 'stream') then
       r = 'wrongtype:' .. KEYS[5]
     elseif redis.call('XACK', src, group, entry) == 0 then
@@ -94,9 +118,12 @@ for s = 1, tonumber(ARGV[5]) do
     elseif mode == 'c' then
       local t = redis.call('TYPE', inc)['ok']
       if t == 'hash' then
-        local by = redis.call('HMGET', inc, 'created_by', 'report_sha1')
-        if by[1] == member then r = 'exists'
-        elseif by[2] == sha then r = 'same'
+        -- a redelivery of the creating entry, a retry with the same bytes, or a conflict
+        local first = redis.call('LINDEX', tl, 0)
+        local ev = first and cjson.decode(first) or {}
+        if ev['source'] ~= nil and ev['source'] .. '/' .. tostring(ev['entry']) == member then
+          r = 'exists'
+        elseif redis.call('HGET', inc, 'report_sha1') == sha then r = 'same'
         else r = 'conflict' end
       elseif t ~= 'none' then r = 'wrongtype:' .. inc
       elseif dedupop == 's' and expect ~= '-' then
@@ -123,37 +150,44 @@ for s = 1, tonumber(ARGV[5]) do
         if dedupop == 's' and v and v ~= id then dedupop = 'k' end
       end
     end
-    if r == 'ok' and ne > 0 and not own(tl, 'list') then r = 'wrongtype:' .. tl end
     for o = 0, no - 1 do
       local op, key = ARGV[oi + 1 + 4 * o], KEYS[xk + tonumber(ARGV[oi + 2 + 4 * o]) - 1]
-      if r == 'ok' and ((op == 'h' and not own(key, 'hash')) or (op == 's' and not own(key, 'set'))) then
+      if r == 'ok' and ((op == 'h' and not shared(key, 'hash')) or
+          (op == 's' and not shared(key, 'set'))) then
         r = 'wrongtype:' .. key
       end
+    end
+    -- the first write is the only one that can still fail (the timeline's
+    -- type): when it does, nothing was written
+    if r == 'ok' and ne > 0 and failed(redis.pcall('RPUSH', tl, unpack(ARGV, ei + 1, ei + ne))) then
+      r = 'wrongtype:' .. tl
     end
     if r == 'ok' then
       if nf > 0 then redis.call('HSET', inc, unpack(ARGV, fi + 1, fi + 2 * nf)) end
       if docv ~= '' then redis.call('SET', doc, docv) end
-      if ne > 0 then
-        redis.call('RPUSH', tl, unpack(ARGV, ei + 1, ei + ne))
-        for e = ei + 1, ei + ne do redis.call('PUBLISH', channel, ARGV[e]) end
-      end
+      for e = ei + 1, ei + ne do redis.call('PUBLISH', channel, ARGV[e]) end
       for e = ai + 1, ai + na do
         redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'assignment', ARGV[e])
       end
       for e = ni + 1, ni + nn do
         redis.call('XADD', KEYS[4], 'MAXLEN', '~', maxlen, '*', 'notification', ARGV[e])
       end
-      if dueop == 's' then redis.call('ZADD', KEYS[1], duescore, id)
-      elseif dueop == 'r' then redis.call('ZREM', KEYS[1], id) end
-      if openop == 's' then redis.call('ZADD', KEYS[2], openscore, id)
-      elseif openop == 'r' then redis.call('ZREM', KEYS[2], id) end
+      zop(1, dueop, duescore, id)
+      zop(2, openop, openscore, id)
       if dedupop == 's' then redis.call('SET', dedup, id)
       elseif dedupop == 'r' then redis.call('DEL', dedup) end
       if mode == 'u' and member ~= '' then redis.call('SADD', seen, member) end
       for o = 0, no - 1 do
         local p = oi + 1 + 4 * o
         local key = KEYS[xk + tonumber(ARGV[p + 1]) - 1]
-        if ARGV[p] == 'h' then redis.call('HINCRBY', key, ARGV[p + 2], ARGV[p + 3])
+        if ARGV[p] == 'h' then
+          local f = incr[key]
+          if f == nil then
+            f = {}
+            incr[key] = f
+            incrorder[#incrorder + 1] = key
+          end
+          f[ARGV[p + 2]] = (f[ARGV[p + 2]] or 0) + tonumber(ARGV[p + 3])
         elseif ARGV[p] == 's' then redis.call('SADD', key, ARGV[p + 2])
         elseif ARGV[p] == 'x' then redis.call('PEXPIREAT', key, ARGV[p + 2]) end
       end
@@ -164,9 +198,27 @@ for s = 1, tonumber(ARGV[5]) do
       end
     end
     if entry ~= '' and (r == 'ok' or r == 'seen' or r == 'exists' or r == 'same') then
-      redis.call('XACK', src, group, entry)
+      ack(src, entry)
     end
   end
   res[s] = r
 end
+for z = 1, 2 do
+  local add, rem = {}, {}
+  for _, id in ipairs(zorder[z]) do
+    local score = zsets[z][id]
+    if score then
+      add[#add + 1] = score
+      add[#add + 1] = id
+    else
+      rem[#rem + 1] = id
+    end
+  end
+  if #add > 0 then redis.call('ZADD', KEYS[z], unpack(add)) end
+  if #rem > 0 then redis.call('ZREM', KEYS[z], unpack(rem)) end
+end
+for _, key in ipairs(incrorder) do
+  for f, n in pairs(incr[key]) do redis.pcall('HINCRBY', key, f, n) end
+end
+for _, src in ipairs(ackstreams) do redis.call('XACK', src, group, unpack(acks[src])) end
 return res

@@ -7,7 +7,7 @@
  * writes the document to gr:doc:<id>, the timeline stream's events to the
  * list gr:timeline:<id>, the seen set without the creating entry to
  * gr:seen:<id> (none when nothing is left), fills in the hash's unit (as
- * the rules resolve it), category and created_by, removes the doc field
+ * the rules resolve it) and category, removes the doc field
  * and the old keys, and keeps the expiry of a closed incident on each new
  * key. An incident is converted whole or not at all, so that a run cut
  * short is finished by the next; a second run finds nothing to do. Then
@@ -193,7 +193,7 @@ static int convert(struct ctl *c, const struct rules *rules, const char *id, str
 			if (!ctl_reply_string(m))
 				continue;
 			if (strcmp(m->str, by) == 0) {
-				t->creation_members++; /* v2 recognizes it by created_by */
+				t->creation_members++; /* v2 recognizes it by its first event */
 				continue;
 			}
 			const char *sadd[] = {"SADD", seen, m->str};
@@ -207,8 +207,8 @@ static int convert(struct ctl *c, const struct rules *rules, const char *id, str
 		const char *del_old[] = {"DEL", old_seen};
 		append(c, &queued, 2, del_old, NULL);
 	}
-	const char *hset[] = {"HSET", inc, "unit", unit, "category", cat, "created_by", by};
-	append(c, &queued, by[0] != '\0' ? 8 : 6, hset, NULL);
+	const char *hset[] = {"HSET", inc, "unit", unit, "category", cat};
+	append(c, &queued, 6, hset, NULL);
 	if (ms > 0) {
 		/* a closed incident: its new keys go when its hash does */
 		const char *keys[] = {doc_key, tl, seen};

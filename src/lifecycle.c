@@ -31,9 +31,10 @@ struct step {
 	char at[TIME_BUFSZ];
 	const struct lc_source *src;
 	struct effects *out;
-	int unit; /* resolved unit, -1 when it no longer resolves */
-	int cat;  /* -1 when the category is gone */
-	int pol;  /* -1 when no policy applies any more */
+	int unit;          /* resolved unit, -1 when it no longer resolves */
+	int cat;           /* -1 when the category is gone */
+	int pol;           /* -1 when no policy applies any more */
+	unsigned breached; /* the stored LC_BREACHED_* */
 	struct route_chain chain;
 };
 
@@ -514,6 +515,7 @@ static void step_record(struct step *s, const struct rules *r, const struct inc_
 
 	step_begin(s, r, rec->id, inc, now, src, out);
 	s->stored_policy = rec->policy;
+	s->breached = rec->breached;
 	s->cat = inc->category != NULL ? rules_category(r, inc->category) : -1;
 	s->unit =
 	        inc->unit != NULL ? route_resolve_unit(r, inc->unit, inc->unit_len, &fallback) : -1;
@@ -578,7 +580,8 @@ static void assign(struct step *s, int lvl, const char *type, const char *reason
 	field_idlist(s, "co_assignees", &co);
 	field_int(s, "ack_deadline", ack);
 	field_int(s, "resolve_deadline", resolve);
-	field_str(s, "breached", "");
+	if (s->breached != 0)
+		field_str(s, "breached", ""); /* absent is none too: nothing to write at creation */
 	if (s->stored_policy == NULL || strcmp(s->stored_policy, p->name) != 0)
 		field_str(s, "policy", p->name);
 
@@ -669,16 +672,6 @@ void lifecycle_create(const struct rules *r, const struct incident *inc,
 	field_int(&s, "created_at", now);
 	field_int(&s, "last_seen_at", now);
 	field_int(&s, "count", 1);
-	if (src != NULL && src->stream != NULL) {
-		/* the creating entry: a redelivery of it is recognized by this, not a seen member
-		 */
-		lc_add(&out->fields, "created_by", 10);
-		struct buf *b = lc_begin(&out->fields);
-		buf_puts(b, src->stream);
-		buf_putc(b, '/');
-		buf_puts(b, src->entry);
-		lc_end(&out->fields);
-	}
 	if (report_sha1 != NULL)
 		field_str(&s, "report_sha1", report_sha1);
 

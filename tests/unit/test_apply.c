@@ -173,7 +173,7 @@ static void test_create_layout(void **state)
 	i += 14;
 	/* the fields, the version last, no document among them */
 	size_t nf = (size_t)strtoul(cmd.argv[i], NULL, 10);
-	assert_true(nf >= 18);
+	assert_true(nf >= 17);
 	for (size_t k = 0; k < nf; k++)
 		assert_false(cmd.len[i + 1 + 2 * k] == 3 &&
 		             memcmp(cmd.argv[i + 1 + 2 * k], "doc", 3) == 0);
