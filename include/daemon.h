@@ -39,6 +39,8 @@ void intake_free(struct intake *in);
 void intake_kick(struct intake *in);    /* read the next batch if nothing is in flight */
 void intake_on_down(struct intake *in); /* a connection dropped: start over from own pending */
 bool intake_idle(const struct intake *in);
+/* The input streams that cannot be read and why, as one sentence (caller frees); NULL: none. */
+char *intake_unreadable(const struct intake *in);
 
 /* reload.c: SIGHUP, off the loop */
 struct reloader *reloader_new(struct daemon *d);

@@ -68,13 +68,22 @@ static void handle(struct evhttp_request *req, void *arg)
 	case 0:
 		reply(req, 200, "OK", "text/plain", "ok\n", 3);
 		break;
-	case 1:
-		if (ready(h->d))
+	case 1: {
+		char *broken = ready(h->d) ? intake_unreadable(h->d->intake) : NULL;
+		if (ready(h->d) && broken == NULL) {
 			reply(req, 200, "OK", "text/plain", "ready\n", 6);
-		else
-			reply(req, 503, "Service Unavailable", "text/plain",
-			      "not ready: Redis is not connected\n", 34);
+		} else {
+			/* why, in one line: Redis, or the streams that cannot be read */
+			struct buf b;
+			buf_init(&b);
+			buf_printf(&b, "not ready: %s\n",
+			           broken != NULL ? broken : "Redis is not connected");
+			reply(req, 503, "Service Unavailable", "text/plain", b.data, b.len);
+			buf_free(&b);
+		}
+		free(broken);
 		break;
+	}
 	default: {
 		struct buf b;
 		buf_init(&b);

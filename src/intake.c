@@ -25,12 +25,23 @@
 #define BUSY_WAIT_MS 200
 #define MAX_BATCHES  4
 #define LANE_BUCKETS 1024
+#define PROBE_MS     1000
+/* An id past every entry: a read with it answers nothing, but checks the key, group and user. */
+#define PROBE_ID "18446744073709551615-18446744073709551615"
 
 struct intake {
 	struct daemon *d;
 	char *streams[NSTREAMS];
 	char *pending_from[NSTREAMS]; /* history phase: read own pending after this id */
 	bool history_done[NSTREAMS];
+	/*
+	 * Why a stream cannot be read (a key of another type, no permission),
+	 * NULL when it can: a broken stream is left out of the reads, so that
+	 * it stops only itself, and probed again every PROBE_MS.
+	 */
+	char *broken[NSTREAMS];
+	int64_t probed_at[NSTREAMS];
+	int probing; /* probes in flight after a failed read */
 	bool groups_ok;
 	bool reading;
 	int inflight;
@@ -666,10 +677,85 @@ static void start_batch(struct intake *in, int s, redisReply *entries, bool coun
 static bool history_phase(const struct intake *in)
 {
 	for (int i = 0; i < NSTREAMS; i++) {
-		if (!in->history_done[i])
+		if (!in->history_done[i] && in->broken[i] == NULL)
 			return true;
 	}
 	return false;
+}
+
+static void set_broken(struct intake *in, int s, const char *why)
+{
+	if (in->broken[s] != NULL && strcmp(in->broken[s], why) == 0)
+		return;
+	if (in->broken[s] == NULL)
+		log_kv(LOG_ERROR, "stream_unreadable", "stream", in->streams[s], "error", why,
+		       NULL);
+	free(in->broken[s]);
+	in->broken[s] = xstrdup(why);
+}
+
+static void set_readable(struct intake *in, int s)
+{
+	if (in->broken[s] == NULL)
+		return;
+	log_kv(LOG_INFO, "stream_readable", "stream", in->streams[s], NULL);
+	free(in->broken[s]);
+	in->broken[s] = NULL;
+	/* its own pending entries first, as after a start */
+	in->history_done[s] = false;
+	free(in->pending_from[s]);
+	in->pending_from[s] = xstrdup("0");
+}
+
+struct probe {
+	struct intake *in;
+	int stream;
+	unsigned gen;
+	bool after_read; /* one of the probes after a failed read */
+};
+
+/* The read of one stream alone, with nothing to read: does it work? */
+static void on_probe(void *arg, redisReply *r)
+{
+	struct probe *p = arg;
+	struct intake *in = p->in;
+	bool current = p->gen == in->gen;
+
+	if (current && r != NULL) {
+		if (REPLY_IS_ERROR(r) && strncmp(r->str, "NOGROUP", 7) == 0)
+			in->groups_ok = false; /* Redis lost the group: made again before reading */
+		else if (REPLY_IS_ERROR(r))
+			set_broken(in, p->stream, r->str);
+		else
+			set_readable(in, p->stream);
+	}
+	if (current && p->after_read && --in->probing == 0) {
+		struct timeval tv = {0, BUSY_WAIT_MS * 1000};
+		evtimer_add(in->retry, &tv);
+	} else if (current && !p->after_read) {
+		read_batch(in);
+	}
+	free(p);
+}
+
+static void probe(struct intake *in, int s, bool after_read)
+{
+	struct probe *p = xcalloc(1, sizeof(*p));
+	const char *argv[] = {"XREADGROUP", "GROUP", in->d->cfg->group, in->d->cfg->consumer,
+	                      "COUNT",      "1",     "STREAMS",         in->streams[s],
+	                      PROBE_ID};
+
+	p->in = in;
+	p->stream = s;
+	p->gen = in->gen;
+	p->after_read = after_read;
+	in->probed_at[s] = time_now_ms();
+	if (store_command(in->d->store, on_probe, p, 9, argv, NULL) < 0) {
+		free(p);
+		return;
+	}
+	if (after_read)
+		in->probing++;
 }
 
 static void on_read(redisAsyncContext *ac, void *r, void *priv)
@@ -684,14 +770,24 @@ static void on_read(redisAsyncContext *ac, void *r, void *priv)
 	if (reply == NULL || in->d->stopping)
 		return;
 	if (REPLY_IS_ERROR(reply)) {
-		/* NOGROUP: Redis lost the group (restarted without persistence) */
 		static struct log_fold fold; /* it repeats with every retry */
 		log_folded(&fold, LOG_WARN, "read_failed", reply->str);
-		if (strncmp(reply->str, "READONLY", 8) == 0)
+		if (strncmp(reply->str, "READONLY", 8) == 0) {
 			rconn_reconnect(in->d->rd); /* a replica now: find the primary again */
-		in->groups_ok = false;
-		struct timeval tv = {0, BUSY_WAIT_MS * 1000};
-		evtimer_add(in->retry, &tv);
+			return;
+		}
+		/*
+		 * One stream of the wrong type, without permission or without its
+		 * group fails the read of all: find which, read the others.
+		 */
+		for (int s = 0; s < NSTREAMS; s++) {
+			if (in->broken[s] == NULL)
+				probe(in, s, true);
+		}
+		if (in->probing == 0) {
+			struct timeval tv = {0, BUSY_WAIT_MS * 1000};
+			evtimer_add(in->retry, &tv);
+		}
 		return;
 	}
 	in->inflight++; /* hold the batch open while its items start */
@@ -768,7 +864,7 @@ static void read_batch(struct intake *in)
 	bool history = history_phase(in);
 	int64_t cap = in->d->cfg->batch * MAX_BATCHES, per = in->d->cfg->batch;
 
-	if (in->reading || in->d->stopping || !both_up(in))
+	if (in->reading || in->probing > 0 || in->d->stopping || !both_up(in))
 		return;
 	/*
 	 * Own pending entries are read batch after batch (the cursor moves with
@@ -785,7 +881,9 @@ static void read_batch(struct intake *in)
 		return;
 	}
 	for (int i = 0; i < NSTREAMS; i++)
-		ns += !history || !in->history_done[i];
+		ns += in->broken[i] == NULL && (!history || !in->history_done[i]);
+	if (ns == 0)
+		return; /* every stream is broken: the probes say when one can be read again */
 	if (!history && ns > 0) {
 		per = (cap - (int64_t)in->inflight) / ns;
 		per = per < 1 ? 1 : per > in->d->cfg->batch ? in->d->cfg->batch : per;
@@ -804,11 +902,11 @@ static void read_batch(struct intake *in)
 	}
 	argv[n++] = "STREAMS";
 	for (int i = 0; i < NSTREAMS; i++) {
-		if (!history || !in->history_done[i])
+		if (in->broken[i] == NULL && (!history || !in->history_done[i]))
 			argv[n++] = in->streams[i];
 	}
 	for (int i = 0; i < NSTREAMS; i++) {
-		if (!history || !in->history_done[i])
+		if (in->broken[i] == NULL && (!history || !in->history_done[i]))
 			argv[n++] = history ? in->pending_from[i] : ">";
 	}
 	if (rconn_argv(in->d->rd, on_read, in, n, argv, NULL) == 0)
@@ -905,6 +1003,8 @@ void intake_free(struct intake *in)
 		free(in->claim_cursor[i]);
 	}
 	lanes_drop(in);
+	for (int i = 0; i < NSTREAMS; i++)
+		free(in->broken[i]);
 	event_free(in->retry);
 	event_free(in->claim);
 	free(in);
@@ -912,13 +1012,33 @@ void intake_free(struct intake *in)
 
 void intake_kick(struct intake *in)
 {
+	int64_t now = time_now_ms();
+
+	for (int s = 0; s < NSTREAMS && both_up(in) && !in->d->stopping; s++) {
+		if (in->broken[s] != NULL && now - in->probed_at[s] >= PROBE_MS)
+			probe(in, s, false);
+	}
 	read_batch(in);
+}
+
+char *intake_unreadable(const struct intake *in)
+{
+	struct buf b;
+
+	buf_init(&b);
+	for (int s = 0; s < NSTREAMS; s++) {
+		if (in->broken[s] != NULL)
+			buf_printf(&b, "%s%s cannot be read: %s", b.len > 0 ? "; " : "",
+			           in->streams[s], in->broken[s]);
+	}
+	return b.len > 0 ? buf_detach(&b) : (buf_free(&b), NULL);
 }
 
 void intake_on_down(struct intake *in)
 {
 	lanes_drop(in);
 	in->gen++;
+	in->probing = 0;
 	in->inflight = 0;
 	in->reading = false;
 	in->groups_ok = false;
