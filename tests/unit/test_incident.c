@@ -483,9 +483,9 @@ static void test_default_id_without_entry(void **state)
 	incident_free(&inc);
 
 	/* the id follows reported_at when it is given */
-	parse_ok_ctx("{" BASE ",\"reported_at\":\"1969-12-31T23:59:59Z\"}", &ctx, &inc);
-	assert_string_equal(inc.id, "alert--1000");
-	assert_int_equal(inc.reported_at, -1000);
+	parse_ok_ctx("{" BASE ",\"reported_at\":\"1970-01-01T00:00:01Z\"}", &ctx, &inc);
+	assert_string_equal(inc.id, "alert-1000");
+	assert_int_equal(inc.reported_at, 1000);
 	incident_free(&inc);
 
 	/* an entry id too long for an incident id cannot make the default */
@@ -809,10 +809,25 @@ static void test_times(void **state)
 	assert_string_equal(doc_str(&inc, "reported_at"), "2024-03-01T00:30:00.123Z");
 	assert_true(inc.due_at == TIME_NONE);
 	incident_free(&inc);
-	parse_ok("{" BASE ",\"due_at\":\"1960-01-01 00:00:00+08:00\"}", &inc);
-	assert_string_equal(doc_str(&inc, "due_at"), "1959-12-31T16:00:00.000Z");
+	parse_ok("{" BASE ",\"due_at\":\"1970-01-01 08:00:00+08:00\"}", &inc);
+	assert_string_equal(doc_str(&inc, "due_at"), "1970-01-01T00:00:00.000Z");
 	assert_string_equal(doc_str(&inc, "reported_at"), "2023-11-14T22:13:20.000Z");
 	incident_free(&inc);
+	/* SPEC v2 §4: a leap second is :59.999; nothing before 1970 or after 9999 */
+	parse_ok("{" BASE ",\"reported_at\":\"2016-12-31T23:59:60Z\","
+	         "\"due_at\":\"2017-01-01T07:59:60.5+08:00\"}",
+	         &inc);
+	assert_string_equal(doc_str(&inc, "reported_at"), "2016-12-31T23:59:59.999Z");
+	assert_string_equal(doc_str(&inc, "due_at"), "2016-12-31T23:59:59.999Z");
+	assert_true(inc.due_at == 1483228799999);
+	incident_free(&inc);
+	reject_with("due_at", "\"0001-01-01T00:00:00Z\"", REASON_INVALID_FIELD,
+	            "field \"due_at\" must be an RFC 3339 date-time from 1970-01-01T00:00:00Z to "
+	            "9999-12-31T23:59:59.999Z");
+	reject_with("reported_at", "\"1969-12-31T23:59:59.999Z\"", REASON_INVALID_FIELD,
+	            "\"reported_at\"");
+	reject_with("due_at", "\"1970-01-01T07:59:59+08:00\"", REASON_INVALID_FIELD, "\"due_at\"");
+	reject_with("due_at", "\"9999-12-31T23:59:59-00:01\"", REASON_INVALID_FIELD, "\"due_at\"");
 	reject_with("reported_at", "\"2023-02-29T00:00:00Z\"", REASON_INVALID_FIELD,
 	            "\"reported_at\"");
 	reject_with("reported_at", "\"2026-11-26T12:00:60Z\"", REASON_INVALID_FIELD,
@@ -823,8 +838,8 @@ static void test_times(void **state)
 	/* the entry time is the default, kept in the writable range */
 	struct incident_ctx ctx = {CH_PATROL, "1-0", -1, 0};
 	parse_ok_ctx("{" BASE "}", &ctx, &inc);
-	assert_string_equal(doc_str(&inc, "reported_at"), "1969-12-31T23:59:59.999Z");
-	assert_int_equal(inc.reported_at, -1);
+	assert_string_equal(doc_str(&inc, "reported_at"), "1970-01-01T00:00:00.000Z");
+	assert_int_equal(inc.reported_at, 0);
 	incident_free(&inc);
 	ctx.entry_ms = INT64_MAX;
 	parse_ok_ctx("{" BASE "}", &ctx, &inc);
