@@ -45,7 +45,11 @@ char *intake_unreadable(const struct intake *in);
 /* reload.c: SIGHUP, off the loop */
 struct reloader *reloader_new(struct daemon *d);
 void reloader_request(struct reloader *rl);
-void reloader_free(struct reloader *rl);
+/*
+ * false when a reload was still running: it is left to the exit, and the
+ * daemon's rules must not be freed (the thread may still read them).
+ */
+bool reloader_free(struct reloader *rl);
 
 /* escalate.c: due deadlines */
 struct escalator *escalator_new(struct daemon *d);

@@ -1,10 +1,12 @@
 /*
  * jscan.h: a strict RFC 8259 scanner for one JSON document in a buffer.
- * It accepts and refuses exactly what Jansson's json_loadb does with
+ * It accepts and refuses what Jansson's json_loadb does with
  * JSON_REJECT_DUPLICATES | JSON_DECODE_ANY (valid UTF-8 only, no \u0000,
- * surrogates only in pairs, integers within int64, reals finite, depth at
- * most 2048, no duplicate keys in any object), and says why the way
- * Jansson's json_error_t does (line, column, text). It builds no tree: it
+ * surrogates only in pairs, depth at most 2048, no duplicate keys in any
+ * object), and says why the way Jansson's json_error_t does (line, column,
+ * text) -- but for numbers: Jansson refuses integers outside int64 and
+ * reals that overflow a double, and jscan takes numbers of any size, as
+ * valid JSON is (SPEC v2 §4), converting none. It builds no tree: it
  * gives the top-level value's type and, for an object, its members as
  * spans of the input. jscan_string decodes a string value and jscan_next
  * walks an object or array value that jscan_parse has accepted.

@@ -17,8 +17,10 @@ int64_t time_now_ms(void);
 /*
  * RFC 3339 date-time with any offset ("Z", "+08:00", "-05:30"); 'T', 't'
  * or ' ' between date and time; any number of fraction digits (truncated to
- * milliseconds). Years 0001..9999, fields range-checked (Feb 29 only in
- * leap years, second 60 is refused). Returns 0 and UTC ms, or -1.
+ * milliseconds). Fields range-checked (Feb 29 only in leap years); a leap
+ * second, second 60 of the minute 23:59 UTC, reads as 23:59:59.999. The
+ * instant must lie in 1970-01-01T00:00:00Z..9999-12-31T23:59:59.999Z
+ * (SPEC v2 §4). Returns 0 and UTC ms, or -1.
  */
 int time_parse_rfc3339(const char *s, size_t len, int64_t *ms);
 

@@ -5,8 +5,10 @@
  *
  * The document is composed from libyaml's events into one compact tree:
  * every node in one array, every scalar's text in one arena, children as
- * indexes. An alias is its anchor's node, as in libyaml's document API,
- * so that a diagnostic about it points at the anchored node.
+ * indexes. An alias is a copy of its anchor's node and everything in it,
+ * at the alias's line and column (the text shared), so that a diagnostic
+ * about it names where it is used. Tags are errors (SPEC v2 §3), and so is nesting
+ * deeper than YDOC_DEPTH_MAX, on the fast path and libyaml's alike.
  */
 #ifndef GR_YAMLDOC_H
 #define GR_YAMLDOC_H
@@ -14,6 +16,9 @@
 #include "diag.h"
 
 struct htab;
+
+/* Collections nested deeper than this are an error (reading stays fast and flat). */
+#define YDOC_DEPTH_MAX 100
 
 enum ynode_type { YNODE_SCALAR, YNODE_SEQ, YNODE_MAP };
 
@@ -48,9 +53,18 @@ struct ydoc {
 };
 
 /*
- * Parse buf[0..len). A syntax error, an empty file or a second document is
- * reported to d and gives -1; on 0 the root node is ydoc_root(). Free with
- * ydoc_free either way.
+ * Read the whole of path into *out and *len (caller frees) for ydoc_load:
+ * it must be a regular file (a FIFO, a device or a directory is refused at
+ * once, without blocking) of at most max bytes. A diagnostic and -1 when
+ * it is not, or cannot be read.
+ */
+int ydoc_read_file(const char *path, size_t max, char **out, size_t *len, struct diags *d);
+
+/*
+ * Parse buf[0..len). A syntax error, a tag, nesting deeper than
+ * YDOC_DEPTH_MAX, an empty file or a second document is reported to d and
+ * gives -1; on 0 the root node is ydoc_root(). Free with ydoc_free either
+ * way.
  */
 int ydoc_load(struct ydoc *y, const char *buf, size_t len, struct diags *d);
 void ydoc_free(struct ydoc *y);

@@ -3,7 +3,6 @@
  * (section, key, type, bounds, default); the loader, the defaults and the
  * documentation checks all read the same rows, so adding a key is one line.
  */
-#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,30 +334,14 @@ int config_load_buf(const char *name, const char *buf, size_t len, struct config
 
 int config_load(const char *path, struct config *c, struct diags *d)
 {
-	FILE *fp = fopen(path, "rb");
-	struct buf b;
-	char chunk[8192];
-	size_t n;
+	char *text;
+	size_t len;
 
 	memset(c, 0, sizeof(*c));
-	if (fp == NULL) {
-		diags_add(d, DIAG_ERROR, 0, 0, "", "cannot open: %s", strerror(errno));
+	if (ydoc_read_file(path, CONFIG_MAX_FILE, &text, &len, d) < 0)
 		return -1;
-	}
-	buf_init(&b);
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
-		if (b.len + n > CONFIG_MAX_FILE) {
-			diags_add(d, DIAG_ERROR, 0, 0, "", "file larger than %u bytes",
-			          CONFIG_MAX_FILE);
-			fclose(fp);
-			buf_free(&b);
-			return -1;
-		}
-		buf_append(&b, chunk, n);
-	}
-	fclose(fp);
-	int rc = config_load_buf(path, b.data != NULL ? b.data : "", b.len, c, d);
-	buf_free(&b);
+	int rc = config_load_buf(path, text, len, c, d);
+	free(text);
 	return rc;
 }
 

@@ -16,6 +16,7 @@
 #include "ctl_submit.h"
 #include "ctl_view.h"
 #include "incident.h"
+#include "jscan.h"
 #include "log.h"
 
 #define WAIT_COUNT       "100"
@@ -384,36 +385,58 @@ struct doc_peek {
 	char *dedup_key; /* NULL if none */
 };
 
-/* With quiet, nothing is said of a bad document: its dead letter will say it. */
+/* A member's key or string value, decoded; caller frees. */
+static char *decoded(const char *raw, size_t len)
+{
+	char *s = xmalloc(len);
+
+	jscan_string(raw, len, s);
+	return s;
+}
+
+/*
+ * With quiet, nothing is said of a bad document: its dead letter will say
+ * it. Read with the daemon's own scanner, so that what it takes (numbers
+ * of any size among them, SPEC v2 §4) is not called invalid here.
+ */
 static void peek(struct ctl *c, const char *file, const struct buf *in, bool quiet,
                  struct doc_peek *p)
 {
-	json_error_t err;
-	json_t *doc = json_loadb(in->data, in->len, 0, &err);
+	struct jscan js;
+	struct jscan_error err;
 
 	memset(p, 0, sizeof(*p));
-	if (doc == NULL) {
-		if (quiet)
-			return;
-		ctl_warn(c,
-		         "%s is not valid JSON (line %d, column %d: %s); the daemon will "
-		         "dead-letter it",
-		         file, err.line, err.column, err.text);
-		return;
-	}
-	if (!json_is_object(doc)) {
+	jscan_init(&js);
+	if (jscan_parse(&js, in->data != NULL ? in->data : "", in->len, &err) < 0) {
+		if (!quiet)
+			ctl_warn(c,
+			         "%s is not valid JSON (line %d, column %d: %s); the daemon will "
+			         "dead-letter it",
+			         file, err.line, err.column, err.text);
+	} else if (js.type != JSCAN_OBJECT) {
 		if (!quiet)
 			ctl_warn(c, "%s is not a JSON object; the daemon will dead-letter it",
 			         file);
 	} else {
-		json_t *id = json_object_get(doc, "id");
-		json_t *dk = json_object_get(doc, "dedup_key");
-		if (json_is_string(id))
-			p->id = xstrdup(json_string_value(id));
-		if (json_is_string(dk) && json_string_length(dk) > 0)
-			p->dedup_key = xstrdup(json_string_value(dk));
+		for (size_t i = 0; i < js.nmembers; i++) {
+			const struct jscan_member *m = &js.members[i];
+			if (m->type != JSCAN_STRING)
+				continue;
+			char *key = decoded(m->key, m->key_len);
+			char **out = strcmp(key, "id") == 0          ? &p->id
+			             : strcmp(key, "dedup_key") == 0 ? &p->dedup_key
+			                                             : NULL;
+			if (out != NULL && *out == NULL) {
+				*out = decoded(m->value, m->value_len);
+				if (out == &p->dedup_key && (*out)[0] == '\0') {
+					free(*out);
+					*out = NULL;
+				}
+			}
+			free(key);
+		}
 	}
-	json_decref(doc);
+	jscan_free(&js);
 }
 
 int ctl_cmd_submit(struct ctl *c, int argc, char **argv)

@@ -55,9 +55,12 @@ static void on_conn(struct rconn *c, bool up, void *arg)
 
 static void on_hup(evutil_socket_t fd, short what, void *arg)
 {
+	struct daemon *d = arg;
+
 	(void)fd;
 	(void)what;
-	reloader_request(((struct daemon *)arg)->reloader);
+	if (!d->stopping) /* a reload started now would only be left unfinished */
+		reloader_request(d->reloader);
 }
 
 static void on_grace(evutil_socket_t fd, short what, void *arg)
@@ -226,7 +229,7 @@ int daemon_main(struct config *cfg)
 
 	log_kv(LOG_INFO, "stopped", NULL);
 	http_free(http);
-	reloader_free(d.reloader);
+	bool reload_done = reloader_free(d.reloader);
 	if (watchdog != NULL)
 		event_free(watchdog);
 	/* the connections first: hiredis calls what is pending with no reply, and
@@ -245,6 +248,7 @@ int daemon_main(struct config *cfg)
 	if (d.grace != NULL)
 		event_free(d.grace);
 	event_base_free(d.base);
-	rules_free(d.rules);
+	if (reload_done)
+		rules_free(d.rules);
 	return d.exit_code;
 }

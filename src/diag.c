@@ -66,18 +66,50 @@ void diags_sort(struct diags *d)
 		qsort(d->v, d->n, sizeof(*d->v), cmp_pos);
 }
 
+/*
+ * The text of a diagnostic as it goes out: control characters (C0, DEL,
+ * C1) and the Unicode line separators as escapes, so that a line stays
+ * one line whatever a file held (a key "a\r\nb" in a quoted scalar, a
+ * file name with a newline). The rest, valid UTF-8 from libyaml, as is.
+ */
+static void put_clean(struct buf *b, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		unsigned char c = *p;
+		if (c == '\n')
+			buf_puts(b, "\\n");
+		else if (c == '\r')
+			buf_puts(b, "\\r");
+		else if (c == '\t')
+			buf_puts(b, "\\t");
+		else if (c < 0x20 || c == 0x7f)
+			buf_printf(b, "\\x%02x", c);
+		else if (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			buf_printf(b, "\\u%04x", *++p);
+		else if (c == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) {
+			buf_printf(b, "\\u%04x", p[2] == 0xa8 ? 0x2028 : 0x2029);
+			p += 2;
+		} else
+			buf_putc(b, (char)c);
+	}
+}
+
 char *diag_format(const struct diags *d, const struct diag *g)
 {
-	const char *sev = g->severity == DIAG_ERROR ? "error" : "warning";
+	struct buf b;
 
-	if (g->line <= 0)
-		return g->path[0] != '\0'
-		               ? xasprintf("%s: %s: %s (%s)", d->file, sev, g->msg, g->path)
-		               : xasprintf("%s: %s: %s", d->file, sev, g->msg);
-	if (g->path[0] != '\0')
-		return xasprintf("%s:%d:%d: %s: %s (%s)", d->file, g->line, g->col, sev, g->msg,
-		                 g->path);
-	return xasprintf("%s:%d:%d: %s: %s", d->file, g->line, g->col, sev, g->msg);
+	buf_init(&b);
+	put_clean(&b, d->file);
+	if (g->line > 0)
+		buf_printf(&b, ":%d:%d", g->line, g->col);
+	buf_puts(&b, g->severity == DIAG_ERROR ? ": error: " : ": warning: ");
+	put_clean(&b, g->msg);
+	if (g->path[0] != '\0') {
+		buf_puts(&b, " (");
+		put_clean(&b, g->path);
+		buf_putc(&b, ')');
+	}
+	return buf_detach(&b);
 }
 
 void diags_print(const struct diags *d, FILE *fp)

@@ -370,8 +370,9 @@ static int opt_time(const struct jscan_member *m, const char *field, struct aren
 		return -1;
 	if (s != NULL && time_parse_rfc3339(s, len, ms) < 0)
 		return reject(rj, REASON_INVALID_FIELD,
-		              "field \"%s\" must be an RFC 3339 date-time between years 0001 and "
-		              "9999, such as 2026-11-26T12:00:00+08:00",
+		              "field \"%s\" must be an RFC 3339 date-time from "
+		              "1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z, such as "
+		              "2026-11-26T12:00:00+08:00",
 		              field);
 	return 0;
 }
@@ -726,9 +727,9 @@ int incident_parse(const char *buf, size_t len, const struct incident_ctx *ctx,
 	}
 
 	if (in.reported_at == TIME_NONE) {
+		int64_t t = ctx->entry_ms != TIME_NONE ? ctx->entry_ms : time_now_ms();
 		/* through the text form, so that the struct and the document agree */
-		time_format(ctx->entry_ms != TIME_NONE ? ctx->entry_ms : time_now_ms(),
-		            in.reported_text);
+		time_format(t > 0 ? t : 0, in.reported_text); /* times start at the epoch */
 		time_parse_rfc3339(in.reported_text, strlen(in.reported_text), &in.reported_at);
 	}
 	if (in.id == NULL) {

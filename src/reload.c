@@ -7,7 +7,9 @@
  * every diagnostic, keeping the old rules), and the old rules are freed
  * in a thread of their own. The loop itself never waits on the file, so
  * intake goes on during a reload. Signals arriving during a reload are
- * folded into one more reload after it.
+ * folded into one more reload after it. Shutdown never waits for a reload
+ * either (SPEC v2 §9): a thread still reading is left to the exit, with
+ * what it uses (SPEC: a reload never delays SIGTERM).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +26,7 @@
 
 struct reloader {
 	struct daemon *d;
+	char *path; /* the thread's own copy of the rules path */
 	pthread_t th;
 	int pipe[2];
 	struct event *ev;
@@ -68,7 +71,7 @@ static void *load_thread(void *arg)
 	/* the loop swaps the rules only after 'L': these are the running ones */
 	const struct rules *old = rl->d->rules;
 
-	rl->result = rules_load(rl->d->cfg->rules, &rl->dg);
+	rl->result = rules_load(rl->path, &rl->dg);
 	wake(rl, 'L');
 	/*
 	 * Both rules objects are only read, here and on the loop, and the old
@@ -89,7 +92,9 @@ static void start(struct reloader *rl)
 	rl->started = time_now_ms();
 	rl->result = NULL;
 	rl->old = NULL;
-	diags_init(&rl->dg, rl->d->cfg->rules);
+	free(rl->path);
+	rl->path = xstrdup(rl->d->cfg->rules);
+	diags_init(&rl->dg, rl->path);
 	if (pthread_create(&rl->th, NULL, load_thread, rl) != 0)
 		fatal("cannot start the reload thread");
 }
@@ -181,19 +186,45 @@ void reloader_request(struct reloader *rl)
 		start(rl);
 }
 
-void reloader_free(struct reloader *rl)
+bool reloader_free(struct reloader *rl)
 {
 	if (rl == NULL)
-		return;
+		return true;
+	event_free(rl->ev);
 	if (rl->running) {
+		char buf[16];
+		ssize_t n;
+		bool done = false;
+
+		/* a reload that has just finished: its wake-ups are in the pipe */
+		while ((n = read(rl->pipe[0], buf, sizeof(buf))) > 0) {
+			for (ssize_t i = 0; i < n; i++) {
+				if (buf[i] == 'L')
+					swap(rl);
+				else
+					done = true;
+			}
+		}
+		if (!done) {
+			/*
+			 * Not joined: the file may be slow to read (or hang, on a
+			 * dead network mount), and the exit must not wait. The
+			 * thread keeps what it uses, rl and its pipe and both rules
+			 * objects, until the process is gone.
+			 */
+			log_kv(LOG_WARN, "reload_abandoned", "rules", rl->path, "msg",
+			       "a reload was still reading the rules file: left unfinished", NULL);
+			return false;
+		}
 		pthread_join(rl->th, NULL);
-		/* swapped in already ('L' read): the old rules are the ones to free */
+		/* swapped in (its 'L' read): the old rules are the ones to free */
 		rules_free(rl->old != NULL ? rl->old : rl->result);
 		diags_free(&rl->dg);
 	}
 	join_freer(rl);
-	event_free(rl->ev);
 	close(rl->pipe[0]);
 	close(rl->pipe[1]);
+	free(rl->path);
 	free(rl);
+	return true;
 }

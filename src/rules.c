@@ -1079,55 +1079,10 @@ struct rules *rules_load_buf(const char *name, const char *buf, size_t len, stru
 	return load_doc(&L, errors_before);
 }
 
-/*
- * The whole file, read straight into one allocation (of the right size for
- * a regular file, on huge pages when big; others grow as they come), into
- * *out and *len; caller frees. A diagnostic and -1 when it cannot be read.
- */
+/* The whole file into *out and *len (caller frees); a regular file only. */
 static int read_file(const char *path, char **out, size_t *len, struct diags *d)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	size_t cap = 65536, n = 0;
-	char *p;
-
-	if (fd < 0) {
-		diags_add(d, DIAG_ERROR, 0, 0, "", "cannot open: %s", strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-	    (uintmax_t)st.st_size <= RULES_MAX_FILE)
-		cap = (size_t)st.st_size + 1; /* + 1: the end is seen without a second allocation */
-	p = htab_big_alloc(cap, 1);
-	for (;;) {
-		if (n == cap) {
-			/* never more than one byte past the limit: enough to tell it was passed */
-			cap = cap < (RULES_MAX_FILE + 1) / 2 ? cap * 2 : RULES_MAX_FILE + 1;
-			p = xreallocarray(p, cap, 1);
-		}
-		ssize_t got = read(fd, p + n, cap - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			diags_add(d, DIAG_ERROR, 0, 0, "", "cannot read: %s", strerror(errno));
-			break;
-		}
-		if (got == 0) {
-			close(fd);
-			*out = p;
-			*len = n;
-			return 0;
-		}
-		n += (size_t)got;
-		if (n > RULES_MAX_FILE) {
-			diags_add(d, DIAG_ERROR, 0, 0, "", "file larger than %u bytes",
-			          RULES_MAX_FILE);
-			break;
-		}
-	}
-	close(fd);
-	free(p);
-	return -1;
+	return ydoc_read_file(path, RULES_MAX_FILE, out, len, d);
 }
 
 struct rules *rules_load(const char *path, struct diags *d)

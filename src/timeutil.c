@@ -1,6 +1,6 @@
 /*
  * timeutil.c: civil-time arithmetic done by hand (no timegm, no TZ), so
- * that parsing is exact for any offset and any year 1..9999.
+ * that parsing is exact for any offset and formatting for any year 1..9999.
  */
 #include <stdio.h>
 #include <string.h>
@@ -43,11 +43,15 @@ static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 
 /*
  * The instants time_format can write: 0001-01-01T00:00:00.000Z to
- * 9999-12-31T23:59:59.999Z. A time whose offset carries it outside is
- * refused, so that every accepted time has a UTC form that parses again.
+ * 9999-12-31T23:59:59.999Z. Parsing takes a narrower range, from the
+ * epoch on (SPEC v2 §4): a time before it would be a negative deadline,
+ * which no Redis score or hash field of ours is meant to hold. A time whose
+ * offset carries it outside is refused, so that every accepted time has a
+ * UTC form that parses again.
  */
-#define TIME_MIN_MS (-62135596800000LL)
-#define TIME_MAX_MS 253402300799999LL
+#define TIME_MIN_MS  (-62135596800000LL)
+#define TIME_MAX_MS  253402300799999LL
+#define PARSE_MIN_MS 0LL
 
 static int days_in_month(int64_t y, int m)
 {
@@ -130,13 +134,21 @@ int time_parse_rfc3339(const char *s, size_t len, int64_t *ms)
 	if (i != len)
 		return -1;
 	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
-	    sec > 59)
+	    sec > 60)
 		return -1;
 
-	int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+	bool leap = sec == 60;
+	int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + (leap ? 59 : sec);
 	secs -= (int64_t)sign * (oh * 3600 + om * 60);
-	int64_t t = secs * 1000 + frac;
-	if (t < TIME_MIN_MS || t > TIME_MAX_MS)
+	/*
+	 * A leap second is inserted as 23:59:60 UTC (07:59:60+08:00 in
+	 * Beijing); we have no such second, so it is the last instant of the
+	 * one before. A ":60" at any other minute is no leap second.
+	 */
+	if (leap && (secs % 86400 + 86400) % 86400 != 86399)
+		return -1;
+	int64_t t = secs * 1000 + (leap ? 999 : frac);
+	if (t < PARSE_MIN_MS || t > TIME_MAX_MS)
 		return -1;
 	*ms = t;
 	return 0;

@@ -7,12 +7,18 @@
  * API: a 100,000-unit rules file has millions of nodes, and the document
  * API spends 96 bytes, a malloc'd tag and a malloc'd value on each; here a
  * node is 20 bytes in one array and its text is in one arena. Composing
- * follows libyaml's loader (src/loader.c) event for event, so that an
- * alias is its anchor's node and a composer error is worded as libyaml
- * words it.
+ * follows libyaml's loader (src/loader.c) event for event, so that a
+ * composer error is worded as libyaml words it, with three differences:
+ * an alias is a copy of its anchor's nodes at the alias (sharing their
+ * text), so that a diagnostic about it names where it is used; a tag is
+ * an error; and nesting stops at YDOC_DEPTH_MAX.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "htab.h"
@@ -23,6 +29,89 @@
 
 /* Mappings with more pairs than this check duplicate keys with a hash table. */
 #define SMALL_MAP 16
+
+/* Aliases may add this many nodes beyond those written out. */
+#define ALIAS_COPIES_MAX 1000000
+
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
+static const char *file_kind(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	if (S_ISSOCK(m))
+		return "a socket";
+	return "not a regular file";
+}
+
+/*
+ * Opened without blocking (a FIFO with no writer would hang the open, and
+ * a reload thread with it), checked with fstat on what was opened (no race
+ * with a rename), read straight into one allocation: of the right size,
+ * on huge pages when big; a file still growing grows it.
+ */
+int ydoc_read_file(const char *path, size_t max, char **out, size_t *len, struct diags *d)
+{
+	struct stat st;
+	size_t cap, n = 0;
+	char *p;
+	int fd;
+
+	/* a device is not even opened: opening some has effects */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		diags_add(d, DIAG_ERROR, 0, 0, "", "cannot read: %s, not a regular file",
+		          file_kind(st.st_mode));
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		diags_add(d, DIAG_ERROR, 0, 0, "", "cannot open: %s", strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		diags_add(d, DIAG_ERROR, 0, 0, "", "cannot read: %s, not a regular file",
+		          file_kind(st.st_mode));
+		close(fd);
+		return -1;
+	}
+	cap = st.st_size > 0 && (uintmax_t)st.st_size <= max ? (size_t)st.st_size + 1 : 65536;
+	p = htab_big_alloc(cap, 1); /* + 1: the end is seen without a second allocation */
+	for (;;) {
+		if (n == cap) {
+			/* never more than one byte past the limit: enough to tell it was passed */
+			cap = cap < (max + 1) / 2 ? cap * 2 : max + 1;
+			p = xreallocarray(p, cap, 1);
+		}
+		ssize_t got = read(fd, p + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			diags_add(d, DIAG_ERROR, 0, 0, "", "cannot read: %s", strerror(errno));
+			break;
+		}
+		if (got == 0) {
+			close(fd);
+			*out = p;
+			*len = n;
+			return 0;
+		}
+		n += (size_t)got;
+		if (n > max) {
+			diags_add(d, DIAG_ERROR, 0, 0, "", "file larger than %zu bytes", max);
+			break;
+		}
+	}
+	close(fd);
+	free(p);
+	return -1;
+}
 
 /* The reader reports bad bytes by offset: turn it into line and column (in characters). */
 static void offset_position(const char *buf, size_t len, size_t off, int *line, int *col)
@@ -43,6 +132,9 @@ static void offset_position(const char *buf, size_t len, size_t off, int *line, 
 struct composer {
 	yaml_parser_t *p;
 	struct ydoc *y;
+	struct diags *d; /* for the errors composing goes on after (tags); NULL: not reported */
+	size_t errors;   /* how many */
+	size_t copies;   /* nodes made by aliases */
 	size_t capnodes, capkids, captext;
 	uint32_t *pending; /* children of the open collections, innermost last */
 	size_t npending, cappending;
@@ -124,6 +216,82 @@ static int add_anchor(struct composer *c, const yaml_char_t *anchor, uint32_t no
 	return 0;
 }
 
+/* SPEC v2 §3: no tags. Composing goes on, so that every one is reported. */
+static void check_tag(struct composer *c, const yaml_char_t *tag, const yaml_mark_t *m)
+{
+	static const char core[] = "tag:yaml.org,2002:";
+	const char *t = (const char *)tag;
+
+	if (tag == NULL || c->d == NULL)
+		return;
+	c->errors++;
+	if (strncmp(t, core, sizeof(core) - 1) == 0)
+		diags_add(c->d, DIAG_ERROR, (int)m->line + 1, (int)m->column + 1, "",
+		          "YAML tags are not allowed (\"!!%s\"): write the value alone",
+		          t + sizeof(core) - 1);
+	else
+		diags_add(c->d, DIAG_ERROR, (int)m->line + 1, (int)m->column + 1, "",
+		          "YAML tags are not allowed (\"%s\"): write the value alone", t);
+}
+
+/*
+ * A copy of node src and everything in it, every node at the alias's
+ * mark m, sharing the text. The copy's children are written to kids at
+ * once, each collection's contiguous as close_collection writes them.
+ */
+static int copy_tree(struct composer *c, uint32_t src, const yaml_mark_t *m, uint32_t *out)
+{
+	struct ydoc *y = c->y;
+	const struct ynode t = y->nodes[src]; /* by value: add_node may move the array */
+
+	/* at most ALIAS_COPIES_MAX more than the nodes written out (nnodes less the copies) */
+	if (c->copies >= ALIAS_COPIES_MAX + (y->nnodes - c->copies)) {
+		yaml_mark_t none = {0, 0, 0};
+		return composer_error(c->p, NULL, none,
+		                      "aliases expand the document to too many nodes", *m);
+	}
+	c->copies++;
+	uint32_t id = add_node(c, (enum ynode_type)t.type, m);
+	y->nodes[id].plain = t.plain;
+	y->nodes[id].len = t.len;
+	y->nodes[id].off = t.off;
+	*out = id;
+	if (t.type == YNODE_SCALAR)
+		return 0;
+	size_t n = t.type == YNODE_MAP ? 2 * (size_t)t.len : t.len, base = y->nkids;
+	if (base + n >= UINT32_MAX)
+		fatalx("YAML document: too many nodes");
+	y->kids = GROW(y->kids, c->capkids, base + n);
+	y->nkids += n;
+	y->nodes[id].off = (uint32_t)base;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t kid;
+		if (copy_tree(c, y->kids[t.off + i], m, &kid) < 0)
+			return -1;
+		y->kids[base + i] = kid;
+	}
+	return 0;
+}
+
+/*
+ * An alias: a copy of its anchor's node where it is used, so that every
+ * diagnostic about it, or about anything in it, names the use (its path
+ * does too). An alias inside the collection it names would make the tree
+ * a cycle: refused, as is expanding past ALIAS_COPIES_MAX (a "billion
+ * laughs" of nested aliases).
+ */
+static int add_alias(struct composer *c, uint32_t target, const yaml_mark_t *m, uint32_t *out)
+{
+	for (size_t i = 0; i < c->nopen; i++) {
+		if (c->open[i].node == target) {
+			yaml_mark_t none = {0, 0, 0};
+			return composer_error(c->p, NULL, none,
+			                      "found an alias inside the node it refers to", *m);
+		}
+	}
+	return copy_tree(c, target, m, out);
+}
+
 static void add_child(struct composer *c, uint32_t node)
 {
 	c->pending = GROW(c->pending, c->cappending, c->npending + 1);
@@ -185,6 +353,7 @@ static int64_t compose(struct composer *c)
 			return -1;
 		switch (e.type) {
 		case YAML_SCALAR_EVENT:
+			check_tag(c, e.data.scalar.tag, &e.start_mark);
 			id = add_scalar(c, &e);
 			if (add_anchor(c, e.data.scalar.anchor, id, &e.start_mark) < 0)
 				goto fail;
@@ -192,6 +361,16 @@ static int64_t compose(struct composer *c)
 		case YAML_SEQUENCE_START_EVENT:
 		case YAML_MAPPING_START_EVENT: {
 			bool seq = e.type == YAML_SEQUENCE_START_EVENT;
+			if (c->nopen >= YDOC_DEPTH_MAX) {
+				yaml_mark_t none = {0, 0, 0};
+				composer_error(
+				        c->p, NULL, none,
+				        "collections nested more than " STR(YDOC_DEPTH_MAX) " deep",
+				        e.start_mark);
+				goto fail;
+			}
+			check_tag(c, seq ? e.data.sequence_start.tag : e.data.mapping_start.tag,
+			          &e.start_mark);
 			id = add_node(c, seq ? YNODE_SEQ : YNODE_MAP, &e.start_mark);
 			if (add_anchor(c,
 			               seq ? e.data.sequence_start.anchor
@@ -223,12 +402,13 @@ static int64_t compose(struct composer *c)
 				               e.start_mark);
 				goto fail;
 			}
-			id = (uint32_t)target;
+			if (add_alias(c, (uint32_t)target, &e.start_mark, &id) < 0)
+				goto fail;
 			break;
 		}
 		case YAML_DOCUMENT_END_EVENT:
 			yaml_event_delete(&e);
-			return root;
+			return c->errors > 0 ? -2 : root;
 		default:
 			node = false;
 			break;
@@ -246,11 +426,13 @@ fail:
 	return -1;
 }
 
-static void composer_init(struct composer *c, yaml_parser_t *p, struct ydoc *y, size_t len)
+static void composer_init(struct composer *c, yaml_parser_t *p, struct ydoc *y, size_t len,
+                          struct diags *d)
 {
 	memset(c, 0, sizeof(*c));
 	c->p = p;
 	c->y = y;
+	c->d = d;
 	htab_init(&c->anchors, 16);
 	/* about 9 bytes of YAML per node in a rules file: reserve, untouched pages cost nothing */
 	c->capnodes = len / 8 + 16;
@@ -286,9 +468,10 @@ static void tree_free(struct ydoc *y)
 /*
  * Reads the stream up to the first document's end, as yaml_parser_load does.
  * Returns 1 with y's tree and root filled, 0 for an empty stream, -1 with
- * the error in the parser.
+ * the error in the parser, -2 when the document was read to its end but
+ * had errors that are reported to d already.
  */
-static int load_document(yaml_parser_t *p, struct ydoc *y, size_t len)
+static int load_document(yaml_parser_t *p, struct ydoc *y, size_t len, struct diags *d)
 {
 	struct composer c;
 	yaml_event_t e;
@@ -307,12 +490,12 @@ static int load_document(yaml_parser_t *p, struct ydoc *y, size_t len)
 		return 0;
 	}
 	yaml_event_delete(&e);
-	composer_init(&c, p, y, len);
+	composer_init(&c, p, y, len, d);
 	int64_t root = compose(&c);
 	composer_free(&c);
 	if (root < 0) {
 		tree_free(y);
-		return -1;
+		return (int)root;
 	}
 	y->root = &y->nodes[root];
 	return 1;
@@ -326,7 +509,11 @@ static int load_libyaml(struct ydoc *y, const char *buf, size_t len, struct diag
 
 	yaml_parser_initialize(&p);
 	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
-	got = load_document(&p, y, len);
+	got = load_document(&p, y, len, d);
+	if (got == -2) {
+		yaml_parser_delete(&p);
+		return -1;
+	}
 	if (got < 0) {
 		const char *ctx = p.context != NULL ? p.context : NULL;
 		int line = (int)p.problem_mark.line + 1, col = (int)p.problem_mark.column + 1;
@@ -345,13 +532,13 @@ static int load_libyaml(struct ydoc *y, const char *buf, size_t len, struct diag
 		/* a second document is composed too: its syntax errors come first */
 		struct ydoc next;
 		memset(&next, 0, sizeof(next));
-		got = load_document(&p, &next, 0);
-		if (got < 0) {
+		got = load_document(&p, &next, 0, NULL);
+		if (got == -1) {
 			diags_add(d, DIAG_ERROR, (int)p.problem_mark.line + 1,
 			          (int)p.problem_mark.column + 1, "", "invalid YAML: %s",
 			          p.problem != NULL ? p.problem : "parse error");
 			rc = -1;
-		} else if (got > 0) {
+		} else if (got != 0) {
 			diags_add(d, DIAG_ERROR, (int)next.root->line, (int)next.root->col, "",
 			          "a second YAML document: the file must hold one");
 			rc = -1;

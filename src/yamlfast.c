@@ -29,8 +29,6 @@
 
 /* libyaml drops a simple key longer than 1024 characters: stay well short. */
 #define KEY_MAX 1000
-/* Deeper documents than this go to libyaml, which has no recursion. */
-#define DEPTH_MAX 100
 
 enum style { PLAIN, SINGLE, DOUBLE };
 
@@ -438,7 +436,7 @@ struct open {
 
 static int open_collection(struct fast *f, enum ynode_type type, struct open *o)
 {
-	if (f->depth >= DEPTH_MAX)
+	if (f->depth >= YDOC_DEPTH_MAX) /* libyaml's reading says so, at the line and column */
 		return -1;
 	o->node = add_node(f, type, f->p);
 	add_child(f, o->node);

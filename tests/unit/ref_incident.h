@@ -191,8 +191,9 @@ static int ref_opt_time(json_t *doc, const char *field, int64_t *ms, struct reje
 		return -1;
 	if (s != NULL && time_parse_rfc3339(s, len, ms) < 0)
 		return reject(rj, REASON_INVALID_FIELD,
-		              "field \"%s\" must be an RFC 3339 date-time between years 0001 and "
-		              "9999, such as 2026-11-26T12:00:00+08:00",
+		              "field \"%s\" must be an RFC 3339 date-time from "
+		              "1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z, such as "
+		              "2026-11-26T12:00:00+08:00",
 		              field);
 	return 0;
 }
@@ -348,8 +349,10 @@ static int ref_incident_parse(const char *buf, size_t len, const struct incident
 
 	if (in.reported_at == TIME_NONE) {
 		char ts[TIME_BUFSZ];
-		/* through the text form, so that the struct and the document agree */
-		time_format(ctx->entry_ms != TIME_NONE ? ctx->entry_ms : time_now_ms(), ts);
+		int64_t t = ctx->entry_ms != TIME_NONE ? ctx->entry_ms : time_now_ms();
+		/* through the text form, so that the struct and the document agree; (v2)
+		 * times start at the epoch */
+		time_format(t > 0 ? t : 0, ts);
 		time_parse_rfc3339(ts, strlen(ts), &in.reported_at);
 	}
 	if (in.id == NULL) {

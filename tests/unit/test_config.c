@@ -279,6 +279,29 @@ static void test_yaml_errors(void **state)
 	check_err("prefix: a\nprefix: b\n", "2:1: error: duplicate key \"prefix\" (prefix)\n");
 }
 
+/* SPEC v2 §3, §9: no YAML tags in the daemon config either, on either reading path. */
+static void test_yaml_tags(void **state)
+{
+	(void)state;
+	check_err("prefix: !!str \"gr:\"\n", "1:9: error: YAML tags are not allowed (\"!!str\"): "
+	                                     "write the value alone\n");
+	check_err("redis: !!python/object:os.system {host: x}\n"
+	          "log: {level: !foo info}\n",
+	          "1:8: error: YAML tags are not allowed (\"!!python/object:os.system\"): write "
+	          "the value alone\n"
+	          "2:14: error: YAML tags are not allowed (\"!foo\"): write the value alone\n");
+}
+
+/* A diagnostic stays one line: the CR and LF of a quoted key are escaped. */
+static void test_diagnostic_one_line(void **state)
+{
+	(void)state;
+	check_err("\"pre\\r\\nfix\": x\n",
+	          "1:1: error: unknown key \"pre\\r\\nfix\" (pre\\r\\nfix)\n");
+	check_err("log: {\"level\\n\": debug}\n",
+	          "1:7: error: unknown key \"level\\n\" (log.level\\n)\n");
+}
+
 static void test_unknown_keys(void **state)
 {
 	(void)state;
@@ -437,6 +460,23 @@ static void test_load_missing_file(void **state)
 	diags_free(&d);
 }
 
+/* SPEC v2 §9: the config must be a regular file (a FIFO: test_yamlfast.c, ydoc_read_file). */
+static void test_load_device(void **state)
+{
+	struct diags d;
+	struct config c;
+	char *got;
+
+	(void)state;
+	diags_init(&d, "/dev/null");
+	assert_int_equal(config_load("/dev/null", &c, &d), -1);
+	got = format_all(&d);
+	assert_string_equal(got, "/dev/null: error: cannot read: a character device, not a regular "
+	                         "file\n");
+	free(got);
+	diags_free(&d);
+}
+
 /* Every mistake in a file is reported, in line order. */
 static void test_many_errors(void **state)
 {
@@ -556,6 +596,8 @@ int main(void)
 	        cmocka_unit_test(test_every_key),
 	        cmocka_unit_test(test_relative_paths),
 	        cmocka_unit_test(test_yaml_errors),
+	        cmocka_unit_test(test_yaml_tags),
+	        cmocka_unit_test(test_diagnostic_one_line),
 	        cmocka_unit_test(test_unknown_keys),
 	        cmocka_unit_test(test_wrong_types),
 	        cmocka_unit_test(test_out_of_range),
@@ -565,6 +607,7 @@ int main(void)
 	        cmocka_unit_test(test_sentinels),
 	        cmocka_unit_test(test_names),
 	        cmocka_unit_test(test_load_missing_file),
+	        cmocka_unit_test(test_load_device),
 	        cmocka_unit_test(test_many_errors),
 	        cmocka_unit_test(test_load_large_file),
 	        cmocka_unit_test(test_split_hostport),

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -192,9 +193,10 @@ static void test_second_document_invalid(void **state)
 }
 
 /*
- * Anchors and aliases as libyaml's document loader takes them: an alias is
- * its anchor's node (diagnostics point at the anchor), an anchor defined
- * twice or an alias to no anchor is a syntax error.
+ * Anchors and aliases as libyaml's document loader takes them, but for
+ * where an alias is: a node of its own, so that a diagnostic about it
+ * points at its use, not at the anchor. An anchor defined twice, an alias
+ * to no anchor, and (v2) an alias inside the node it names are errors.
  */
 static void test_yaml_anchors(void **state)
 {
@@ -210,14 +212,148 @@ static void test_yaml_anchors(void **state)
 	      "  - {key: leader, name: Leader, unit: community, role: *duty}\n" VERSION CATEGORIES
 	              PEOPLE UNITS POLICIES,
 	      "rules.yaml:3:56: error: invalid YAML: found undefined alias\n");
-	/* a list that holds itself: its item is the list, where the anchor is */
+	/* a list that holds itself */
 	check("levels: &lv [*lv]\n" VERSION CATEGORIES PEOPLE UNITS POLICIES,
-	      "rules.yaml:1:9: error: expected a mapping, got a list (levels[0])\n");
+	      "rules.yaml:1:14: error: invalid YAML: found an alias inside the node it refers "
+	      "to\n");
+	check("levels: &lv [{key: a, name: b, unit: {x: [*lv]}, role: r}]\n" VERSION CATEGORIES
+	              PEOPLE UNITS POLICIES,
+	      "rules.yaml:1:43: error: invalid YAML: found an alias inside the node it refers "
+	      "to\n");
+	/* an error about an aliased value names the alias, not the anchor */
+	check("levels:\n"
+	      "  - {key: member, name: Member, unit: grid, role: &r member}\n"
+	      "  - {key: leader, name: Leader, unit: *r, role: duty}\n" VERSION CATEGORIES PEOPLE
+	              UNITS POLICIES,
+	      "rules.yaml:3:39: error: unknown unit kind \"member\": no unit is of this kind "
+	      "(levels[1].unit)\n");
+	check("levels:\n"
+	      "  - &m {key: member, name: Member, unit: grid, role: member}\n"
+	      "  - *m\n" VERSION CATEGORIES PEOPLE UNITS POLICIES,
+	      "rules.yaml:3:5: error: duplicate level \"member\" (levels[1].key)\n");
 	check("levels:\n"
 	      "  - {key: member, name: &n Member, unit: grid, role: member}\n"
 	      "  - {key: leader, name: *n, unit: community, role: duty}\n" VERSION CATEGORIES PEOPLE
 	              UNITS POLICIES,
 	      "");
+}
+
+/* SPEC v2 §3: no YAML tags, of any kind, on any node: each one reported where it is. */
+static void test_yaml_tags(void **state)
+{
+	(void)state;
+	check("version: !!int 1\n" LEVELS CATEGORIES PEOPLE UNITS POLICIES,
+	      "rules.yaml:1:10: error: YAML tags are not allowed (\"!!int\"): write the value "
+	      "alone\n");
+	check(VERSION LEVELS CATEGORIES PEOPLE UNITS "policies:\n"
+	                                             "  - name: !!python/object:os.system [echo]\n"
+	                                             "    match: !foo {}\n"
+	                                             "    ack_within: !!str 5m\n"
+	                                             "    resolve_within: ! 1h\n"
+	                                             "    !!str start_level: member\n",
+	      "rules.yaml:16:11: error: YAML tags are not allowed (\"!!python/object:os.system\"): "
+	      "write the value alone\n"
+	      "rules.yaml:17:12: error: YAML tags are not allowed (\"!foo\"): write the value "
+	      "alone\n"
+	      "rules.yaml:18:17: error: YAML tags are not allowed (\"!!str\"): write the value "
+	      "alone\n"
+	      "rules.yaml:19:21: error: YAML tags are not allowed (\"!\"): write the value alone\n"
+	      "rules.yaml:20:5: error: YAML tags are not allowed (\"!!str\"): write the value "
+	      "alone\n");
+	/* with a %TAG directive too */
+	check("%TAG !e! tag:example.com,2026:\n---\nversion: !e!one 1\n",
+	      "rules.yaml:3:10: error: YAML tags are not allowed (\"tag:example.com,2026:one\"): "
+	      "write the value alone\n");
+}
+
+/* A diagnostic is one line, whatever the text it quotes holds. */
+static void test_diagnostic_one_line(void **state)
+{
+	(void)state;
+	check("\"a\\r\\nb\": 1\n" VERSION LEVELS CATEGORIES PEOPLE UNITS POLICIES,
+	      "rules.yaml:1:1: error: unknown key \"a\\r\\nb\" (a\\r\\nb)\n");
+	check(VERSION LEVELS CATEGORIES PEOPLE UNITS
+	      "policies:\n"
+	      "  - {name: all, match: {}, ack_within: \"5\\x1b[31m\\u2028\\x85\\t\", "
+	      "resolve_within: 1h}\n",
+	      "rules.yaml:16:40: error: invalid duration \"5\\x1b[31m\\u2028\\u0085\\t\": " DUR_FORM
+	      " (policies[0].ack_within)\n");
+}
+
+/* A timer for the tests below, whose old failure was to take minutes or forever. */
+static double seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* SPEC v2 §3: nesting stops at 100, on libyaml's path too, at once and at the line and column. */
+static void test_yaml_too_deep(void **state)
+{
+	struct buf b;
+	double t0;
+
+	(void)state;
+	buf_init(&b);
+	buf_puts(&b, "version: 1\nlevels: ");
+	for (int i = 0; i < 150000; i++)
+		buf_putc(&b, '[');
+	for (int i = 0; i < 150000; i++)
+		buf_putc(&b, ']');
+	buf_putc(&b, '\n');
+	t0 = seconds();
+	check_len(b.data, b.len,
+	          "rules.yaml:2:108: error: invalid YAML: collections nested more than 100 "
+	          "deep\n");
+	assert_true(seconds() - t0 < 5.0);
+	/* a hundred is fine (the root mapping is one), on either path (the tab: libyaml's) */
+	for (int n = 99; n <= 100; n++) {
+		for (int tab = 0; tab < 2; tab++) {
+			buf_reset(&b);
+			buf_puts(&b, tab ? "x:\t" : "x: ");
+			for (int i = 0; i < n; i++)
+				buf_putc(&b, '[');
+			for (int i = 0; i < n; i++)
+				buf_putc(&b, ']');
+			buf_puts(&b, "\n" VERSION LEVELS CATEGORIES PEOPLE UNITS POLICIES);
+			check_len(b.data, b.len,
+			          n == 99 ? "rules.yaml:1:1: error: unknown key \"x\" (x)\n"
+			                  : "rules.yaml:1:103: error: invalid YAML: collections "
+			                    "nested "
+			                    "more than 100 deep\n");
+		}
+	}
+	buf_free(&b);
+}
+
+/* Nested aliases (a "billion laughs") are refused once they expand past a million nodes. */
+static void test_yaml_alias_bomb(void **state)
+{
+	struct buf b;
+	struct diags d;
+	double t0;
+
+	(void)state;
+	buf_init(&b);
+	buf_puts(&b, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+	for (int i = 1; i < 9; i++) {
+		buf_printf(&b, "a%d: &a%d [", i, i);
+		for (int k = 0; k < 10; k++)
+			buf_printf(&b, "%s*a%d", k > 0 ? ", " : "", i - 1);
+		buf_puts(&b, "]\n");
+	}
+	diags_init(&d, NAME);
+	t0 = seconds();
+	assert_null(rules_load_buf(NAME, b.data, b.len, &d));
+	assert_true(seconds() - t0 < 5.0);
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.v[0].line, 6);
+	assert_string_equal(d.v[0].msg,
+	                    "invalid YAML: aliases expand the document to too many nodes");
+	diags_free(&d);
+	buf_free(&b);
 }
 
 static void test_root_not_mapping(void **state)
@@ -924,6 +1060,31 @@ static void test_missing_file(void **state)
 	diags_free(&d);
 }
 
+/*
+ * SPEC v2 §9: the rules must be a regular file: a device or a directory
+ * is refused at once (a FIFO too: test_yamlfast.c, ydoc_read_file).
+ */
+static void test_not_a_regular_file(void **state)
+{
+	static const struct {
+		const char *path, *kind;
+	} others[] = {{"/dev/null", "a character device"}, {"tests/unit", "a directory"}};
+	struct diags d;
+	char *got, want[256];
+
+	(void)state;
+	for (size_t i = 0; i < GR_NELEM(others); i++) {
+		diags_init(&d, others[i].path);
+		assert_null(rules_load(others[i].path, &d));
+		got = format_all(&d);
+		snprintf(want, sizeof(want), "%s: error: cannot read: %s, not a regular file\n",
+		         others[i].path, others[i].kind);
+		assert_string_equal(got, want);
+		free(got);
+		diags_free(&d);
+	}
+}
+
 /* ---- valid files ---- */
 
 static void test_sample_rules(void **state)
@@ -1177,6 +1338,10 @@ int main(void)
 	        cmocka_unit_test(test_second_document),
 	        cmocka_unit_test(test_second_document_invalid),
 	        cmocka_unit_test(test_yaml_anchors),
+	        cmocka_unit_test(test_yaml_tags),
+	        cmocka_unit_test(test_diagnostic_one_line),
+	        cmocka_unit_test(test_yaml_too_deep),
+	        cmocka_unit_test(test_yaml_alias_bomb),
 	        cmocka_unit_test(test_root_not_mapping),
 	        cmocka_unit_test(test_top_unknown_and_duplicate_key),
 	        cmocka_unit_test(test_top_missing_keys),
@@ -1207,6 +1372,7 @@ int main(void)
 	        cmocka_unit_test(test_warnings_with_errors),
 	        cmocka_unit_test(test_many_errors),
 	        cmocka_unit_test(test_missing_file),
+	        cmocka_unit_test(test_not_a_regular_file),
 	        cmocka_unit_test(test_sample_rules),
 	        cmocka_unit_test_setup_teardown(test_features_diagnostics, features_setup,
 	                                        features_teardown),

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -224,6 +226,13 @@ static const struct snippet {
         S(DECLINE, "a: *x\n"),
         S(DECLINE, "a: &x 1\nb: &x 2\n"),
         S(DECLINE, "a: !!str 1\n"),
+        S(DECLINE, "a: !foo x\n"),
+        S(DECLINE, "- !foo x\n"),
+        S(DECLINE, "a: !x {b: c}\n"),
+        S(DECLINE, "a: [!x b]\n"),
+        S(DECLINE, "!x a: b\n"),
+        S(DECLINE, "a: ! b\n"),
+        S(DECLINE, "a: !!python/object:os.system [x]\n"),
         S(DECLINE, "a: |\n  x\n"),
         S(DECLINE, "a: >\n  x\n"),
         S(DECLINE, "a: x\n  y\n"),
@@ -337,21 +346,86 @@ static void test_long_keys(void **state)
 	}
 }
 
-/* Deep nesting is declined rather than recursed into. */
+/*
+ * Deep nesting: up to YDOC_DEPTH_MAX collections (the root one of them)
+ * the fast path reads it, beyond it declines, and libyaml's path refuses
+ * it (SPEC v2: the same limit on both), however deep.
+ */
 static void test_deep(void **state)
 {
+	static const int depths[] = {YDOC_DEPTH_MAX - 1, YDOC_DEPTH_MAX, 500, 150000};
 	struct buf b;
+	struct ydoc y;
+	struct diags d;
 
 	(void)state;
-	buf_init(&b);
-	buf_puts(&b, "a: ");
-	for (int i = 0; i < 500; i++)
-		buf_putc(&b, '[');
-	for (int i = 0; i < 500; i++)
-		buf_putc(&b, ']');
-	buf_putc(&b, '\n');
-	assert_false(differ("deep", b.data, b.len));
-	buf_free(&b);
+	for (size_t k = 0; k < GR_NELEM(depths); k++) {
+		int n = depths[k] - 1; /* the root mapping is one */
+		buf_init(&b);
+		buf_puts(&b, "a: ");
+		for (int i = 0; i < n; i++)
+			buf_putc(&b, '[');
+		for (int i = 0; i < n; i++)
+			buf_putc(&b, ']');
+		buf_putc(&b, '\n');
+		assert_int_equal(differ("deep", b.data, b.len), depths[k] <= YDOC_DEPTH_MAX);
+		same_report("deep", b.data, b.len);
+		diags_init(&d, "t.yaml");
+		assert_int_equal(ydoc_load_libyaml(&y, b.data, b.len, &d),
+		                 depths[k] <= YDOC_DEPTH_MAX ? 0 : -1);
+		if (depths[k] > YDOC_DEPTH_MAX) {
+			char *s = format_all(&d);
+			assert_string_equal(s,
+			                    "t.yaml:1:103: error: invalid YAML: collections nested "
+			                    "more than 100 deep\n");
+			free(s);
+		}
+		ydoc_free(&y);
+		diags_free(&d);
+		buf_free(&b);
+	}
+}
+
+/*
+ * ydoc_read_file, which the rules and the config are read with: a FIFO
+ * (whose open(2) would wait for a writer, and a reload thread with it),
+ * a device and a directory are refused at once; a file is read whole.
+ */
+static void test_read_file(void **state)
+{
+	char dir[] = "/tmp/gridroute-test-yaml-XXXXXX", fifo[64], want[160];
+	struct diags d;
+	char *text = NULL, *got;
+	size_t len = 0;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/rules.yaml", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	alarm(10); /* the readers before it blocked in open(2) here */
+	diags_init(&d, fifo);
+	assert_int_equal(ydoc_read_file(fifo, 1024, &text, &len, &d), -1);
+	alarm(0);
+	got = format_all(&d);
+	snprintf(want, sizeof(want), "%s: error: cannot read: a FIFO, not a regular file\n", fifo);
+	assert_string_equal(got, want);
+	free(got);
+	diags_free(&d);
+	unlink(fifo);
+	rmdir(dir);
+
+	diags_init(&d, "f");
+	assert_int_equal(ydoc_read_file("/dev/zero", 1024, &text, &len, &d), -1);
+	assert_int_equal(ydoc_read_file("tests", 1024, &text, &len, &d), -1);
+	got = format_all(&d);
+	assert_string_equal(got, "f: error: cannot read: a character device, not a regular file\n"
+	                         "f: error: cannot read: a directory, not a regular file\n");
+	free(got);
+	assert_int_equal(ydoc_read_file("conf/rules.yaml", 100, &text, &len, &d), -1);
+	assert_int_equal(ydoc_read_file("conf/rules.yaml", 1 << 20, &text, &len, &d), 0);
+	assert_true(len > 100 && memchr(text, '\n', len) != NULL);
+	free(text);
+	diags_free(&d);
 }
 
 static uint64_t rng_next(uint64_t *s)
@@ -410,7 +484,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_repo_files), cmocka_unit_test(test_snippets),
 	        cmocka_unit_test(test_long_keys),  cmocka_unit_test(test_deep),
-	        cmocka_unit_test(test_mutations),
+	        cmocka_unit_test(test_mutations),  cmocka_unit_test(test_read_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
