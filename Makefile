@@ -16,7 +16,7 @@ PKGS       := libevent hiredis jansson yaml-0.1
 DEB_PKGS := gcc make pkg-config libevent-dev libhiredis-dev libjansson-dev \
 	libyaml-dev libcmocka-dev redis-server python3 python3-pytest python3-redis \
 	clang-format prometheus libsystemd-dev valgrind binutils clang libclang-rt-dev \
-	systemd groff-base man-db
+	systemd groff-base man-db tzdata
 
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wcast-qual -Wpointer-arith
@@ -48,7 +48,7 @@ ALL_CFLAGS  = $(WARN) $(OPT) -D_DEFAULT_SOURCE -fstack-protector-strong -fPIE \
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD) $(LDFLAGS)
 
 # The pure modules: no libevent, no hiredis; unit tests and fuzzers drive them.
-CORE := util log timeutil diag reason htab yamldoc yamlfast config rules jscan incident route explain lifecycle apply \
+CORE := util log timeutil tz diag reason htab yamldoc yamlfast config rules jscan incident route explain lifecycle apply \
 	ctl_diff
 CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
 DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o $(BUILD)/intake.o $(BUILD)/escalate.o \

@@ -12,7 +12,18 @@
 #define TIME_BUFSZ 32        /* "2026-11-26T04:00:00.123Z" and NUL */
 #define DUR_BUFSZ  48
 
+/* The latest instant of a time or deadline, 9999-12-31T23:59:59.999Z: deadlines saturate here. */
+#define TIME_LATEST_MS 253402300799999LL
+#define DAY_MS         86400000LL
+
 int64_t time_now_ms(void);
+
+/*
+ * Days since 1970-01-01 of a proleptic Gregorian date, and back. The
+ * weekday of day n is (n + 4) mod 7 counted from Sunday (0).
+ */
+int64_t time_days_from_civil(int64_t y, int m, int d);
+void time_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
 
 /*
  * RFC 3339 date-time with any offset ("Z", "+08:00", "-05:30"); 'T', 't'

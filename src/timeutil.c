@@ -41,6 +41,16 @@ static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 	*y = yoe + era * 400 + (*m <= 2);
 }
 
+int64_t time_days_from_civil(int64_t y, int m, int d)
+{
+	return days_from_civil(y, m, d);
+}
+
+void time_civil_from_days(int64_t days, int64_t *y, int *m, int *d)
+{
+	civil_from_days(days, y, m, d);
+}
+
 /*
  * The instants time_format can write: 0001-01-01T00:00:00.000Z to
  * 9999-12-31T23:59:59.999Z. A time whose offset carries it outside is
