@@ -23,6 +23,8 @@ struct tz;
  * of the database or its file is not valid TZif. Caller frees with tz_free.
  */
 struct tz *tz_load(const char *name, char *err, size_t errsz);
+/* A zone of one offset (ms east) all the time, named name. */
+struct tz *tz_fixed(const char *name, int64_t offset);
 void tz_free(struct tz *z);
 const char *tz_name(const struct tz *z);
 

@@ -11,13 +11,10 @@
  * refused.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "timeutil.h"
 #include "tz.h"
@@ -375,39 +372,6 @@ static bool name_valid(const char *name)
 	return true;
 }
 
-static int read_zone_file(const char *path, unsigned char **out, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	size_t n = 0;
-
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
-	    (uintmax_t)st.st_size > TZ_MAX_FILE) {
-		close(fd);
-		errno = EINVAL;
-		return -1;
-	}
-	unsigned char *p = xmalloc((size_t)st.st_size);
-	while (n < (size_t)st.st_size) {
-		ssize_t got = read(fd, p + n, (size_t)st.st_size - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0) {
-			close(fd);
-			free(p);
-			errno = got == 0 ? EINVAL : errno;
-			return -1;
-		}
-		n += (size_t)got;
-	}
-	close(fd);
-	*out = p;
-	*len = n;
-	return 0;
-}
-
 static void bound(struct tz *z, int64_t o)
 {
 	if (o < z->minoff)
@@ -431,7 +395,7 @@ static void set_bounds(struct tz *z)
 struct tz *tz_load(const char *name, char *err, size_t errsz)
 {
 	const char *dir = getenv("TZDIR");
-	unsigned char *data;
+	char *data;
 	size_t len;
 	struct tz *z;
 
@@ -442,16 +406,14 @@ struct tz *tz_load(const char *name, char *err, size_t errsz)
 	char *path = xasprintf("%s/%s", dir != NULL && dir[0] != '\0' ? dir : TZ_DEFAULT_DIR, name);
 	z = xcalloc(1, sizeof(*z));
 	snprintf(z->name, sizeof(z->name), "%s", name);
-	if (read_zone_file(path, &data, &len) < 0) {
+	if (read_small_file(path, TZ_MAX_FILE, &data, &len) < 0) {
 		if (errno == ENOENT && strcmp(name, "UTC") == 0) {
 			/* no database at all: UTC is still UTC */
-			z->off = xcalloc(1, sizeof(*z->off));
-			z->ntypes = 1;
-			set_bounds(z);
 			free(path);
-			return z;
+			tz_free(z);
+			return tz_fixed("UTC", 0);
 		}
-		if (errno == ENOENT || errno == ENOTDIR || errno == EISDIR || errno == EINVAL)
+		if (errno == ENOENT || errno == ENOTDIR || errno == EINVAL || errno == EFBIG)
 			snprintf(err, errsz, "unknown time zone \"%s\"", name);
 		else
 			snprintf(err, errsz, "time zone \"%s\": %s: %s", name, path,
@@ -460,7 +422,7 @@ struct tz *tz_load(const char *name, char *err, size_t errsz)
 		tz_free(z);
 		return NULL;
 	}
-	int rc = parse_tzif(z, data, len);
+	int rc = parse_tzif(z, (const unsigned char *)data, len);
 	free(data);
 	if (rc < 0) {
 		snprintf(err, errsz, "time zone \"%s\": %s is not a valid TZif file", name, path);
@@ -469,6 +431,18 @@ struct tz *tz_load(const char *name, char *err, size_t errsz)
 		return NULL;
 	}
 	free(path);
+	set_bounds(z);
+	return z;
+}
+
+struct tz *tz_fixed(const char *name, int64_t offset)
+{
+	struct tz *z = xcalloc(1, sizeof(*z));
+
+	snprintf(z->name, sizeof(z->name), "%s", name);
+	z->off = xcalloc(1, sizeof(*z->off));
+	z->off[0] = offset;
+	z->ntypes = 1;
 	set_bounds(z);
 	return z;
 }

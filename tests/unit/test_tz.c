@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
 #include "timeutil.h"
 #include "tz.h"
 
@@ -31,10 +32,7 @@ static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 
 static uint64_t next_rand(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return test_rand(&rng);
 }
 
 static struct tz *load(const char *name)
