@@ -48,7 +48,7 @@ ALL_CFLAGS  = $(WARN) $(OPT) -D_DEFAULT_SOURCE -fstack-protector-strong -fPIE \
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD) $(LDFLAGS)
 
 # The pure modules: no libevent, no hiredis; unit tests and fuzzers drive them.
-CORE := util log timeutil tz diag reason htab yamldoc yamlfast config rules jscan incident route explain lifecycle apply \
+CORE := util log timeutil tz calendar diag reason htab yamldoc yamlfast config rules jscan incident route explain lifecycle apply \
 	ctl_diff
 CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
 DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o $(BUILD)/intake.o $(BUILD)/escalate.o \
@@ -62,7 +62,7 @@ UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 BINS := $(BUILD)/gridrouted $(BUILD)/gridctl
 
 .PHONY: all deps check unit system valgrind fuzz install clean format format-check help bench run \
-	bench-route bench-plot bench-doc
+	bench-route bench-calendar bench-plot bench-doc
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -186,6 +186,9 @@ bench:
 bench-route:
 	$(MAKE) -C tests/bench
 
+bench-calendar:
+	$(MAKE) -C tests/bench calendar
+
 bench-plot:
 	$(MAKE) -C tests/bench plot
 
@@ -255,6 +258,7 @@ help:
 	@echo "make unit       unit tests only (SANITIZE=address,undefined for sanitized)"
 	@echo "make bench      end-to-end benchmark: one table, docs/perf-p99.png (not part of check)"
 	@echo "make bench-route the routing micro-benchmark (tests/bench/bench_route)"
+	@echo "make bench-calendar  the working-time micro-benchmark (>= 2 million additions/s)"
 	@echo "make bench-plot / bench-doc  redraw the plot / copy the table of the last make bench"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=..."
 	@echo "make format-check"

@@ -88,12 +88,15 @@ int route_incident(const struct rules *r, const struct incident *inc, struct rou
                    struct rejection *rj);
 
 /* Durations of policy p for level index lvl (SPEC §3 "Durations per level"). */
-int64_t route_ack_within(const struct rules *r, const struct rules_policy *p, int lvl);
-int64_t route_resolve_within(const struct rules *r, const struct rules_policy *p, int lvl);
+const struct rules_dur *route_ack_within(const struct rules *r, const struct rules_policy *p,
+                                         int lvl);
+const struct rules_dur *route_resolve_within(const struct rules *r, const struct rules_policy *p,
+                                             int lvl);
 
 /*
- * Deadlines of an assignment to lvl at time t. due_at (TIME_NONE if none)
- * caps the resolve deadline: pass it for the first assignment only.
+ * Deadlines of an assignment to lvl at time t, in clock or working time
+ * (calendar_deadline). due_at (TIME_NONE if none) caps the resolve
+ * deadline: pass it for the first assignment only.
  */
 void route_deadlines(const struct rules *r, const struct rules_policy *p, int lvl, int64_t t,
                      int64_t due_at, int64_t *ack, int64_t *resolve);

@@ -7,6 +7,7 @@
 #ifndef GR_RULES_H
 #define GR_RULES_H
 
+#include "calendar.h"
 #include "diag.h"
 #include "htab.h"
 #include "incident.h"
@@ -73,6 +74,12 @@ struct rules_attr {
 	size_t nvalues;
 };
 
+/* A duration as the rules give it: its value, and its text as written ("1wh"). */
+struct rules_dur {
+	struct wdur d;
+	char *text;
+};
+
 struct rules_policy {
 	char *name;
 	/* match; an empty set means "any" */
@@ -87,9 +94,9 @@ struct rules_policy {
 	bool catch_all; /* no match key at all */
 
 	int start_level;
-	int64_t *ack_ms; /* per level from start_level; a short list repeats its last */
+	struct rules_dur *ack; /* per level from start_level; a short list repeats its last */
 	size_t nack;
-	int64_t *resolve_ms;
+	struct rules_dur *resolve;
 	size_t nresolve;
 	int *co_roles; /* indexes into rules.roles */
 	size_t nco;
@@ -97,6 +104,10 @@ struct rules_policy {
 
 struct rules {
 	char *path;
+
+	struct calendar *calendar; /* NULL without a calendar: section */
+	const struct tz *tz;       /* the rules' zone: the calendar's, else Asia/Shanghai */
+	struct tz *own_tz;         /* tz when there is no calendar */
 
 	struct rules_level levels[RULES_MAX_LEVELS];
 	size_t nlevels;
@@ -141,6 +152,16 @@ struct rules {
 	/* Routing tables (route.c), built once the file has loaded clean. */
 	struct route_index *route;
 };
+
+/* A clock duration in its shortest form ("1h30m"), a working one as written ("1wd4wh"). */
+const char *rules_dur_text(const struct rules_dur *d, char out[DUR_BUFSZ]);
+
+/*
+ * The date the loader counts the calendar's coverage from: $GRIDROUTE_TODAY
+ * (YYYY-MM-DD) when set, for tests and for checking a file as of a date;
+ * else INT64_MIN, today.
+ */
+int64_t rules_today(void);
 
 /*
  * Load and validate a rules file. Every error and warning goes to d (file

@@ -43,16 +43,14 @@ static void put_strs(struct buf *b, const char *const *v, size_t n, bool sort)
 	free(tmp);
 }
 
-static void put_durations(struct buf *b, const int64_t *v, size_t n)
+static void put_durations(struct buf *b, const struct rules_dur *v, size_t n)
 {
 	char d[DUR_BUFSZ];
 
 	if (n != 1)
 		buf_putc(b, '[');
-	for (size_t i = 0; i < n; i++) {
-		duration_format(v[i], d);
-		buf_printf(b, "%s%s", i > 0 ? ", " : "", d);
-	}
+	for (size_t i = 0; i < n; i++)
+		buf_printf(b, "%s%s", i > 0 ? ", " : "", rules_dur_text(&v[i], d));
 	if (n != 1)
 		buf_putc(b, ']');
 }
@@ -447,13 +445,13 @@ static bool diff_policy(const struct rules *ra, size_t ia, size_t rank_a, const 
 	changed |= field_change(out, "policy", p->name, "start_level", &x, &y);
 	buf_reset(&x);
 	buf_reset(&y);
-	put_durations(&x, p->ack_ms, p->nack);
-	put_durations(&y, q->ack_ms, q->nack);
+	put_durations(&x, p->ack, p->nack);
+	put_durations(&y, q->ack, q->nack);
 	changed |= field_change(out, "policy", p->name, "ack_within", &x, &y);
 	buf_reset(&x);
 	buf_reset(&y);
-	put_durations(&x, p->resolve_ms, p->nresolve);
-	put_durations(&y, q->resolve_ms, q->nresolve);
+	put_durations(&x, p->resolve, p->nresolve);
+	put_durations(&y, q->resolve, q->nresolve);
 	changed |= field_change(out, "policy", p->name, "resolve_within", &x, &y);
 	buf_reset(&x);
 	buf_reset(&y);

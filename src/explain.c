@@ -16,8 +16,9 @@
 struct xlevel {
 	int idx;
 	bool vacant;
-	int64_t ack_within, resolve_within;
-	int64_t ack, resolve; /* TIME_NONE for vacant levels */
+	const struct rules_dur *ack_within, *resolve_within;
+	int64_t ack_ms, resolve_ms; /* their clock length from the level's assignment time */
+	int64_t ack, resolve;       /* TIME_NONE for vacant levels */
 };
 
 /*
@@ -96,6 +97,8 @@ static void emit_json(const struct rules *r, const struct incident *inc,
 	json_object_set_new(root, "unit", json_string(r->units[rr->unit].id));
 	json_object_set_new(root, "reported_unit", json_stringn(inc->unit, inc->unit_len));
 	json_object_set_new(root, "fallback", json_boolean(rr->fallback));
+	/* due_at alone sets the case deadline (SPEC §3.3) */
+	json_object_set_new(root, "case_deadline", time_json(inc->due_at));
 	for (size_t i = 0; i < nxl; i++) {
 		const struct rules_level *lv = &r->levels[xl[i].idx];
 		const struct route_level *rl = &rr->chain.levels[xl[i].idx];
@@ -108,8 +111,10 @@ static void emit_json(const struct rules *r, const struct incident *inc,
 		json_object_set_new(o, "assignees",
 		                    people_json(r, rl->assignees.ids, rl->assignees.n));
 		json_object_set_new(o, "co_assignees", people_json(r, co, xl[i].vacant ? 0 : nco));
-		json_object_set_new(o, "ack_within_ms", json_integer(xl[i].ack_within));
-		json_object_set_new(o, "resolve_within_ms", json_integer(xl[i].resolve_within));
+		json_object_set_new(o, "ack_within", json_string(xl[i].ack_within->text));
+		json_object_set_new(o, "resolve_within", json_string(xl[i].resolve_within->text));
+		json_object_set_new(o, "ack_within_ms", json_integer(xl[i].ack_ms));
+		json_object_set_new(o, "resolve_within_ms", json_integer(xl[i].resolve_ms));
 		json_object_set_new(o, "ack_deadline", time_json(xl[i].ack));
 		json_object_set_new(o, "resolve_deadline", time_json(xl[i].resolve));
 		json_array_append_new(chain, o);
@@ -184,12 +189,11 @@ static void emit_text(const struct rules *r, const struct incident *inc,
 			buf_puts(out, "; co-assignees: ");
 			put_people(out, r, co, nco);
 		}
-		duration_format(xl[i].ack_within, d1);
-		duration_format(xl[i].resolve_within, d2);
 		time_format(xl[i].ack, t);
 		time_format(xl[i].resolve, t2);
-		buf_printf(out, "; ack by %s (within %s), resolve by %s (within %s)\n", t, d1, t2,
-		           d2);
+		buf_printf(out, "; ack by %s (within %s), resolve by %s (within %s)\n", t,
+		           rules_dur_text(xl[i].ack_within, d1), t2,
+		           rules_dur_text(xl[i].resolve_within, d2));
 	}
 }
 
@@ -225,6 +229,9 @@ int explain_incident(const struct rules *r, const char *buf, size_t len,
 		x->vacant = rr.chain.levels[l].vacant;
 		x->ack_within = route_ack_within(r, p, (int)l);
 		x->resolve_within = route_resolve_within(r, p, (int)l);
+		/* a working duration's clock length depends on when the level is assigned */
+		x->ack_ms = calendar_deadline(r->calendar, t, x->ack_within->d) - t;
+		x->resolve_ms = calendar_deadline(r->calendar, t, x->resolve_within->d) - t;
 		x->ack = x->resolve = TIME_NONE;
 		if (x->vacant)
 			continue;

@@ -926,31 +926,35 @@ int route_incident(const struct rules *r, const struct incident *inc, struct rou
 	return 0;
 }
 
-static int64_t per_level(const int64_t *v, size_t n, int start, int lvl)
+static const struct rules_dur *per_level(const struct rules_dur *v, size_t n, int start, int lvl)
 {
+	static const struct rules_dur none = {{0, false}, (char *)"0s"};
+
 	if (n == 0)
-		return 0;
+		return &none;
 	size_t i = lvl > start ? (size_t)(lvl - start) : 0;
-	return v[i < n ? i : n - 1];
+	return &v[i < n ? i : n - 1];
 }
 
-int64_t route_ack_within(const struct rules *r, const struct rules_policy *p, int lvl)
+const struct rules_dur *route_ack_within(const struct rules *r, const struct rules_policy *p,
+                                         int lvl)
 {
 	(void)r;
-	return per_level(p->ack_ms, p->nack, p->start_level, lvl);
+	return per_level(p->ack, p->nack, p->start_level, lvl);
 }
 
-int64_t route_resolve_within(const struct rules *r, const struct rules_policy *p, int lvl)
+const struct rules_dur *route_resolve_within(const struct rules *r, const struct rules_policy *p,
+                                             int lvl)
 {
 	(void)r;
-	return per_level(p->resolve_ms, p->nresolve, p->start_level, lvl);
+	return per_level(p->resolve, p->nresolve, p->start_level, lvl);
 }
 
 void route_deadlines(const struct rules *r, const struct rules_policy *p, int lvl, int64_t t,
                      int64_t due_at, int64_t *ack, int64_t *resolve)
 {
-	*ack = t + route_ack_within(r, p, lvl);
-	*resolve = t + route_resolve_within(r, p, lvl);
+	*ack = calendar_deadline(r->calendar, t, route_ack_within(r, p, lvl)->d);
+	*resolve = calendar_deadline(r->calendar, t, route_resolve_within(r, p, lvl)->d);
 	if (due_at != TIME_NONE && due_at < *resolve)
 		*resolve = due_at;
 }

@@ -25,7 +25,8 @@
 #include "route.h"
 #include "yamldoc.h"
 
-#define RULES_MAX_FILE (256u * 1024 * 1024)
+#define RULES_MAX_FILE     (256u * 1024 * 1024)
+#define RULES_DEFAULT_ZONE "Asia/Shanghai"
 
 /* Files from this size on give their freed memory back to the system after a load. */
 #define TRIM_MIN (1u << 20)
@@ -53,7 +54,9 @@ struct loader {
 	const struct ynode **unit_id_nodes; /* per loaded unit: its id node */
 	size_t *unit_seq;                   /* per loaded unit: its place in the units list */
 	const struct ynode **level_unit_nodes;
-	size_t capids; /* room in rules.pids */
+	size_t capids;      /* room in rules.pids */
+	int64_t now, today; /* what the calendar's coverage is counted from */
+	int64_t covered_ms; /* working time from today to the end of covered_until; -1: unknown */
 };
 
 static void *arena_alloc(struct rules *r, size_t size, size_t align)
@@ -684,7 +687,33 @@ static void load_match(struct loader *L, const struct ynode *n, struct rules_pol
 	}
 }
 
-static void load_durations(struct loader *L, const struct ynode *n, int64_t **out, size_t *nout)
+/*
+ * One duration of the rules, clock or working, with its text; a working
+ * one longer than the days the calendar covers is a warning.
+ */
+static int load_duration(struct loader *L, const struct ynode *n, struct rules_dur *out)
+{
+	const struct calendar *cal = L->r->calendar;
+
+	if (ydoc_wdur(&L->y, n, cal != NULL ? calendar_day_ms(cal) : 0, &out->d) < 0)
+		return -1;
+	const char *text = ydoc_text(&L->y, n);
+	out->text = xstrdup(text);
+	if (out->d.working && L->covered_ms >= 0 && out->d.ms > L->covered_ms) {
+		char cov[CAL_DATE_BUFSZ];
+		calendar_format_date(calendar_covered_until(cal), cov);
+		ydoc_warn(&L->y, n,
+		          "working duration \"%s\" is longer than the %lldwd%s from today to "
+		          "covered_until %s: its deadlines can fall on dates whose holiday "
+		          "arrangement is not known yet",
+		          text, (long long)(L->covered_ms / calendar_day_ms(cal)),
+		          L->covered_ms % calendar_day_ms(cal) != 0 ? " and some" : "", cov);
+	}
+	return 0;
+}
+
+static void load_durations(struct loader *L, const struct ynode *n, struct rules_dur **out,
+                           size_t *nout)
 {
 	if (n->type == YNODE_SEQ) {
 		if (ydoc_len(n) == 0) {
@@ -694,14 +723,14 @@ static void load_durations(struct loader *L, const struct ynode *n, int64_t **ou
 		*out = xcalloc(ydoc_len(n), sizeof(**out));
 		for (size_t i = 0; i < ydoc_len(n); i++) {
 			size_t o = ydoc_push_index(&L->y, i);
-			if (ydoc_duration(&L->y, ydoc_item(&L->y, n, i), &(*out)[*nout]) == 0)
+			if (load_duration(L, ydoc_item(&L->y, n, i), &(*out)[*nout]) == 0)
 				(*nout)++;
 			ydoc_pop(&L->y, o);
 		}
 		return;
 	}
 	*out = xcalloc(1, sizeof(**out));
-	if (ydoc_duration(&L->y, n, &(*out)[0]) == 0)
+	if (load_duration(L, n, &(*out)[0]) == 0)
 		*nout = 1;
 }
 
@@ -786,12 +815,12 @@ static void load_policies(struct loader *L, const struct ynode *n)
 		}
 		if (v[3] != NULL) {
 			o = ydoc_push_key(&L->y, "ack_within");
-			load_durations(L, v[3], &p->ack_ms, &p->nack);
+			load_durations(L, v[3], &p->ack, &p->nack);
 			ydoc_pop(&L->y, o);
 		}
 		if (v[4] != NULL) {
 			o = ydoc_push_key(&L->y, "resolve_within");
-			load_durations(L, v[4], &p->resolve_ms, &p->nresolve);
+			load_durations(L, v[4], &p->resolve, &p->nresolve);
 			ydoc_pop(&L->y, o);
 		}
 		if (v[5] != NULL) {
@@ -994,6 +1023,54 @@ static struct rules *rules_new(const char *name)
 	return r;
 }
 
+/* The calendar and the rules' zone: the calendar's, else Asia/Shanghai. */
+static void load_calendar(struct loader *L, const struct ynode *n)
+{
+	struct rules *r = L->r;
+	char err[256];
+
+	L->covered_ms = -1;
+	if (n != NULL) {
+		size_t o = ydoc_push_key(&L->y, "calendar");
+		r->calendar = calendar_load(&L->y, n, r->path, L->now, L->today);
+		ydoc_pop(&L->y, o);
+	}
+	if (r->calendar != NULL) {
+		const struct calendar *c = r->calendar;
+		r->tz = calendar_tz(c);
+		if (calendar_covered_until(c) != INT64_MIN) {
+			int64_t today =
+			        L->today != INT64_MIN ? L->today : calendar_day_of(r->tz, L->now);
+			L->covered_ms = calendar_worktime(
+			        c, calendar_day_start(r->tz, today),
+			        calendar_day_start(r->tz, calendar_covered_until(c) + 1));
+		}
+		return;
+	}
+	r->own_tz = tz_load(RULES_DEFAULT_ZONE, err, sizeof(err));
+	if (r->own_tz == NULL) /* no tz database: the zone's offset since 1991 */
+		r->own_tz = tz_fixed(RULES_DEFAULT_ZONE, 8 * 3600000LL);
+	r->tz = r->own_tz;
+}
+
+const char *rules_dur_text(const struct rules_dur *d, char out[DUR_BUFSZ])
+{
+	if (d->d.working)
+		return d->text;
+	duration_format(d->d.ms, out);
+	return out;
+}
+
+int64_t rules_today(void)
+{
+	const char *s = getenv("GRIDROUTE_TODAY");
+	int64_t day;
+
+	if (s == NULL || calendar_parse_date(s, strlen(s), &day) < 0)
+		return INT64_MIN;
+	return day;
+}
+
 static void section(struct loader *L, const char *key, const struct ynode *n,
                     void (*load)(struct loader *, const struct ynode *))
 {
@@ -1006,11 +1083,13 @@ static void section(struct loader *L, const char *key, const struct ynode *n,
 static struct rules *load_doc(struct loader *L, size_t errors_before)
 {
 	static const char *const keys[] = {"version", "levels",   "categories", "people",
-	                                   "units",   "policies", NULL};
+	                                   "units",   "policies", "calendar"};
+	static const char *const required[] = {"version", "levels",   "categories", "people",
+	                                       "units",   "policies", NULL};
 	struct diags *d = L->y.d;
-	const struct ynode *v[6];
+	const struct ynode *v[7];
 
-	if (ydoc_fields(&L->y, ydoc_root(&L->y), keys, 6, keys, v) < 0)
+	if (ydoc_fields(&L->y, ydoc_root(&L->y), keys, 7, required, v) < 0)
 		goto out;
 	if (v[0] != NULL) {
 		int64_t version;
@@ -1022,6 +1101,7 @@ static struct rules *load_doc(struct loader *L, size_t errors_before)
 		ydoc_pop(&L->y, o);
 	}
 	/* in dependency order, whatever the order in the file */
+	load_calendar(L, v[6]);
 	if (v[1] != NULL)
 		section(L, "levels", v[1], load_levels);
 	if (v[2] != NULL)
@@ -1059,6 +1139,8 @@ out:
 static void loader_init(struct loader *L, const char *name)
 {
 	memset(L, 0, sizeof(*L));
+	L->now = time_now_ms();
+	L->today = rules_today();
 	L->r = rules_new(name);
 	L->level_unit_nodes = xcalloc(RULES_MAX_LEVELS, sizeof(*L->level_unit_nodes));
 }
@@ -1164,6 +1246,8 @@ void rules_free(struct rules *r)
 	if (r == NULL)
 		return;
 	route_index_free(r->route);
+	calendar_free(r->calendar);
+	tz_free(r->own_tz);
 	for (size_t i = 0; i < r->nlevels; i++) {
 		free(r->levels[i].key);
 		free(r->levels[i].name);
@@ -1192,8 +1276,12 @@ void rules_free(struct rules *r)
 			free(p->attrs[k].values);
 		}
 		free(p->attrs);
-		free(p->ack_ms);
-		free(p->resolve_ms);
+		for (size_t k = 0; k < p->nack; k++)
+			free(p->ack[k].text);
+		for (size_t k = 0; k < p->nresolve; k++)
+			free(p->resolve[k].text);
+		free(p->ack);
+		free(p->resolve);
 		free(p->co_roles);
 	}
 	free(r->policies);

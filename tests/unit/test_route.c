@@ -575,22 +575,22 @@ static void test_durations(void **state)
 	const struct rules_policy *p = policy_named(r, "timed"); /* start leader */
 
 	/* Below start: entry 0. */
-	assert_int_equal(route_ack_within(r, p, 0), 5 * MIN);
-	assert_int_equal(route_resolve_within(r, p, 0), 1 * HOUR);
-	assert_int_equal(route_ack_within(r, p, 1), 5 * MIN);
-	assert_int_equal(route_resolve_within(r, p, 1), 1 * HOUR);
-	assert_int_equal(route_ack_within(r, p, 2), 10 * MIN);
-	assert_int_equal(route_resolve_within(r, p, 2), 2 * HOUR);
+	assert_int_equal(route_ack_within(r, p, 0)->d.ms, 5 * MIN);
+	assert_int_equal(route_resolve_within(r, p, 0)->d.ms, 1 * HOUR);
+	assert_int_equal(route_ack_within(r, p, 1)->d.ms, 5 * MIN);
+	assert_int_equal(route_resolve_within(r, p, 1)->d.ms, 1 * HOUR);
+	assert_int_equal(route_ack_within(r, p, 2)->d.ms, 10 * MIN);
+	assert_int_equal(route_resolve_within(r, p, 2)->d.ms, 2 * HOUR);
 	/* A short list repeats its last entry. */
-	assert_int_equal(route_ack_within(r, p, 3), 10 * MIN);
-	assert_int_equal(route_resolve_within(r, p, 3), 4 * HOUR);
-	assert_int_equal(route_ack_within(r, p, 4), 10 * MIN);
-	assert_int_equal(route_resolve_within(r, p, 4), 4 * HOUR);
+	assert_int_equal(route_ack_within(r, p, 3)->d.ms, 10 * MIN);
+	assert_int_equal(route_resolve_within(r, p, 3)->d.ms, 4 * HOUR);
+	assert_int_equal(route_ack_within(r, p, 4)->d.ms, 10 * MIN);
+	assert_int_equal(route_resolve_within(r, p, 4)->d.ms, 4 * HOUR);
 
 	p = policy_named(r, "default");
 	for (int l = 0; l < 5; l++) {
-		assert_int_equal(route_ack_within(r, p, l), 30 * MIN);
-		assert_int_equal(route_resolve_within(r, p, l), 24 * HOUR);
+		assert_int_equal(route_ack_within(r, p, l)->d.ms, 30 * MIN);
+		assert_int_equal(route_resolve_within(r, p, l)->d.ms, 24 * HOUR);
 	}
 }
 

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "rules.h"
+#include "testutil.h"
 
 #define NAME     "rules.yaml"
 #define ERRORS   "tests/unit/data/rules_errors.yaml"
@@ -55,21 +56,6 @@
 
 #define MIN  60000LL
 #define HOUR 3600000LL
-
-/* Every diagnostic as diag_format words it, one per line; caller frees. */
-static char *format_all(const struct diags *d)
-{
-	struct buf b;
-
-	buf_init(&b);
-	for (size_t i = 0; i < d->n; i++) {
-		char *s = diag_format(d, &d->v[i]);
-		buf_puts(&b, s);
-		buf_putc(&b, '\n');
-		free(s);
-	}
-	return buf_detach(&b);
-}
 
 /*
  * Load buf[0..len) and compare the diagnostics with expected, whole. The
@@ -1062,11 +1048,11 @@ static void test_features_policies(void **state)
 	assert_int_equal(p->start_level, 0);
 	/* a list of durations, and a single one */
 	assert_int_equal(p->nack, 3);
-	assert_int_equal(p->ack_ms[0], 5 * MIN);
-	assert_int_equal(p->ack_ms[1], 10 * MIN);
-	assert_int_equal(p->ack_ms[2], HOUR + 30 * MIN);
+	assert_int_equal(p->ack[0].d.ms, 5 * MIN);
+	assert_int_equal(p->ack[1].d.ms, 10 * MIN);
+	assert_int_equal(p->ack[2].d.ms, HOUR + 30 * MIN);
 	assert_int_equal(p->nresolve, 1);
-	assert_int_equal(p->resolve_ms[0], 500);
+	assert_int_equal(p->resolve[0].d.ms, 500);
 	assert_int_equal(p->nco, 1);
 	assert_int_equal(p->co_roles[0], rules_role(r, "property"));
 
@@ -1077,10 +1063,10 @@ static void test_features_policies(void **state)
 	assert_int_equal(q->ncategories + q->nunits + q->nattrs + q->nco, 0);
 	assert_int_equal(q->start_level, rules_level(r, "leader"));
 	assert_int_equal(q->nack, 1);
-	assert_int_equal(q->ack_ms[0], 24 * HOUR);
+	assert_int_equal(q->ack[0].d.ms, 24 * HOUR);
 	assert_int_equal(q->nresolve, 2);
-	assert_int_equal(q->resolve_ms[0], 2 * HOUR);
-	assert_int_equal(q->resolve_ms[1], 24 * HOUR);
+	assert_int_equal(q->resolve[0].d.ms, 2 * HOUR);
+	assert_int_equal(q->resolve[1].d.ms, 24 * HOUR);
 }
 
 static void test_lookups(void **state)
