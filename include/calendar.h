@@ -69,6 +69,12 @@ bool calendar_is_workday(const struct calendar *c, int64_t day, enum cal_mark *m
 /* The working intervals of a working day, ascending. */
 const struct cal_hours *calendar_hours(const struct calendar *c, size_t *n);
 
+/* The working weekdays: bit w for weekday w (0 = Sunday). */
+unsigned calendar_weekdays(const struct calendar *c);
+
+/* The first and last listed dates (holidays or workdays); *lo > *hi when none is. */
+void calendar_listed(const struct calendar *c, int64_t *lo, int64_t *hi);
+
 /* One working day (1wd): the sum of the hours. */
 int64_t calendar_day_ms(const struct calendar *c);
 
@@ -93,5 +99,7 @@ int calendar_parse_hhmm(const char *s, size_t len, bool end, int64_t *ms);
 /* The weekday of a day number, 0 = Sunday; and its English abbreviation ("Wed"). */
 int calendar_weekday(int64_t day);
 const char *calendar_weekday_name(int wd);
+/* ... and its key in the rules ("wed"). */
+const char *calendar_weekday_key(int wd);
 
 #endif

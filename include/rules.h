@@ -14,11 +14,23 @@
 
 #define RULES_MAX_LEVELS 9
 
-/* A list of people, as indexes into rules.people. */
+/*
+ * A list of people, as indexes into rules.people. In the lists as written
+ * (roles), "schedule:NAME" is the id RULES_SCHED_ID(the schedule's index);
+ * the lists routing hands out (route.h) hold people only.
+ */
 struct rules_plist {
 	const int *ids;
 	size_t n;
 };
+
+#define RULES_SCHED_ID(i)  (-1 - (int)(i))
+#define RULES_SCHED_OF(id) (-1 - (id))
+/* The schedules one list may name, and the combinations of their states. */
+#define RULES_MAX_SCHED_PER_LIST 8
+#define RULES_MAX_SCHED_COMBOS   4096
+
+struct schedule;
 
 struct rules_level {
 	char *key;
@@ -105,9 +117,12 @@ struct rules_policy {
 struct rules {
 	char *path;
 
-	struct calendar *calendar; /* NULL without a calendar: section */
-	const struct tz *tz;       /* the rules' zone: the calendar's, else Asia/Shanghai */
-	struct tz *own_tz;         /* tz when there is no calendar */
+	struct calendar *calendar;  /* NULL without a calendar: section */
+	const struct tz *tz;        /* the rules' zone: the calendar's, else Asia/Shanghai */
+	struct tz *own_tz;          /* tz when there is no calendar */
+	struct schedule *schedules; /* duty rosters (schedule.h) */
+	size_t nschedules;
+	struct htab schedule_index; /* name -> index */
 
 	struct rules_level levels[RULES_MAX_LEVELS];
 	size_t nlevels;
@@ -176,6 +191,7 @@ void rules_free(struct rules *r);
 void rules_summary(const struct rules *r, char *out, size_t outsz);
 
 /* Lookups by key; -1 when absent. */
+int rules_schedule(const struct rules *r, const char *name);
 int rules_unit(const struct rules *r, const char *id, size_t len);
 int rules_person(const struct rules *r, const char *id);
 int rules_category(const struct rules *r, const char *key);

@@ -296,7 +296,7 @@ int apply_plan_report(struct buf *out, const struct apply_ctx *c, const struct r
 		return -1;
 	if (incident_parse(payload, plen, &ctx, &inc, &rj) < 0)
 		return -1;
-	if (route_incident(r, &inc, &rt, &rj) < 0) {
+	if (route_incident(r, &inc, now, &rt, &rj) < 0) {
 		incident_free(&inc);
 		return -1;
 	}

@@ -37,6 +37,11 @@ struct calendar {
 };
 
 static const char *const wd_keys[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+
+const char *calendar_weekday_key(int wd)
+{
+	return wd >= 0 && wd < 7 ? wd_keys[wd] : "?";
+}
 static const char *const wd_names[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 
 static int64_t floordiv(int64_t a, int64_t b)
@@ -227,6 +232,17 @@ const struct cal_hours *calendar_hours(const struct calendar *c, size_t *n)
 {
 	*n = c->nhours;
 	return c->hours;
+}
+
+unsigned calendar_weekdays(const struct calendar *c)
+{
+	return c->weekdays;
+}
+
+void calendar_listed(const struct calendar *c, int64_t *lo, int64_t *hi)
+{
+	*lo = c->lo;
+	*hi = c->hi;
 }
 
 int64_t calendar_day_ms(const struct calendar *c)

@@ -47,28 +47,9 @@
 /* Load yaml as of today (YYYY-MM-DD) and compare every diagnostic with expected. */
 static struct rules *load_as_of(const char *today, const char *yaml, const char *expected)
 {
-	struct diags d;
-	struct rules *r;
-
 	setenv("GRIDROUTE_TODAY", today, 1);
-	diags_init(&d, NAME);
-	r = rules_load_buf(NAME, yaml, strlen(yaml), &d);
+	struct rules *r = test_load(NAME, yaml, expected);
 	unsetenv("GRIDROUTE_TODAY");
-	char *got = format_all(&d);
-	bool ok = strcmp(got, expected) == 0;
-	bool want = strstr(expected, ": error: ") == NULL;
-	if (!ok)
-		fprintf(stderr, "diagnostics differ\n--- got:\n%s--- expected:\n%s", got, expected);
-	if ((r != NULL) != want) {
-		print_error("rules_load_buf returned %s\n", r != NULL ? "rules" : "NULL");
-		ok = false;
-	}
-	free(got);
-	diags_free(&d);
-	if (!ok) {
-		rules_free(r);
-		fail();
-	}
 	return r;
 }
 

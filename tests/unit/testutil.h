@@ -6,9 +6,11 @@
 #define GR_TESTUTIL_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "diag.h"
+#include "rules.h"
 
 /* Every diagnostic as diag_format words it, one per line; caller frees. */
 static inline char *format_all(const struct diags *d)
@@ -23,6 +25,35 @@ static inline char *format_all(const struct diags *d)
 		free(s);
 	}
 	return buf_detach(&b);
+}
+
+/*
+ * Load a rules buffer named name and compare every diagnostic with
+ * expected, whole; the rules must come back exactly when no error is
+ * expected. Everything is freed before a failure is reported. Caller frees
+ * the rules. (Include after cmocka.h.)
+ */
+static inline struct rules *test_load(const char *name, const char *yaml, const char *expected)
+{
+	struct diags d;
+
+	diags_init(&d, name);
+	struct rules *r = rules_load_buf(name, yaml, strlen(yaml), &d);
+	char *got = format_all(&d);
+	bool ok = strcmp(got, expected) == 0, want = strstr(expected, ": error: ") == NULL;
+	if (!ok)
+		fprintf(stderr, "diagnostics differ\n--- got:\n%s--- expected:\n%s", got, expected);
+	if ((r != NULL) != want) {
+		fprintf(stderr, "rules_load_buf returned %s\n", r != NULL ? "rules" : "NULL");
+		ok = false;
+	}
+	free(got);
+	diags_free(&d);
+	if (!ok) {
+		rules_free(r);
+		fail();
+	}
+	return r;
 }
 
 /* xorshift64: the same sequence on every run, so that a failure can be replayed. */
