@@ -547,9 +547,15 @@ static char *holidays_path(const char *rules_path, const char *file)
 	return xasprintf("%.*s/%s", (int)(slash - rules_path), rules_path, file);
 }
 
-/* The holidays file, into L; its ydoc and diagnostics stay in hy and hd for the checks after. */
+/* A holidays file, read and kept until the checks over all dates are done. */
+struct hfile {
+	struct ydoc y;
+	struct diags d;
+};
+
+/* One holidays file named by node n, into L and f (f->d set up: true). */
 static bool load_file(struct loader *L, struct ydoc *y, const struct ynode *n,
-                      const char *rules_path, struct ydoc *hy, struct diags *hd)
+                      const char *rules_path, struct hfile *f)
 {
 	static const char *const keys[] = {"holidays", "workdays", "covered_until"};
 	const char *file = str(y, n);
@@ -566,13 +572,31 @@ static bool load_file(struct loader *L, struct ydoc *y, const struct ynode *n,
 		free(path);
 		return false;
 	}
-	diags_init(hd, path);
+	memset(f, 0, sizeof(*f));
+	diags_init(&f->d, path);
 	free(path);
-	int rc = ydoc_load(hy, text, len, hd);
+	int rc = ydoc_load(&f->y, text, len, &f->d);
 	free(text);
-	if (rc == 0 && ydoc_fields(hy, ydoc_root(hy), keys, 3, NULL, v) == 0)
-		load_lists(L, hy, v);
+	if (rc == 0 && ydoc_fields(&f->y, ydoc_root(&f->y), keys, 3, NULL, v) == 0)
+		load_lists(L, &f->y, v);
 	return true;
+}
+
+/* holidays_file: one file, or a list of them (a year each). Returns how many were read. */
+static size_t load_files(struct loader *L, struct ydoc *y, const struct ynode *n,
+                         const char *rules_path, struct hfile **out)
+{
+	size_t count = n->type == YNODE_SEQ ? ydoc_len(n) : 1, nf = 0;
+
+	*out = xcalloc(count, sizeof(**out));
+	if (n->type != YNODE_SEQ)
+		return load_file(L, y, n, rules_path, &(*out)[0]) ? 1 : 0;
+	for (size_t i = 0; i < count; i++) {
+		size_t o = ydoc_push_index(y, i);
+		nf += load_file(L, y, ydoc_item(y, n, i), rules_path, &(*out)[nf]);
+		ydoc_pop(y, o);
+	}
+	return nf;
 }
 
 struct calendar *calendar_load(struct ydoc *y, const struct ynode *n, const char *rules_path,
@@ -584,11 +608,9 @@ struct calendar *calendar_load(struct ydoc *y, const struct ynode *n, const char
 	struct loader L = {.c = xcalloc(1, sizeof(struct calendar))};
 	size_t errors_before = y->d->nerrors;
 	const struct ynode *v[7];
-	struct ydoc hy;
-	struct diags hd;
-	bool file = false;
+	struct hfile *files = NULL;
+	size_t nfiles = 0, file_errors = 0;
 
-	memset(&hy, 0, sizeof(hy));
 	L.c->weekdays = 0x3e; /* mon .. fri */
 	L.c->covered = INT64_MIN;
 	if (ydoc_fields(y, n, keys, 7, required, v) < 0) {
@@ -614,21 +636,24 @@ struct calendar *calendar_load(struct ydoc *y, const struct ynode *n, const char
 			         false);
 			break;
 		default:
-			file = load_file(&L, y, v[3], rules_path, &hy, &hd);
+			nfiles = load_files(&L, y, v[3], rules_path, &files);
 			break;
 		}
 		ydoc_pop(y, o);
 	}
 	load_lists(&L, y, v + 4);
 	build_special(&L);
-	if (y->d->nerrors == errors_before && (!file || hd.nerrors == 0))
+	for (size_t i = 0; i < nfiles; i++)
+		file_errors += files[i].d.nerrors;
+	if (y->d->nerrors == errors_before && file_errors == 0)
 		warn_coverage(&L, y, n, now, today);
-	if (file) {
-		ydoc_free(&hy);
-		diags_sort(&hd);
-		diags_move(y->d, &hd);
-		diags_free(&hd);
+	for (size_t i = 0; i < nfiles; i++) {
+		ydoc_free(&files[i].y);
+		diags_sort(&files[i].d);
+		diags_move(y->d, &files[i].d);
+		diags_free(&files[i].d);
 	}
+	free(files);
 	for (size_t i = 0; i < L.n; i++)
 		free(L.v[i].path);
 	free(L.v);

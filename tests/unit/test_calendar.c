@@ -241,6 +241,19 @@ static void test_coverage_warnings(void **state)
 	                      "calendar: {hours: [\"09:00-17:00\"], holidays_file: "
 	                      "holidays_2027.yaml, covered_until: 2026-12-31}\n" POLICY("1h", "1d"),
 	                      ""));
+	/* a list of files, a year each: both years' dates, the later covered_until */
+	struct rules *r = load_as_of("2026-12-03",
+	                             BASE "calendar:\n"
+	                                  "  hours: [\"09:00-17:00\"]\n"
+	                                  "  holidays_file: [../../../conf/holidays/cn-2026.yaml, "
+	                                  "holidays_2027.yaml]\n" POLICY("1h", "1d"),
+	                             "");
+	int64_t day;
+	calendar_parse_date("2027-01-01", 10, &day);
+	assert_false(calendar_is_workday(r->calendar, day, NULL));
+	assert_false(calendar_is_workday(r->calendar, day - 365, NULL)); /* 2026-01-01 */
+	assert_int_equal(calendar_covered_until(r->calendar), day + 364);
+	rules_free(r);
 	rules_free(load_as_of(
 	        "2026-06-01", BASE "calendar: {hours: [\"09:00-17:00\"]}\n" POLICY("1h", "1d"),
 	        NAME ":6:11: warning: calendar has no covered_until: say up to which date the "
