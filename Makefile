@@ -214,7 +214,7 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(CONFDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
-		$(DESTDIR)$(DOCDIR)/examples
+		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR)/examples/holidays $(CONFDIR)/holidays
 	install -m 0755 $(BUILD)/gridrouted $(DESTDIR)$(SBINDIR)/gridrouted
 	install -m 0755 $(BUILD)/gridctl $(DESTDIR)$(BINDIR)/gridctl
 	install -m 0644 docs/gridctl.1 $(DESTDIR)$(MANDIR)/man1/gridctl.1
@@ -228,7 +228,10 @@ install: all
 	install -m 0644 README.md $(wildcard docs/*.md) $(DESTDIR)$(DOCDIR)/
 	install -m 0644 conf/gridrouted.yaml conf/rules.yaml conf/redis-acl.conf \
 		$(DESTDIR)$(DOCDIR)/examples/
-	@for f in gridrouted.yaml:0644 rules.yaml:0644 redis-acl.conf:0600; do \
+	install -m 0644 $(wildcard conf/holidays/*.yaml) $(DESTDIR)$(DOCDIR)/examples/holidays/
+	@# the holidays files beside the rules (rules.yaml names holidays/cn-2026.yaml)
+	@for f in gridrouted.yaml:0644 rules.yaml:0644 redis-acl.conf:0600 \
+		$(patsubst conf/%,%:0644,$(wildcard conf/holidays/*.yaml)); do \
 		name=$${f%:*}; mode=$${f#*:}; \
 		if [ -e "$(CONFDIR)/$$name" ]; then \
 			echo "make install: kept $(CONFDIR)/$$name (the new sample: $(DOCDIR)/examples/$$name)"; \

@@ -919,6 +919,8 @@ static void test_sample_rules(void **state)
 	char sum[128];
 
 	(void)state;
+	/* mid-2026 the sample is clean */
+	setenv("GRIDROUTE_TODAY", "2026-06-01", 1);
 	diags_init(&d, SAMPLE);
 	r = rules_load(SAMPLE, &d);
 	if (d.n > 0)
@@ -927,13 +929,31 @@ static void test_sample_rules(void **state)
 	assert_int_equal(d.nerrors, 0);
 	assert_int_equal(d.nwarnings, 0);
 	rules_summary(r, sum, sizeof(sum));
-	assert_string_equal(sum, "5 levels, 9 categories, 14 units, 39 people, 11 policies");
+	assert_string_equal(
+	        sum, "5 levels, 9 categories, 14 units, 44 people, 12 policies, 1 schedule");
 	assert_string_equal(r->path, SAMPLE);
 	assert_string_equal(r->levels[0].key, "member");
 	assert_string_equal(r->levels[4].name, "区");
-	assert_true(r->policies[10].catch_all);
-	for (size_t i = 0; i < 10; i++)
+	assert_true(r->policies[11].catch_all);
+	for (size_t i = 0; i < 11; i++)
 		assert_false(r->policies[i].catch_all);
+	assert_non_null(r->calendar);
+	assert_string_equal(tz_name(r->tz), "Asia/Shanghai");
+	rules_free(r);
+	diags_free(&d);
+	/* in December, its only warning is that 2027's holidays are still to be added */
+	setenv("GRIDROUTE_TODAY", "2026-12-03", 1);
+	diags_init(&d, SAMPLE);
+	r = rules_load(SAMPLE, &d);
+	unsetenv("GRIDROUTE_TODAY");
+	assert_non_null(r);
+	assert_int_equal(d.nwarnings, 1);
+	char *got = format_all(&d);
+	assert_string_equal(got, "conf/holidays/cn-2026.yaml:33:16: warning: covered_until "
+	                         "2026-12-31 is only 28 days after today (2026-12-03): add next "
+	                         "year's holiday arrangement (the State Council publishes it, "
+	                         "usually in November) (covered_until)\n");
+	free(got);
 	rules_free(r);
 	diags_free(&d);
 }
