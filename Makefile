@@ -16,7 +16,7 @@ PKGS       := libevent hiredis jansson yaml-0.1
 DEB_PKGS := gcc make pkg-config libevent-dev libhiredis-dev libjansson-dev \
 	libyaml-dev libcmocka-dev redis-server python3 python3-pytest python3-redis \
 	clang-format prometheus libsystemd-dev valgrind binutils clang libclang-rt-dev \
-	systemd groff-base man-db
+	systemd groff-base man-db tzdata
 
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wcast-qual -Wpointer-arith
@@ -48,13 +48,14 @@ ALL_CFLAGS  = $(WARN) $(OPT) -D_DEFAULT_SOURCE -fstack-protector-strong -fPIE \
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD) $(LDFLAGS)
 
 # The pure modules: no libevent, no hiredis; unit tests and fuzzers drive them.
-CORE := util log timeutil diag reason htab yamldoc yamlfast config rules jscan incident route explain lifecycle apply \
+CORE := util log timeutil tz calendar diag reason htab yamldoc yamlfast config schedule rules jscan incident route explain lifecycle apply \
 	ctl_diff sha1
 CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
 DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o $(BUILD)/intake.o $(BUILD)/escalate.o \
 	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/http.o $(BUILD)/notify.o $(BUILD)/reload.o
 GRIDCTL_OBJS := $(BUILD)/gridctl.o $(BUILD)/ctl_cli.o $(BUILD)/ctl_redis.o $(BUILD)/ctl_submit.o \
-	$(BUILD)/ctl_view.o $(BUILD)/ctl_deadletter.o $(BUILD)/ctl_stats.o $(BUILD)/ctl_migrate.o
+	$(BUILD)/ctl_view.o $(BUILD)/ctl_deadletter.o $(BUILD)/ctl_stats.o $(BUILD)/ctl_migrate.o \
+	$(BUILD)/ctl_calendar.o
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -62,7 +63,7 @@ UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 BINS := $(BUILD)/gridrouted $(BUILD)/gridctl
 
 .PHONY: all deps check unit system valgrind fuzz install clean format format-check help bench run \
-	bench-route bench-plot bench-doc
+	bench-route bench-calendar bench-plot bench-doc
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -195,6 +196,9 @@ bench:
 bench-route:
 	$(MAKE) -C tests/bench
 
+bench-calendar:
+	$(MAKE) -C tests/bench calendar
+
 bench-plot:
 	$(MAKE) -C tests/bench plot
 
@@ -220,7 +224,7 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(CONFDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
-		$(DESTDIR)$(DOCDIR)/examples
+		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR)/examples/holidays $(CONFDIR)/holidays
 	install -m 0755 $(BUILD)/gridrouted $(DESTDIR)$(SBINDIR)/gridrouted
 	install -m 0755 $(BUILD)/gridctl $(DESTDIR)$(BINDIR)/gridctl
 	install -m 0644 docs/gridctl.1 $(DESTDIR)$(MANDIR)/man1/gridctl.1
@@ -234,7 +238,10 @@ install: all
 	install -m 0644 README.md $(wildcard docs/*.md) $(DESTDIR)$(DOCDIR)/
 	install -m 0644 conf/gridrouted.yaml conf/rules.yaml conf/redis-acl.conf \
 		$(DESTDIR)$(DOCDIR)/examples/
-	@for f in gridrouted.yaml:0644 rules.yaml:0644 redis-acl.conf:0600; do \
+	install -m 0644 $(wildcard conf/holidays/*.yaml) $(DESTDIR)$(DOCDIR)/examples/holidays/
+	@# the holidays files beside the rules (rules.yaml names holidays/cn-2026.yaml)
+	@for f in gridrouted.yaml:0644 rules.yaml:0644 redis-acl.conf:0600 \
+		$(patsubst conf/%,%:0644,$(wildcard conf/holidays/*.yaml)); do \
 		name=$${f%:*}; mode=$${f#*:}; \
 		if [ -e "$(CONFDIR)/$$name" ]; then \
 			echo "make install: kept $(CONFDIR)/$$name (the new sample: $(DOCDIR)/examples/$$name)"; \
@@ -264,6 +271,7 @@ help:
 	@echo "make unit       unit tests only (SANITIZE=address,undefined for sanitized)"
 	@echo "make bench      end-to-end benchmark: one table, docs/perf-p99.png (not part of check)"
 	@echo "make bench-route the routing micro-benchmark (tests/bench/bench_route)"
+	@echo "make bench-calendar  the working-time micro-benchmark (>= 2 million additions/s)"
 	@echo "make bench-plot / bench-doc  redraw the plot / copy the table of the last make bench"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=..."
 	@echo "make format-check"

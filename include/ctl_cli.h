@@ -97,6 +97,10 @@ int ctl_parse_limit(const char *arg, int64_t *n);
 /* b to stdout (nothing for an empty buffer). */
 void ctl_write(const struct buf *b);
 
+/* A rules file; its diagnostics go to stderr (warnings too, if loud). NULL on error. */
+struct rules;
+struct rules *ctl_load_rules(const char *path, bool loud);
+
 /* The whole of path, or stdin for "-"; 0, or -1 with errno. */
 int ctl_read_file(const char *path, struct buf *b);
 

@@ -23,6 +23,8 @@ struct ctl_diff {
 	size_t levels_added, levels_removed, levels_changed;
 	size_t categories_added, categories_removed, categories_changed;
 	size_t units_added, units_removed, units_changed;
+	size_t schedules_added, schedules_removed, schedules_changed;
+	size_t calendar_changed; /* 1 when the calendar is added, removed or changed */
 };
 
 /*
@@ -39,7 +41,12 @@ struct ctl_diff {
  *   person removed: xinyi (心怡调解中心)
  *   person changed: liuyang: notify: [sms:1] -> [sms:2]
  *   level added: ..., category removed: ..., unit changed: id: kind: a -> b, likewise
+ *   schedule added: night-duty
+ *   schedule changed: beijie-duty: slots: [[zhaolei], [sunli]] -> [[zhaolei, sunli]]
+ *   calendar changed: covered_until: 2026-12-31 -> 2027-12-31
  *
+ * People lists are compared as written: "schedule:beijie-duty" in a list
+ * is that schedule, whoever is on duty.
  * A unit that resolves to nothing on one side shows "(unknown unit)".
  * Returns the total number of changes (the sum of d's counts).
  */
@@ -49,8 +56,8 @@ size_t ctl_diff_rules(const struct rules *before, const struct rules *after, str
 /*
  * The summary line, without newline: "3 assignments changed, 1 policy
  * added, 0 policies removed, 1 policy changed, 0 people added, 1 person
- * removed, 0 people changed", followed by the level, category and unit
- * counts that are not zero.
+ * removed, 0 people changed", followed by the level, category, unit,
+ * schedule and calendar counts that are not zero.
  */
 void ctl_diff_summary(const struct ctl_diff *d, struct buf *out);
 

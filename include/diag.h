@@ -19,6 +19,7 @@ struct diag {
 	char *msg;
 	char *path; /* "policies[0].start_level"; may be "" */
 	size_t seq; /* order of addition: keeps the sort stable */
+	char *file; /* NULL: the set's file; else the one it came from (diags_move) */
 };
 
 struct diags {
@@ -32,7 +33,12 @@ void diags_init(struct diags *d, const char *file);
 void diags_free(struct diags *d);
 void diags_add(struct diags *d, enum diag_severity sev, int line, int col, const char *path,
                const char *fmt, ...) GR_PRINTF(6, 7);
-/* Orders by line and column, keeping the order of equal positions. */
+/*
+ * Moves every diagnostic of from into d, each naming from's file (a file
+ * that d's file includes, such as a holidays file); from is left empty.
+ */
+void diags_move(struct diags *d, struct diags *from);
+/* Orders by file (d's own first), line and column, keeping the order of equal positions. */
 void diags_sort(struct diags *d);
 /* One diagnostic as a line, without newline; caller frees. */
 char *diag_format(const struct diags *d, const struct diag *g);

@@ -27,7 +27,8 @@ struct metrics {
 	uint64_t due_set_aside; /* unreadable incidents taken out of gr:due */
 	uint64_t redis_reconnects;
 	uint64_t reloads[RELOAD__COUNT];
-	double last_reload_success; /* unix seconds */
+	double last_reload_success;    /* unix seconds */
+	double calendar_covered_until; /* unix seconds; 0 without a calendar or covered_until */
 	double redis_up;
 	double open_incidents;
 	double due_backlog;
@@ -38,7 +39,11 @@ struct metrics {
 
 extern struct metrics metrics;
 
+struct rules;
+
 void metrics_observe_latency(double seconds);
+/* What the metrics say of the rules in use, set when they are loaded or reloaded. */
+void metrics_rules_loaded(const struct rules *r);
 void metrics_escalation(const char *reason);
 /* The Prometheus text exposition (version 0.0.4) into out. */
 void metrics_render(struct buf *out);

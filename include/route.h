@@ -46,16 +46,37 @@ int route_resolve_unit(const struct rules *r, const char *unit, size_t len, bool
 /* The first policy whose match holds for inc (of category index cat), or -1. */
 int route_match(const struct rules *r, const struct incident *inc, int cat);
 
-/* The chain for (unit, category); co-assignees from pol's co_assign (pol may be NULL). */
-void route_chain(const struct rules *r, int unit, int cat, const struct rules_policy *pol,
-                 struct route_chain *out);
+/*
+ * The time at which route_chain, route_co and route_people read the lists
+ * as written: a "schedule:NAME" entry is then the id RULES_SCHED_ID(its
+ * index), not a person (gridctl diff compares the lists so).
+ */
+#define ROUTE_AS_WRITTEN INT64_MIN
 
 /*
- * The co-assignees that route_chain gives for one co_assign role (index
- * into rules.roles) of a policy: the people of the nearest unit from unit
- * up having the role, for category cat; empty if none.
+ * The chain for (unit, category) at instant t: schedule entries of the
+ * lists (SPEC §3.2) are the people on duty at t, so vacancy depends on t.
+ * Co-assignees from pol's co_assign (pol may be NULL). The lists point
+ * into the rules (never into out): a copy of the chain stays valid as
+ * long as the rules do.
  */
-struct rules_plist route_co(const struct rules *r, int unit, int role, int cat);
+void route_chain(const struct rules *r, int unit, int cat, const struct rules_policy *pol,
+                 int64_t t, struct route_chain *out);
+
+/*
+ * The co-assignees that route_chain gives for one role (index into
+ * rules.roles) at t: the people of the nearest unit from unit up having
+ * the role, for category cat; empty if none. Any role of any unit works
+ * (verify and dispatch roles too), co-assigned by some policy or not.
+ */
+struct rules_plist route_co(const struct rules *r, int unit, int role, int cat, int64_t t);
+
+/*
+ * A people list of the rules as written (a rolemap's default or
+ * per-category list) read at t: itself when it names no schedule, else the
+ * people on duty at t, each once, in the rules' storage.
+ */
+struct rules_plist route_people(const struct rules *r, struct rules_plist written, int64_t t);
 
 /*
  * The routing tables of r (struct rules.route): per unit, who serves each
@@ -66,14 +87,19 @@ struct rules_plist route_co(const struct rules *r, int unit, int role, int cat);
 void route_index_build(struct rules *r);
 void route_index_free(struct route_index *ix);
 
-/* route_chain's levels[lvl].vacant alone, for checking every unit and category. */
-bool route_vacant(const struct rules *r, int unit, int lvl, int cat);
+/*
+ * Whether route_chain's levels[lvl] is vacant at every time (in every
+ * slot and override of the schedules its list names), for checking every
+ * unit and category; *sometimes (when not NULL): vacant during some of them only.
+ */
+bool route_vacant(const struct rules *r, int unit, int lvl, int cat, bool *sometimes);
 
 /*
  * route_vacant for every category at once, with at most 64 of them: bit c
- * set when category c is vacant.
+ * set when category c is vacant always; in *sometimes (when not NULL),
+ * bit c when it is vacant during some slot or override only.
  */
-uint64_t route_vacant_cats(const struct rules *r, int unit, int lvl);
+uint64_t route_vacant_cats(const struct rules *r, int unit, int lvl, uint64_t *sometimes);
 
 /* The first non-vacant level at or above from, or -1. */
 int route_first(const struct route_chain *c, int from);
@@ -81,19 +107,23 @@ int route_first(const struct route_chain *c, int from);
 int route_next(const struct route_chain *c, int from);
 
 /*
- * Route a parsed incident: unknown_category, unknown_unit, no_policy,
- * no_assignee (SPEC §8 order). Returns 0 and fills out, or -1 and rj.
+ * Route a parsed incident at instant t (the people on duty then):
+ * unknown_category, unknown_unit, no_policy, no_assignee (SPEC §8 order).
+ * Returns 0 and fills out, or -1 and rj.
  */
-int route_incident(const struct rules *r, const struct incident *inc, struct route_result *out,
-                   struct rejection *rj);
+int route_incident(const struct rules *r, const struct incident *inc, int64_t t,
+                   struct route_result *out, struct rejection *rj);
 
 /* Durations of policy p for level index lvl (SPEC §3 "Durations per level"). */
-int64_t route_ack_within(const struct rules *r, const struct rules_policy *p, int lvl);
-int64_t route_resolve_within(const struct rules *r, const struct rules_policy *p, int lvl);
+const struct rules_dur *route_ack_within(const struct rules *r, const struct rules_policy *p,
+                                         int lvl);
+const struct rules_dur *route_resolve_within(const struct rules *r, const struct rules_policy *p,
+                                             int lvl);
 
 /*
- * Deadlines of an assignment to lvl at time t. due_at (TIME_NONE if none)
- * caps the resolve deadline: pass it for the first assignment only.
+ * Deadlines of an assignment to lvl at time t, in clock or working time
+ * (calendar_deadline). due_at (TIME_NONE if none) caps the resolve
+ * deadline: pass it for the first assignment only.
  */
 void route_deadlines(const struct rules *r, const struct rules_policy *p, int lvl, int64_t t,
                      int64_t due_at, int64_t *ack, int64_t *resolve);

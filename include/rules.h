@@ -7,17 +7,30 @@
 #ifndef GR_RULES_H
 #define GR_RULES_H
 
+#include "calendar.h"
 #include "diag.h"
 #include "htab.h"
 #include "incident.h"
 
 #define RULES_MAX_LEVELS 9
 
-/* A list of people, as indexes into rules.people. */
+/*
+ * A list of people, as indexes into rules.people. In the lists as written
+ * (roles), "schedule:NAME" is the id RULES_SCHED_ID(the schedule's index);
+ * the lists routing hands out (route.h) hold people only.
+ */
 struct rules_plist {
 	const int *ids;
 	size_t n;
 };
+
+#define RULES_SCHED_ID(i)  (-1 - (int)(i))
+#define RULES_SCHED_OF(id) (-1 - (id))
+/* The schedules one list may name, and the combinations of their states. */
+#define RULES_MAX_SCHED_PER_LIST 8
+#define RULES_MAX_SCHED_COMBOS   4096
+
+struct schedule;
 
 struct rules_level {
 	char *key;
@@ -73,6 +86,12 @@ struct rules_attr {
 	size_t nvalues;
 };
 
+/* A duration as the rules give it: its value, and its text as written ("1wh"). */
+struct rules_dur {
+	struct wdur d;
+	char *text;
+};
+
 struct rules_policy {
 	char *name;
 	/* match; an empty set means "any" */
@@ -87,9 +106,9 @@ struct rules_policy {
 	bool catch_all; /* no match key at all */
 
 	int start_level;
-	int64_t *ack_ms; /* per level from start_level; a short list repeats its last */
+	struct rules_dur *ack; /* per level from start_level; a short list repeats its last */
 	size_t nack;
-	int64_t *resolve_ms;
+	struct rules_dur *resolve;
 	size_t nresolve;
 	int *co_roles; /* indexes into rules.roles */
 	size_t nco;
@@ -97,6 +116,13 @@ struct rules_policy {
 
 struct rules {
 	char *path;
+
+	struct calendar *calendar;  /* NULL without a calendar: section */
+	const struct tz *tz;        /* the rules' zone: the calendar's, else Asia/Shanghai */
+	struct tz *own_tz;          /* tz when there is no calendar */
+	struct schedule *schedules; /* duty rosters (schedule.h) */
+	size_t nschedules;
+	struct htab schedule_index; /* name -> index */
 
 	struct rules_level levels[RULES_MAX_LEVELS];
 	size_t nlevels;
@@ -142,6 +168,16 @@ struct rules {
 	struct route_index *route;
 };
 
+/* A clock duration in its shortest form ("1h30m"), a working one as written ("1wd4wh"). */
+const char *rules_dur_text(const struct rules_dur *d, char out[DUR_BUFSZ]);
+
+/*
+ * The date the loader counts the calendar's coverage from: $GRIDROUTE_TODAY
+ * (YYYY-MM-DD) when set, for tests and for checking a file as of a date;
+ * else INT64_MIN, today.
+ */
+int64_t rules_today(void);
+
 /*
  * Load and validate a rules file. Every error and warning goes to d (file
  * named as given). Returns the rules if there was no error (warnings are
@@ -155,6 +191,7 @@ void rules_free(struct rules *r);
 void rules_summary(const struct rules *r, char *out, size_t outsz);
 
 /* Lookups by key; -1 when absent. */
+int rules_schedule(const struct rules *r, const char *name);
 int rules_unit(const struct rules *r, const char *id, size_t len);
 int rules_person(const struct rules *r, const char *id);
 int rules_category(const struct rules *r, const char *key);

@@ -68,6 +68,13 @@ int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
 /* True when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
 bool utf8_valid(const char *s, size_t len);
 
+/*
+ * The whole of a regular file of at most max bytes, NUL-terminated, into
+ * *out (caller frees) and *len. Returns 0, or -1 with errno (EINVAL: not a
+ * regular file; EFBIG: larger than max).
+ */
+int read_small_file(const char *path, size_t max, char **out, size_t *len);
+
 /* 64-bit FNV-1a. */
 uint64_t hash_bytes(const void *p, size_t len);
 

@@ -118,7 +118,14 @@ const char *ydoc_path(struct ydoc *y);
 int ydoc_str(struct ydoc *y, const struct ynode *n, const char **out);
 int ydoc_int(struct ydoc *y, const struct ynode *n, int64_t min, int64_t max, int64_t *out);
 int ydoc_bool(struct ydoc *y, const struct ynode *n, bool *out);
+/* A clock duration (SPEC §3): ms. */
 int ydoc_duration(struct ydoc *y, const struct ynode *n, int64_t *out);
+/*
+ * A clock or working duration (SPEC §3.1); wd_ms is the calendar's working
+ * day, 0 when the rules have no calendar, -1 where working units never go.
+ */
+struct wdur;
+int ydoc_wdur(struct ydoc *y, const struct ynode *n, int64_t wd_ms, struct wdur *out);
 
 /* A mapping or sequence check, reporting "expected a mapping" etc. */
 int ydoc_expect_map(struct ydoc *y, const struct ynode *n);

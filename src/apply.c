@@ -312,7 +312,7 @@ int apply_plan_report(struct apply_batch *b, const struct apply_ctx *c, const st
 		return -1;
 	if (incident_parse(payload, plen, &ctx, &inc, &rj) < 0)
 		return -1;
-	if (route_incident(r, &inc, &rt, &rj) < 0) {
+	if (route_incident(r, &inc, now, &rt, &rj) < 0) {
 		incident_free(&inc);
 		return -1;
 	}

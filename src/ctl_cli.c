@@ -13,6 +13,7 @@
 #include "config.h"
 #include "ctl_cli.h"
 #include "log.h"
+#include "rules.h"
 #include "timeutil.h"
 
 enum {
@@ -309,6 +310,19 @@ void ctl_write(const struct buf *b)
 {
 	if (b->len > 0)
 		fwrite(b->data, 1, b->len, stdout);
+}
+
+struct rules *ctl_load_rules(const char *path, bool loud)
+{
+	struct diags d;
+	struct rules *r;
+
+	diags_init(&d, path);
+	r = rules_load(path, &d);
+	if (loud || r == NULL)
+		diags_print(&d, stderr);
+	diags_free(&d);
+	return r;
 }
 
 int ctl_read_file(const char *path, struct buf *b)

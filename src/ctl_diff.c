@@ -12,14 +12,22 @@
 
 #include "ctl_diff.h"
 #include "route.h"
+#include "schedule.h"
 
 /* ---- small renderers ---------------------------------------------------- */
 
+/* A list as written: person ids, and "schedule:NAME" for a schedule. */
 static void put_ids(struct buf *b, const struct rules *r, const struct rules_plist *pl)
 {
 	buf_putc(b, '[');
-	for (size_t i = 0; i < pl->n; i++)
-		buf_printf(b, "%s%s", i > 0 ? ", " : "", r->people[pl->ids[i]].id);
+	for (size_t i = 0; i < pl->n; i++) {
+		int id = pl->ids[i];
+		if (id < 0)
+			buf_printf(b, "%sschedule:%s", i > 0 ? ", " : "",
+			           r->schedules[RULES_SCHED_OF(id)].name);
+		else
+			buf_printf(b, "%s%s", i > 0 ? ", " : "", r->people[id].id);
+	}
 	buf_putc(b, ']');
 }
 
@@ -43,16 +51,14 @@ static void put_strs(struct buf *b, const char *const *v, size_t n, bool sort)
 	free(tmp);
 }
 
-static void put_durations(struct buf *b, const int64_t *v, size_t n)
+static void put_durations(struct buf *b, const struct rules_dur *v, size_t n)
 {
 	char d[DUR_BUFSZ];
 
 	if (n != 1)
 		buf_putc(b, '[');
-	for (size_t i = 0; i < n; i++) {
-		duration_format(v[i], d);
-		buf_printf(b, "%s%s", i > 0 ? ", " : "", d);
-	}
+	for (size_t i = 0; i < n; i++)
+		buf_printf(b, "%s%s", i > 0 ? ", " : "", rules_dur_text(&v[i], d));
 	if (n != 1)
 		buf_putc(b, ']');
 }
@@ -165,6 +171,7 @@ struct pairing {
 	int *person_b; /* per person of a */
 	int *unit_b;   /* per unit of a */
 	int *cat_b;    /* per category of a */
+	int *sched_b;  /* per schedule of a */
 	int lvl_b[RULES_MAX_LEVELS];
 	const char **roles; /* co_assign role names of either file, each once */
 	int *role_a, *role_b;
@@ -186,9 +193,9 @@ static bool plist_has_idx(const struct rules_plist *pl, int p)
 }
 
 /*
- * The same people, by id, whatever the order: a's list in before, b's in
- * after. The ids of a list are distinct (the loader sees to it), so equal
- * counts and every one of a's in b will do.
+ * The same people and schedules, by id and name, whatever the order: a's
+ * list in before, b's in after. The entries of a list are distinct (the
+ * loader sees to it), so equal counts and every one of a's in b will do.
  */
 static bool plist_same(const struct pairing *pr, const struct rules_plist *a,
                        const struct rules_plist *b)
@@ -196,8 +203,9 @@ static bool plist_same(const struct pairing *pr, const struct rules_plist *a,
 	if (a->n != b->n)
 		return false;
 	for (size_t i = 0; i < a->n; i++) {
-		int q = pr->person_b[a->ids[i]];
-		if (q < 0 || !plist_has_idx(b, q))
+		int id = a->ids[i];
+		int q = id >= 0 ? pr->person_b[id] : pr->sched_b[RULES_SCHED_OF(id)];
+		if (q < 0 || !plist_has_idx(b, id >= 0 ? q : RULES_SCHED_ID(q)))
 			return false;
 	}
 	return true;
@@ -303,6 +311,9 @@ static void pairing_init(struct pairing *pr, const struct rules *a, const struct
 		pr->cat_b[i] = rules_category(b, a->categories[i].key);
 	for (size_t l = 0; l < a->nlevels; l++)
 		pr->lvl_b[l] = rules_level(b, a->levels[l].key);
+	pr->sched_b = xcalloc(a->nschedules + 1, sizeof(int));
+	for (size_t i = 0; i < a->nschedules; i++)
+		pr->sched_b[i] = rules_schedule(b, a->schedules[i].name);
 	pr->nroles = co_roles(a, b, &pr->roles);
 	pr->role_a = xcalloc(pr->nroles + 1, sizeof(int));
 	pr->role_b = xcalloc(pr->nroles + 1, sizeof(int));
@@ -317,19 +328,20 @@ static void pairing_free(struct pairing *pr)
 	free(pr->person_b);
 	free(pr->unit_b);
 	free(pr->cat_b);
+	free(pr->sched_b);
 	free(pr->roles);
 	free(pr->role_a);
 	free(pr->role_b);
 }
 
-/* The co-assignees of one role, exactly as route_chain finds them for a policy. */
+/* The co-assignees of one role as written, as route_chain finds them for a policy. */
 static struct rules_plist co_people(const struct side *s, int role, int cat)
 {
 	struct rules_plist none = {NULL, 0};
 
 	if (s->unit < 0 || role < 0)
 		return none;
-	struct rules_plist pl = route_co(s->r, s->unit, role, cat);
+	struct rules_plist pl = route_co(s->r, s->unit, role, cat, ROUTE_AS_WRITTEN);
 	return pl.n > 0 ? pl : none;
 }
 
@@ -347,9 +359,9 @@ static void diff_unit(const struct pairing *pr, const char *unit, int xu, int yu
 		if (yc_cat < 0)
 			continue; /* reported as a removed category */
 		if (x.unit >= 0)
-			route_chain(ra, x.unit, (int)c, NULL, &xc);
+			route_chain(ra, x.unit, (int)c, NULL, ROUTE_AS_WRITTEN, &xc);
 		if (y.unit >= 0)
-			route_chain(rb, y.unit, yc_cat, NULL, &yc);
+			route_chain(rb, y.unit, yc_cat, NULL, ROUTE_AS_WRITTEN, &yc);
 		for (size_t l = 0; l < ra->nlevels; l++) {
 			int lb = pr->lvl_b[l];
 			if (lb < 0)
@@ -447,13 +459,13 @@ static bool diff_policy(const struct rules *ra, size_t ia, size_t rank_a, const 
 	changed |= field_change(out, "policy", p->name, "start_level", &x, &y);
 	buf_reset(&x);
 	buf_reset(&y);
-	put_durations(&x, p->ack_ms, p->nack);
-	put_durations(&y, q->ack_ms, q->nack);
+	put_durations(&x, p->ack, p->nack);
+	put_durations(&y, q->ack, q->nack);
 	changed |= field_change(out, "policy", p->name, "ack_within", &x, &y);
 	buf_reset(&x);
 	buf_reset(&y);
-	put_durations(&x, p->resolve_ms, p->nresolve);
-	put_durations(&y, q->resolve_ms, q->nresolve);
+	put_durations(&x, p->resolve, p->nresolve);
+	put_durations(&y, q->resolve, q->nresolve);
 	changed |= field_change(out, "policy", p->name, "resolve_within", &x, &y);
 	buf_reset(&x);
 	buf_reset(&y);
@@ -682,6 +694,211 @@ static void diff_units(const struct pairing *pr, struct ctl_diff *d, struct buf 
 	}
 }
 
+/* ---- schedules and the calendar ------------------------------------------ */
+
+static int64_t floordiv(int64_t a, int64_t b)
+{
+	return a / b - (a % b < 0);
+}
+
+/* An instant as the local time of the rules' zone, "2026-02-15T08:00". */
+static void put_local(struct buf *b, const struct rules *r, int64_t t)
+{
+	char date[CAL_DATE_BUFSZ];
+	int64_t local = tz_local(r->tz, t), day = floordiv(local, DAY_MS);
+	int64_t ms = local - day * DAY_MS;
+
+	calendar_format_date(day, date);
+	buf_printf(b, "%sT%02d:%02d", date, (int)(ms / 3600000), (int)(ms / 60000 % 60));
+	if (ms % 60000 != 0)
+		buf_printf(b, ":%02d", (int)(ms / 1000 % 60));
+}
+
+static void put_schedule_field(struct buf *b, const struct rules *r, const struct schedule *s,
+                               int field)
+{
+	char date[CAL_DATE_BUFSZ];
+
+	switch (field) {
+	case 0:
+		buf_printf(b, "%02d:%02d", (int)(s->handoff / 3600000),
+		           (int)(s->handoff / 60000 % 60));
+		break;
+	case 1:
+		buf_puts(b, s->weekly ? "weekly" : "daily");
+		break;
+	case 2:
+		calendar_format_date(s->start, date);
+		buf_puts(b, date);
+		break;
+	case 3:
+		buf_putc(b, '[');
+		for (size_t i = 0; i < s->nslots; i++) {
+			buf_puts(b, i > 0 ? ", " : "");
+			put_ids(b, r, &s->slots[i]);
+		}
+		buf_putc(b, ']');
+		break;
+	default:
+		buf_putc(b, '[');
+		for (size_t i = 0; i < s->nover; i++) {
+			const struct sched_override *o = &s->over[i];
+			buf_puts(b, i > 0 ? ", {from: " : "{from: ");
+			put_local(b, r, o->from);
+			buf_puts(b, ", to: ");
+			put_local(b, r, o->to);
+			buf_puts(b, ", people: ");
+			put_ids(b, r, &o->people);
+			if (o->note != NULL)
+				buf_printf(b, ", note: %s", o->note);
+			buf_putc(b, '}');
+		}
+		buf_putc(b, ']');
+		break;
+	}
+}
+
+static void diff_schedules(const struct pairing *pr, struct ctl_diff *d, struct buf *out)
+{
+	static const char *const fields[] = {"handoff", "rotation", "start", "slots", "overrides"};
+	const struct rules *a = pr->a, *b = pr->b;
+	struct buf x, y;
+
+	for (size_t i = 0; i < b->nschedules; i++) {
+		if (rules_schedule(a, b->schedules[i].name) >= 0)
+			continue;
+		d->schedules_added++;
+		if (out != NULL)
+			buf_printf(out, "schedule added: %s\n", b->schedules[i].name);
+	}
+	buf_init(&x);
+	buf_init(&y);
+	for (size_t i = 0; i < a->nschedules; i++) {
+		const struct schedule *s = &a->schedules[i];
+		int k = pr->sched_b[i];
+		if (k < 0) {
+			d->schedules_removed++;
+			if (out != NULL)
+				buf_printf(out, "schedule removed: %s\n", s->name);
+			continue;
+		}
+		bool changed = false;
+		for (int f = 0; f < (int)GR_NELEM(fields); f++) {
+			buf_reset(&x);
+			buf_reset(&y);
+			put_schedule_field(&x, a, s, f);
+			put_schedule_field(&y, b, &b->schedules[k], f);
+			changed |= field_change(out, "schedule", s->name, fields[f], &x, &y);
+		}
+		d->schedules_changed += changed;
+	}
+	buf_free(&x);
+	buf_free(&y);
+}
+
+static void put_calendar_field(struct buf *b, const struct calendar *c, int field)
+{
+	char date[CAL_DATE_BUFSZ];
+	size_t n;
+
+	switch (field) {
+	case 0:
+		buf_puts(b, tz_name(calendar_tz(c)));
+		break;
+	case 1: {
+		const struct cal_hours *h = calendar_hours(c, &n);
+		for (size_t i = 0; i < n; i++)
+			buf_printf(b, "%s%02d:%02d-%02d:%02d", i > 0 ? ", " : "",
+			           (int)(h[i].start / 3600000), (int)(h[i].start / 60000 % 60),
+			           (int)(h[i].end / 3600000), (int)(h[i].end / 60000 % 60));
+		break;
+	}
+	case 2:
+		/* mon .. sun */
+		for (int w = 1, k = 0; k < 7; w = (w + 1) % 7, k++) {
+			if (calendar_weekdays(c) >> w & 1)
+				buf_printf(b, "%s%s", b->len > 0 ? ", " : "",
+				           calendar_weekday_key(w));
+		}
+		break;
+	default:
+		if (calendar_covered_until(c) == INT64_MIN) {
+			buf_puts(b, "(none)");
+		} else {
+			calendar_format_date(calendar_covered_until(c), date);
+			buf_puts(b, date);
+		}
+		break;
+	}
+}
+
+/* The listed dates (holidays, workdays) that differ: how many, and the first few. */
+static bool dates_change(const struct calendar *a, const struct calendar *b, struct buf *out)
+{
+	int64_t alo, ahi, blo, bhi, n = 0;
+	struct buf first;
+
+	calendar_listed(a, &alo, &ahi);
+	calendar_listed(b, &blo, &bhi);
+	int64_t lo = alo <= ahi && (blo > bhi || alo < blo) ? alo : blo;
+	int64_t hi = alo <= ahi && (blo > bhi || ahi > bhi) ? ahi : bhi;
+	buf_init(&first);
+	for (int64_t day = lo; day <= hi; day++) {
+		enum cal_mark x, y;
+		calendar_is_workday(a, day, &x);
+		calendar_is_workday(b, day, &y);
+		if (x == y)
+			continue;
+		if (n++ < 5) {
+			char date[CAL_DATE_BUFSZ];
+			calendar_format_date(day, date);
+			buf_printf(&first, "%s%s", n > 1 ? ", " : "", date);
+		}
+	}
+	if (n > 0 && out != NULL)
+		buf_printf(out,
+		           "calendar changed: holidays and workdays: %lld date%s differ: %s%s\n",
+		           (long long)n, n == 1 ? "" : "s", first.data, n > 5 ? ", ..." : "");
+	buf_free(&first);
+	return n > 0;
+}
+
+static void diff_calendar(const struct rules *a, const struct rules *b, struct ctl_diff *d,
+                          struct buf *out)
+{
+	static const char *const fields[] = {"timezone", "hours", "weekdays", "covered_until"};
+	const struct calendar *x = a->calendar, *y = b->calendar;
+	struct buf bx, by;
+	bool changed = false;
+
+	if (x == NULL || y == NULL) {
+		if (x == y)
+			return;
+		d->calendar_changed = 1;
+		if (out != NULL)
+			buf_printf(out, "calendar %s\n", x == NULL ? "added" : "removed");
+		return;
+	}
+	buf_init(&bx);
+	buf_init(&by);
+	for (int f = 0; f < (int)GR_NELEM(fields); f++) {
+		buf_reset(&bx);
+		buf_reset(&by);
+		put_calendar_field(&bx, x, f);
+		put_calendar_field(&by, y, f);
+		if (strcmp(bx.data != NULL ? bx.data : "", by.data != NULL ? by.data : "") == 0)
+			continue;
+		changed = true;
+		if (out != NULL)
+			buf_printf(out, "calendar changed: %s: %s -> %s\n", fields[f], bx.data,
+			           by.data);
+	}
+	changed |= dates_change(x, y, out);
+	buf_free(&bx);
+	buf_free(&by);
+	d->calendar_changed = changed;
+}
+
 size_t ctl_diff_rules(const struct rules *before, const struct rules *after, struct ctl_diff *d,
                       struct buf *out)
 {
@@ -695,11 +912,15 @@ size_t ctl_diff_rules(const struct rules *before, const struct rules *after, str
 	diff_levels(before, after, d, out);
 	diff_categories(before, after, d, out);
 	diff_units(&pr, d, out);
+	diff_schedules(&pr, d, out);
+	diff_calendar(before, after, d, out);
 	pairing_free(&pr);
 	return d->assignments + d->policies_added + d->policies_removed + d->policies_changed +
 	       d->people_added + d->people_removed + d->people_changed + d->levels_added +
 	       d->levels_removed + d->levels_changed + d->categories_added + d->categories_removed +
-	       d->categories_changed + d->units_added + d->units_removed + d->units_changed;
+	       d->categories_changed + d->units_added + d->units_removed + d->units_changed +
+	       d->schedules_added + d->schedules_removed + d->schedules_changed +
+	       d->calendar_changed;
 }
 
 void ctl_diff_summary(const struct ctl_diff *d, struct buf *out)
@@ -725,6 +946,10 @@ void ctl_diff_summary(const struct ctl_diff *d, struct buf *out)
 	        {d->units_added, "unit", "units", "added", false},
 	        {d->units_removed, "unit", "units", "removed", false},
 	        {d->units_changed, "unit", "units", "changed", false},
+	        {d->schedules_added, "schedule", "schedules", "added", false},
+	        {d->schedules_removed, "schedule", "schedules", "removed", false},
+	        {d->schedules_changed, "schedule", "schedules", "changed", false},
+	        {d->calendar_changed, "calendar", "calendars", "changed", false},
 	};
 	const char *sep = "";
 

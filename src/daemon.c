@@ -198,6 +198,7 @@ int daemon_main(struct config *cfg)
 	struct http *http = http_start(&d);
 	d.reloader = reloader_new(&d);
 	metrics.last_reload_success = (double)time_now_ms() / 1000.0;
+	metrics_rules_loaded(d.rules);
 
 	struct event *hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
 	struct event *term = evsignal_new(d.base, SIGTERM, on_term, &d);

@@ -17,6 +17,7 @@ void diags_free(struct diags *d)
 	for (size_t i = 0; i < d->n; i++) {
 		free(d->v[i].msg);
 		free(d->v[i].path);
+		free(d->v[i].file);
 	}
 	free(d->v);
 	free(d->file);
@@ -44,15 +45,43 @@ void diags_add(struct diags *d, enum diag_severity sev, int line, int col, const
 	g->msg = buf_detach(&b);
 	g->path = xstrdup(path != NULL ? path : "");
 	g->seq = d->n - 1;
+	g->file = NULL;
 	if (sev == DIAG_ERROR)
 		d->nerrors++;
 	else
 		d->nwarnings++;
 }
 
+void diags_move(struct diags *d, struct diags *from)
+{
+	for (size_t i = 0; i < from->n; i++) {
+		struct diag *g = &from->v[i];
+		if (d->n == d->cap) {
+			d->cap = d->cap == 0 ? 16 : d->cap * 2;
+			d->v = xreallocarray(d->v, d->cap, sizeof(*d->v));
+		}
+		if (g->file == NULL)
+			g->file = xstrdup(from->file);
+		g->seq = d->n;
+		d->v[d->n++] = *g;
+		if (g->severity == DIAG_ERROR)
+			d->nerrors++;
+		else
+			d->nwarnings++;
+	}
+	from->n = from->nerrors = from->nwarnings = 0;
+}
+
 static int cmp_pos(const void *a, const void *b)
 {
 	const struct diag *x = a, *y = b;
+	if (x->file != y->file) {
+		if (x->file == NULL || y->file == NULL)
+			return x->file == NULL ? -1 : 1;
+		int c = strcmp(x->file, y->file);
+		if (c != 0)
+			return c;
+	}
 	if (x->line != y->line)
 		return x->line < y->line ? -1 : 1;
 	if (x->col != y->col)
@@ -99,7 +128,7 @@ char *diag_format(const struct diags *d, const struct diag *g)
 	struct buf b;
 
 	buf_init(&b);
-	put_clean(&b, d->file);
+	put_clean(&b, g->file != NULL ? g->file : d->file);
 	if (g->line > 0)
 		buf_printf(&b, ":%d:%d", g->line, g->col);
 	buf_puts(&b, g->severity == DIAG_ERROR ? ": error: " : ": warning: ");

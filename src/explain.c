@@ -3,7 +3,10 @@
  * rules file without Redis and show the whole decision: the policy, the
  * resolved unit, and every level from the policy's start with its people
  * and the deadlines it would get if each level were assigned in turn at
- * its predecessor's ack deadline, starting now.
+ * its predecessor's ack deadline, starting now. Schedules (SPEC §3.2) are
+ * read at each level's own assignment time, so that a level after a
+ * handoff shows the people of the next shift, and working durations are
+ * counted from that time (their clock length with them).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +19,12 @@
 struct xlevel {
 	int idx;
 	bool vacant;
-	int64_t ack_within, resolve_within;
-	int64_t ack, resolve; /* TIME_NONE for vacant levels */
+	const struct rules_dur *ack_within, *resolve_within;
+	int64_t ack_ms, resolve_ms;   /* their clock length from the level's assignment time */
+	int64_t ack, resolve;         /* TIME_NONE for vacant levels */
+	struct rules_plist assignees; /* at the level's assignment time */
+	int *co;                      /* the co-assignees then (freed by the caller) */
+	size_t nco;
 };
 
 /*
@@ -86,7 +93,7 @@ static json_t *time_json(int64_t ms)
 
 static void emit_json(const struct rules *r, const struct incident *inc,
                       const struct route_result *rr, const struct xlevel *xl, size_t nxl,
-                      const int *co, size_t nco, struct buf *out)
+                      struct buf *out)
 {
 	const struct rules_policy *p = &r->policies[rr->policy];
 	json_t *root = json_object();
@@ -96,9 +103,10 @@ static void emit_json(const struct rules *r, const struct incident *inc,
 	json_object_set_new(root, "unit", json_string(r->units[rr->unit].id));
 	json_object_set_new(root, "reported_unit", json_stringn(inc->unit, inc->unit_len));
 	json_object_set_new(root, "fallback", json_boolean(rr->fallback));
+	/* due_at alone sets the case deadline (SPEC §3.3) */
+	json_object_set_new(root, "case_deadline", time_json(inc->due_at));
 	for (size_t i = 0; i < nxl; i++) {
 		const struct rules_level *lv = &r->levels[xl[i].idx];
-		const struct route_level *rl = &rr->chain.levels[xl[i].idx];
 		json_t *o = json_object();
 
 		json_object_set_new(o, "level", json_integer(xl[i].idx + 1));
@@ -106,10 +114,13 @@ static void emit_json(const struct rules *r, const struct incident *inc,
 		json_object_set_new(o, "level_name", json_string(lv->name));
 		json_object_set_new(o, "vacant", json_boolean(xl[i].vacant));
 		json_object_set_new(o, "assignees",
-		                    people_json(r, rl->assignees.ids, rl->assignees.n));
-		json_object_set_new(o, "co_assignees", people_json(r, co, xl[i].vacant ? 0 : nco));
-		json_object_set_new(o, "ack_within_ms", json_integer(xl[i].ack_within));
-		json_object_set_new(o, "resolve_within_ms", json_integer(xl[i].resolve_within));
+		                    people_json(r, xl[i].assignees.ids, xl[i].assignees.n));
+		json_object_set_new(o, "co_assignees",
+		                    people_json(r, xl[i].co, xl[i].vacant ? 0 : xl[i].nco));
+		json_object_set_new(o, "ack_within", json_string(xl[i].ack_within->text));
+		json_object_set_new(o, "resolve_within", json_string(xl[i].resolve_within->text));
+		json_object_set_new(o, "ack_within_ms", json_integer(xl[i].ack_ms));
+		json_object_set_new(o, "resolve_within_ms", json_integer(xl[i].resolve_ms));
 		json_object_set_new(o, "ack_deadline", time_json(xl[i].ack));
 		json_object_set_new(o, "resolve_deadline", time_json(xl[i].resolve));
 		json_array_append_new(chain, o);
@@ -142,7 +153,7 @@ static void put_people(struct buf *out, const struct rules *r, const int *ids, s
 
 static void emit_text(const struct rules *r, const struct incident *inc,
                       const struct route_result *rr, const struct xlevel *xl, size_t nxl,
-                      const int *co, size_t nco, int64_t now, struct buf *out)
+                      int64_t now, struct buf *out)
 {
 	const struct rules_policy *p = &r->policies[rr->policy];
 	const struct rules_unit *u = &r->units[rr->unit];
@@ -171,7 +182,6 @@ static void emit_text(const struct rules *r, const struct incident *inc,
 
 	for (size_t i = 0; i < nxl; i++) {
 		const struct rules_level *lv = &r->levels[xl[i].idx];
-		const struct route_level *rl = &rr->chain.levels[xl[i].idx];
 		char d1[DUR_BUFSZ], d2[DUR_BUFSZ], t2[TIME_BUFSZ];
 
 		buf_printf(out, "  %d %s %s: ", xl[i].idx + 1, lv->key, lv->name);
@@ -179,17 +189,16 @@ static void emit_text(const struct rules *r, const struct incident *inc,
 			buf_puts(out, "vacant \xe2\x80\x94 skipped\n");
 			continue;
 		}
-		put_people(out, r, rl->assignees.ids, rl->assignees.n);
-		if (nco > 0) {
+		put_people(out, r, xl[i].assignees.ids, xl[i].assignees.n);
+		if (xl[i].nco > 0) {
 			buf_puts(out, "; co-assignees: ");
-			put_people(out, r, co, nco);
+			put_people(out, r, xl[i].co, xl[i].nco);
 		}
-		duration_format(xl[i].ack_within, d1);
-		duration_format(xl[i].resolve_within, d2);
 		time_format(xl[i].ack, t);
 		time_format(xl[i].resolve, t2);
-		buf_printf(out, "; ack by %s (within %s), resolve by %s (within %s)\n", t, d1, t2,
-		           d2);
+		buf_printf(out, "; ack by %s (within %s), resolve by %s (within %s)\n", t,
+		           rules_dur_text(xl[i].ack_within, d1), t2,
+		           rules_dur_text(xl[i].resolve_within, d2));
 	}
 }
 
@@ -205,12 +214,11 @@ int explain_incident(const struct rules *r, const char *buf, size_t len,
 	struct incident inc;
 	struct route_result rr;
 	struct xlevel xl[RULES_MAX_LEVELS];
-	int *co;
-	size_t nxl = 0, nco;
+	size_t nxl = 0;
 
 	if (incident_parse(buf, len, &ctx, &inc, rj) != 0)
 		return -1;
-	if (route_incident(r, &inc, &rr, rj) != 0) {
+	if (route_incident(r, &inc, o->now, &rr, rj) != 0) {
 		incident_free(&inc);
 		return -1;
 	}
@@ -220,11 +228,19 @@ int explain_incident(const struct rules *r, const char *buf, size_t len,
 	bool first = true;
 	for (size_t l = (size_t)p->start_level; l < rr.chain.nlevels; l++) {
 		struct xlevel *x = &xl[nxl++];
+		struct route_chain ch;
 
+		/* who serves the level when it would be assigned: at t */
+		route_chain(r, rr.unit, rr.category, p, t, &ch);
 		x->idx = (int)l;
-		x->vacant = rr.chain.levels[l].vacant;
+		x->vacant = ch.levels[l].vacant;
+		x->assignees = ch.levels[l].assignees;
+		x->nco = co_people(&ch, &x->co);
 		x->ack_within = route_ack_within(r, p, (int)l);
 		x->resolve_within = route_resolve_within(r, p, (int)l);
+		/* a working duration's clock length depends on when the level is assigned */
+		x->ack_ms = calendar_deadline(r->calendar, t, x->ack_within->d) - t;
+		x->resolve_ms = calendar_deadline(r->calendar, t, x->resolve_within->d) - t;
 		x->ack = x->resolve = TIME_NONE;
 		if (x->vacant)
 			continue;
@@ -233,13 +249,13 @@ int explain_incident(const struct rules *r, const char *buf, size_t len,
 		t = x->ack;
 		first = false;
 	}
-	nco = co_people(&rr.chain, &co);
 
 	if (o->json)
-		emit_json(r, &inc, &rr, xl, nxl, co, nco, out);
+		emit_json(r, &inc, &rr, xl, nxl, out);
 	else
-		emit_text(r, &inc, &rr, xl, nxl, co, nco, o->now, out);
-	free(co);
+		emit_text(r, &inc, &rr, xl, nxl, o->now, out);
+	for (size_t i = 0; i < nxl; i++)
+		free(xl[i].co);
 	incident_free(&inc);
 	return 0;
 }

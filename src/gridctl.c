@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl_calendar.h"
 #include "ctl_cli.h"
 #include "ctl_deadletter.h"
 #include "ctl_diff.h"
@@ -33,20 +34,6 @@ static bool wants_help(int argc, char **argv)
 	return false;
 }
 
-/* Loads a rules file; diagnostics go to stderr (warnings too, if loud). NULL on error. */
-static struct rules *load_rules(const char *path, bool loud)
-{
-	struct diags d;
-	struct rules *r;
-
-	diags_init(&d, path);
-	r = rules_load(path, &d);
-	if (loud || r == NULL)
-		diags_print(&d, stderr);
-	diags_free(&d);
-	return r;
-}
-
 static int cmd_check(struct ctl *c, int argc, char **argv)
 {
 	struct rules *r;
@@ -57,7 +44,7 @@ static int cmd_check(struct ctl *c, int argc, char **argv)
 		return CTL_EXIT_USAGE;
 	if (argc - optind != 1)
 		return ctl_usage(c, "expected one rules file");
-	r = load_rules(argv[optind], true);
+	r = ctl_load_rules(argv[optind], true);
 	if (r == NULL)
 		return CTL_EXIT_FAIL;
 	rules_summary(r, summary, sizeof(summary));
@@ -113,7 +100,7 @@ static int cmd_explain(struct ctl *c, int argc, char **argv)
 		buf_free(&in);
 		return rc;
 	}
-	r = load_rules(argv[optind], true);
+	r = ctl_load_rules(argv[optind], true);
 	if (r == NULL) {
 		buf_free(&in);
 		return CTL_EXIT_FAIL;
@@ -142,8 +129,8 @@ static int cmd_diff(struct ctl *c, int argc, char **argv)
 	if (argc - optind != 2)
 		return ctl_usage(c, "expected two rules files, OLD and NEW");
 	/* both are loaded, so that the mistakes of both are reported at once */
-	before = load_rules(argv[optind], false);
-	after = load_rules(argv[optind + 1], false);
+	before = ctl_load_rules(argv[optind], false);
+	after = ctl_load_rules(argv[optind + 1], false);
 	if (before == NULL || after == NULL) {
 		ctl_fail(c, "%s is not valid; nothing compared",
 		         before == NULL ? argv[optind] : argv[optind + 1]);
@@ -217,8 +204,30 @@ static const struct ctl_cmd cmds[] = {
         {"stats", ctl_cmd_stats, "[--json]",
          "stream lengths, consumer groups, open incidents, due backlog, dead letters", NULL},
         {"explain", cmd_explain, "RULES INCIDENT.json [--channel C] [--at TIME] [--json]",
-         "which policy, unit, chain and deadlines an incident would get (no Redis)", NULL},
+         "which policy, unit, chain and deadlines an incident would get (no Redis)",
+         "  --channel C       the channel it arrives on (default: its \"channel\", else\n"
+         "                    patrol)\n"
+         "  --at TIME         assign it at this RFC 3339 time (default: now)\n"
+         "  --json            {\"policy\", \"unit\", ..., \"chain\": [...]}\n"
+         "each level is assigned at its predecessor's ack deadline: its people are those\n"
+         "on duty then (schedules), its deadlines in working time where the policy says\n"
+         "so, counted from then\n"},
         {"check", cmd_check, "RULES", "validate a rules file, as gridrouted --check does", NULL},
+        {"calendar", ctl_cmd_calendar, "RULES [--from DATE] [--days N]",
+         "the working days and hours of the rules' calendar, date by date (no Redis)",
+         "  --from DATE       the first date, YYYY-MM-DD (default: today in the calendar's\n"
+         "                    zone)\n"
+         "  --days N          how many dates (default 14)\n"
+         "one line per date: the date, its weekday (Mon .. Sun), its working hours or\n"
+         "\"not a working day\", and \"holiday\" or \"workday\" (调休) where the lists make it\n"
+         "so\n"},
+        {"schedule", ctl_cmd_schedule, "RULES [NAME] [--at TIME] [--days N]",
+         "who is on duty when, by the rules' duty rosters (no Redis)",
+         "  NAME              one schedule (default: every one, each under its name)\n"
+         "  --at TIME         from this RFC 3339 time (default: now)\n"
+         "  --days N          how many days on (default 7)\n"
+         "one line per change, \"YYYY-MM-DD HH:MM\" in the rules' time zone: the people\n"
+         "on duty from then, and an override's note (or \"override\")\n"},
         {"diff", cmd_diff, "OLD NEW",
          "what a rules edit changes: assignees, policies, people (no Redis)", NULL},
         {"help", cmd_help, "[COMMAND]", "this text, or one command's", NULL},

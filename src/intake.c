@@ -430,7 +430,7 @@ static void start_incident(struct work *w)
 	struct rejection rj;
 
 	if (incident_parse(w->payload, w->plen, &ctx, &w->inc, &rj) < 0 ||
-	    route_incident(w->in->d->rules, &w->inc, &w->rt, &rj) < 0) {
+	    route_incident(w->in->d->rules, &w->inc, time_now_ms(), &w->rt, &rj) < 0) {
 		deadletter(w, rj.reason, rj.msg);
 		return;
 	}

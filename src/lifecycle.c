@@ -524,7 +524,7 @@ static void step_record(struct step *s, const struct rules *r, const struct inc_
 		s->pol = route_match(r, inc, s->cat);
 
 	if (s->unit >= 0 && s->cat >= 0) {
-		route_chain(r, s->unit, s->cat, s->pol >= 0 ? &r->policies[s->pol] : NULL,
+		route_chain(r, s->unit, s->cat, s->pol >= 0 ? &r->policies[s->pol] : NULL, s->now,
 		            &s->chain);
 		return;
 	}

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "rules.h"
 
 struct metrics metrics;
 
@@ -67,6 +68,9 @@ struct family {
 	X("gridroute_rules_last_reload_success_timestamp_seconds",                                 \
 	  "When the rules were last loaded successfully.", M_GAUGE, NULL, NULL, 0, NULL, NULL, 0,  \
 	  NULL, &metrics.last_reload_success)                                                      \
+	X("gridroute_calendar_covered_until_timestamp_seconds",                                    \
+	  "The start of the calendar's covered_until date (0: no calendar or no covered_until).",  \
+	  M_GAUGE, NULL, NULL, 0, NULL, NULL, 0, NULL, &metrics.calendar_covered_until)            \
 	X("gridroute_redis_up", "1 when both Redis connections are up and the scripts loaded.",    \
 	  M_GAUGE, NULL, NULL, 0, NULL, NULL, 0, NULL, &metrics.redis_up)                          \
 	X("gridroute_open_incidents", "Unresolved incidents (gr:open).", M_GAUGE, NULL, NULL, 0,   \
@@ -146,4 +150,12 @@ void metrics_escalation(const char *reason)
 		if (reason != NULL && strcmp(reason, esc_reasons[i]) == 0)
 			metrics.escalations[i]++;
 	}
+}
+
+void metrics_rules_loaded(const struct rules *r)
+{
+	int64_t day = r->calendar != NULL ? calendar_covered_until(r->calendar) : INT64_MIN;
+
+	metrics.calendar_covered_until =
+	        day == INT64_MIN ? 0 : (double)(calendar_day_start(r->tz, day) / 1000);
 }

@@ -132,6 +132,7 @@ static void finish(struct reloader *rl)
 		rules_summary(r, summary, sizeof(summary));
 		metrics.reloads[RELOAD_SUCCESS]++;
 		metrics.last_reload_success = (double)time_now_ms() / 1000.0;
+		metrics_rules_loaded(r);
 		log_kv(LOG_INFO, "reloaded", "rules", d->cfg->rules, "summary", summary, "changes",
 		       changes.data != NULL ? changes.data : "", "ms", ms, NULL);
 		buf_free(&changes);

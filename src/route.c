@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "route.h"
+#include "schedule.h"
 
 /* Peer-supplied keys appear in rejection sentences: keep them printable and short. */
 #define SAFE_MAX 64
@@ -99,6 +100,29 @@ struct route_index {
 	int *candp;
 	/* the categories by a hash of a few of their bytes; -1 none, -2 look in the index */
 	int16_t cat_slot[256];
+	/*
+	 * People lists that name schedules (SPEC §3.2). A table slot of such a
+	 * list is {dyn, PS_DYN}: dyn[d] has its people for every combination of
+	 * its schedules' states, so that reading it at t is computing the
+	 * states and one lookup. Empty without schedules.
+	 */
+	struct dyn *dyn;
+	size_t ndyn;
+	uint32_t *dyn_of;   /* per offset in rules.pids: 1 + the dyn of the list there; 0 none */
+	int *dsched;        /* the schedules of each dyn */
+	struct pslot *dset; /* per dyn and combination: its people, in xids */
+	size_t ndset;
+	int *xids;
+};
+
+#define PS_DYN UINT32_MAX /* pslot.n of a list naming schedules; its off is the dyn */
+
+struct dyn {
+	struct pslot written;   /* the list as written, in rules.pids */
+	uint32_t sched, nsched; /* its schedules: dsched[sched .. sched + nsched) */
+	uint32_t set;           /* its people per combination: dset[set ..] */
+	bool always_vacant;     /* nobody in any slot or override */
+	bool sometimes_vacant;  /* nobody in some */
 };
 
 #define REC(ix, u)   ((ix)->rec + (size_t)(u) * (ix)->words)
@@ -368,20 +392,20 @@ static struct rules_plist rolemap_people(const struct rules_rolemap *m, int cat)
 	return m->has_default ? m->dflt : none;
 }
 
-/* The co-assignees of role: from the nearest unit up having it. */
-static struct rules_plist co_slow(const struct rules *r, int unit, int role, int cat)
+/* The co-assignees of role at t: from the nearest unit up having it. */
+static struct rules_plist co_slow(const struct rules *r, int unit, int role, int cat, int64_t t)
 {
 	const struct rules_rolemap *m = NULL;
 	struct rules_plist none = {NULL, 0};
 
 	for (int u = unit; u >= 0 && m == NULL; u = r->units[u].parent)
 		m = unit_role(r, u, role);
-	return m != NULL ? rolemap_people(m, cat) : none;
+	return m != NULL ? route_people(r, rolemap_people(m, cat), t) : none;
 }
 
 /* route_chain without the tables, for a category they do not know. */
 static void chain_slow(const struct rules *r, int unit, int cat, const struct rules_policy *pol,
-                       struct route_chain *out)
+                       int64_t t, struct route_chain *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->unit = unit;
@@ -399,7 +423,7 @@ static void chain_slow(const struct rules *r, int unit, int cat, const struct ru
 		if (u >= 0 && lv->role_idx >= 0) {
 			const struct rules_rolemap *m = unit_role(r, u, lv->role_idx);
 			if (m != NULL)
-				rl->assignees = rolemap_people(m, cat);
+				rl->assignees = route_people(r, rolemap_people(m, cat), t);
 		}
 		rl->vacant = rl->assignees.n == 0;
 	}
@@ -407,16 +431,54 @@ static void chain_slow(const struct rules *r, int unit, int cat, const struct ru
 	if (pol == NULL)
 		return;
 	for (size_t i = 0; i < pol->nco && out->nco < ROUTE_MAX_CO; i++) {
-		struct rules_plist pl = co_slow(r, unit, pol->co_roles[i], cat);
+		struct rules_plist pl = co_slow(r, unit, pol->co_roles[i], cat, t);
 		if (pl.n > 0)
 			out->co[out->nco++] = pl;
 	}
 }
 
-static struct rules_plist plist_of(const struct rules *r, struct pslot s)
+static struct rules_plist plist_written(const struct rules *r, struct pslot s)
 {
 	struct rules_plist pl = {s.n > 0 ? r->pids + s.off : NULL, s.n};
 	return pl;
+}
+
+/* A dyn's people at t: the combination of its schedules' states then. */
+static struct rules_plist dyn_people(const struct rules *r, uint32_t d, int64_t t)
+{
+	const struct route_index *ix = r->route;
+	const struct dyn *dy = &ix->dyn[d];
+	size_t combo = 0, mult = 1;
+
+	if (t == ROUTE_AS_WRITTEN)
+		return plist_written(r, dy->written);
+	for (uint32_t k = 0; k < dy->nsched; k++) {
+		const struct schedule *sc = &r->schedules[ix->dsched[dy->sched + k]];
+		combo += schedule_state(sc, r->tz, t) * mult;
+		mult *= schedule_nstates(sc);
+	}
+	struct pslot s = ix->dset[dy->set + combo];
+	struct rules_plist pl = {s.n > 0 ? ix->xids + s.off : NULL, s.n};
+	return pl;
+}
+
+/* The people of a table slot at t. */
+static inline struct rules_plist plist_of(const struct rules *r, struct pslot s, int64_t t)
+{
+	if (__builtin_expect(s.n == PS_DYN, 0))
+		return dyn_people(r, s.off, t);
+	return plist_written(r, s);
+}
+
+struct rules_plist route_people(const struct rules *r, struct rules_plist written, int64_t t)
+{
+	const struct route_index *ix = r->route;
+
+	if (ix->dyn_of == NULL || written.n == 0 || written.ids < r->pids ||
+	    written.ids >= r->pids + r->npids)
+		return written;
+	uint32_t d = ix->dyn_of[written.ids - r->pids];
+	return d == 0 ? written : dyn_people(r, d - 1, t);
 }
 
 /*
@@ -424,12 +486,12 @@ static struct rules_plist plist_of(const struct rules *r, struct pslot s)
  * for every incident, and what lies beyond the counts is never read.
  */
 void route_chain(const struct rules *r, int unit, int cat, const struct rules_policy *pol,
-                 struct route_chain *out)
+                 int64_t t, struct route_chain *out)
 {
 	const struct route_index *ix = r->route;
 
 	if (cat < 0 || (size_t)cat >= ix->ncats) {
-		chain_slow(r, unit, cat, pol, out);
+		chain_slow(r, unit, cat, pol, t, out);
 		return;
 	}
 	const uint32_t *rec = REC(ix, unit);
@@ -447,31 +509,31 @@ void route_chain(const struct rules *r, int unit, int cat, const struct rules_po
 		rl->unit = rec[l] == NONE ? -1 : (int)rec[l];
 		if (slot != NONE)
 			s = ix->lvl[slot + (size_t)cat * ix->lstride[l]];
-		rl->assignees = plist_of(r, s);
-		rl->vacant = s.n == 0;
+		rl->assignees = plist_of(r, s, t);
+		rl->vacant = rl->assignees.n == 0;
 	}
 
 	if (pol == NULL)
 		return;
 	for (size_t i = 0; i < pol->nco && out->nco < ROUTE_MAX_CO; i++) {
-		struct rules_plist pl = route_co(r, unit, pol->co_roles[i], cat);
+		struct rules_plist pl = route_co(r, unit, pol->co_roles[i], cat, t);
 		if (pl.n > 0)
 			out->co[out->nco++] = pl;
 	}
 }
 
-struct rules_plist route_co(const struct rules *r, int unit, int role, int cat)
+struct rules_plist route_co(const struct rules *r, int unit, int role, int cat, int64_t t)
 {
 	const struct route_index *ix = r->route;
 
 	if (cat < 0 || (size_t)cat >= ix->ncats || role < 0 || (size_t)role >= ix->nroles ||
 	    ix->co_slot[role] < 0)
-		return co_slow(r, unit, role, cat);
+		return co_slow(r, unit, role, cat, t);
 	uint32_t row = REC(ix, unit)[R_CO(ix, ix->co_slot[role])];
 	struct pslot s = {0, 0};
 	if (row != NONE)
 		s = ix->co[(size_t)row * ix->ncats + (size_t)cat];
-	return plist_of(r, s);
+	return plist_of(r, s, t);
 }
 
 /* ---- the tables ---- */
@@ -502,9 +564,15 @@ static uint32_t *by_depth(const struct rules *r)
 	return order;
 }
 
-static struct pslot pslot_of(const struct rules *r, struct rules_plist pl)
+static struct pslot pslot_of(const struct rules *r, const struct route_index *ix,
+                             struct rules_plist pl)
 {
 	struct pslot s = {pl.n > 0 ? (uint32_t)(pl.ids - r->pids) : 0, (uint32_t)pl.n};
+
+	if (ix->dyn_of != NULL && pl.n > 0 && ix->dyn_of[s.off] != 0) {
+		s.off = ix->dyn_of[s.off] - 1;
+		s.n = PS_DYN;
+	}
 	return s;
 }
 
@@ -570,7 +638,7 @@ static void build_levels(const struct rules *r, struct route_index *ix, uint32_t
 				continue;
 			for (size_t c = 0; c < ix->ncats; c++)
 				ix->lvl[base[u] + c * ix->lstride[l] + jpos[l]] =
-				        pslot_of(r, rolemap_people(m, (int)c));
+				        pslot_of(r, ix, rolemap_people(m, (int)c));
 		}
 	}
 	free(per_kind);
@@ -696,6 +764,111 @@ static void build_candidates(const struct rules *r, struct route_index *ix)
 	ix->candp = cv.v;
 }
 
+/* Appends x to iv unless iv[from ..] has it. */
+static void ivec_push_new(struct ivec *iv, size_t from, int x)
+{
+	for (size_t i = from; i < iv->n; i++) {
+		if (iv->v[i] == x)
+			return;
+	}
+	ivec_push(iv, x);
+}
+
+/*
+ * A list as written that names schedules: its people in every combination
+ * of the states of its schedules, plain ids first as written, each person
+ * once. A combination with a schedule before its start is not counted
+ * for vacancy: the warnings are about the slots and overrides.
+ */
+static void add_dyn(const struct rules *r, struct route_index *ix, struct rules_plist pl,
+                    struct ivec *sch, struct ivec *ids, size_t *capset)
+{
+	struct dyn *d = &ix->dyn[ix->ndyn];
+	size_t ncombo = 1, considered = 0, empty = 0;
+
+	d->written = pslot_of(r, ix, pl);
+	d->sched = (uint32_t)sch->n;
+	for (size_t i = 0; i < pl.n; i++) {
+		if (pl.ids[i] < 0)
+			ivec_push_new(sch, d->sched, RULES_SCHED_OF(pl.ids[i]));
+	}
+	d->nsched = (uint32_t)(sch->n - d->sched);
+	for (uint32_t k = 0; k < d->nsched; k++)
+		ncombo *= schedule_nstates(&r->schedules[sch->v[d->sched + k]]);
+	d->set = (uint32_t)ix->ndset;
+	if (ix->ndset + ncombo > *capset) {
+		*capset = (ix->ndset + ncombo) * 2;
+		ix->dset = xreallocarray(ix->dset, *capset, sizeof(*ix->dset));
+	}
+	for (size_t combo = 0; combo < ncombo; combo++) {
+		uint32_t state[RULES_MAX_SCHED_PER_LIST];
+		size_t rest = combo, start = ids->n;
+		bool started = true;
+		for (uint32_t k = 0; k < d->nsched; k++) {
+			uint32_t n = schedule_nstates(&r->schedules[sch->v[d->sched + k]]);
+			state[k] = (uint32_t)(rest % n);
+			rest /= n;
+			started = started && state[k] != SCHED_NONE;
+		}
+		for (size_t i = 0; i < pl.n; i++) {
+			if (pl.ids[i] >= 0) {
+				ivec_push_new(ids, start, pl.ids[i]);
+				continue;
+			}
+			uint32_t k = 0;
+			while (sch->v[d->sched + k] != RULES_SCHED_OF(pl.ids[i]))
+				k++;
+			const struct schedule *sc = &r->schedules[sch->v[d->sched + k]];
+			struct rules_plist sp = schedule_people(sc, state[k]);
+			for (size_t j = 0; j < sp.n; j++)
+				ivec_push_new(ids, start, sp.ids[j]);
+		}
+		if (ids->n >= NONE)
+			fatalx("rules: routing tables too large");
+		ix->dset[ix->ndset].off = (uint32_t)start;
+		ix->dset[ix->ndset++].n = (uint32_t)(ids->n - start);
+		considered += started;
+		empty += started && ids->n == start;
+	}
+	d->always_vacant = considered > 0 && empty == considered;
+	d->sometimes_vacant = empty > 0 && empty < considered;
+	ix->dyn_of[d->written.off] = (uint32_t)++ix->ndyn;
+}
+
+/* The people lists that name schedules, each once (a list is known by where it starts). */
+static void build_dyn(const struct rules *r, struct route_index *ix)
+{
+	struct ivec sch = {NULL, 0, 0}, ids = {NULL, 0, 0};
+	size_t capdyn = 0, capset = 0;
+
+	if (r->nschedules == 0)
+		return;
+	ix->dyn_of = xcalloc(r->npids + 1, sizeof(*ix->dyn_of));
+	for (size_t u = 0; u < r->nunits; u++) {
+		for (size_t k = 0; k < r->units[u].nroles; k++) {
+			const struct rules_rolemap *m = &r->units[u].roles[k];
+			for (size_t o = 0; o <= m->nover; o++) {
+				struct rules_plist pl = o < m->nover ? m->over[o].people : m->dflt;
+				if (pl.n == 0 || (o == m->nover && !m->has_default) ||
+				    ix->dyn_of[pl.ids - r->pids] != 0)
+					continue;
+				bool named = false;
+				for (size_t i = 0; i < pl.n; i++)
+					named = named || pl.ids[i] < 0;
+				if (!named)
+					continue;
+				if (ix->ndyn == capdyn) {
+					capdyn = capdyn == 0 ? 16 : capdyn * 2;
+					ix->dyn = xreallocarray(ix->dyn, capdyn, sizeof(*ix->dyn));
+				}
+				add_dyn(r, ix, pl, &sch, &ids, &capset);
+			}
+		}
+	}
+	ix->dsched = sch.v;
+	ix->xids = ids.v;
+}
+
 void route_index_build(struct rules *r)
 {
 	struct route_index *ix = xcalloc(1, sizeof(*ix));
@@ -707,6 +880,7 @@ void route_index_build(struct rules *r)
 	ix->nlevels = r->nlevels;
 	ix->ncats = r->ncategories;
 	ix->nroles = r->nroles;
+	build_dyn(r, ix);
 	build_levels(r, ix, base, jpos);
 	build_filters(r, ix);
 
@@ -780,7 +954,7 @@ void route_index_build(struct rules *r)
 				continue;
 			for (size_t c = 0; c < ix->ncats; c++)
 				ix->co[row * ix->ncats + c] =
-				        pslot_of(r, rolemap_people(m, (int)c));
+				        pslot_of(r, ix, rolemap_people(m, (int)c));
 			rec[R_CO(ix, slot)] = (uint32_t)row++;
 		}
 	}
@@ -806,6 +980,11 @@ void route_index_free(struct route_index *ix)
 	free(ix->anyp);
 	free(ix->cand);
 	free(ix->candp);
+	free(ix->dyn);
+	free(ix->dyn_of);
+	free(ix->dsched);
+	free(ix->dset);
+	free(ix->xids);
 	free(ix);
 }
 
@@ -834,31 +1013,54 @@ static int category_of(const struct rules *r, const char *key)
 	return c >= 0 && strcmp(r->categories[c].key, key) == 0 ? c : -1;
 }
 
-bool route_vacant(const struct rules *r, int unit, int lvl, int cat)
+/* Is a table slot vacant always, or in some slot or override (*sometimes)? */
+static bool slot_vacant(const struct route_index *ix, struct pslot s, bool *sometimes)
+{
+	if (s.n != PS_DYN) {
+		*sometimes = false;
+		return s.n == 0;
+	}
+	*sometimes = ix->dyn[s.off].sometimes_vacant;
+	return ix->dyn[s.off].always_vacant;
+}
+
+bool route_vacant(const struct rules *r, int unit, int lvl, int cat, bool *sometimes)
 {
 	const struct route_index *ix = r->route;
+	bool part = false;
 
 	if (cat < 0 || (size_t)cat >= ix->ncats) {
 		struct route_chain ch;
-		chain_slow(r, unit, cat, NULL, &ch);
+		chain_slow(r, unit, cat, NULL, ROUTE_AS_WRITTEN, &ch);
+		if (sometimes != NULL)
+			*sometimes = false;
 		return ch.levels[lvl].vacant;
 	}
 	uint32_t slot = REC(ix, unit)[R_LVL(ix, lvl)];
-	return slot == NONE || ix->lvl[slot + (size_t)cat * ix->lstride[lvl]].n == 0;
+	bool all = slot == NONE ||
+	           slot_vacant(ix, ix->lvl[slot + (size_t)cat * ix->lstride[lvl]], &part);
+	if (sometimes != NULL)
+		*sometimes = part;
+	return all;
 }
 
-uint64_t route_vacant_cats(const struct rules *r, int unit, int lvl)
+uint64_t route_vacant_cats(const struct rules *r, int unit, int lvl, uint64_t *sometimes)
 {
 	const struct route_index *ix = r->route;
 	uint32_t slot = REC(ix, unit)[R_LVL(ix, lvl)];
-	uint64_t vacant = 0;
+	uint64_t vacant = 0, some = 0;
 
 	if (ix->ncats > 64)
 		fatalx("route_vacant_cats: %zu categories", ix->ncats);
 	for (size_t c = 0; c < ix->ncats; c++) {
-		if (slot == NONE || ix->lvl[slot + c * ix->lstride[lvl]].n == 0)
+		bool part = false;
+		if (slot == NONE || slot_vacant(ix, ix->lvl[slot + c * ix->lstride[lvl]], &part))
 			vacant |= 1ULL << c;
+		else if (part)
+			some |= 1ULL << c;
 	}
+	if (sometimes != NULL)
+		*sometimes = some;
 	return vacant;
 }
 
@@ -876,8 +1078,8 @@ int route_next(const struct route_chain *c, int from)
 	return route_first(c, from + 1);
 }
 
-int route_incident(const struct rules *r, const struct incident *inc, struct route_result *out,
-                   struct rejection *rj)
+int route_incident(const struct rules *r, const struct incident *inc, int64_t t,
+                   struct route_result *out, struct rejection *rj)
 {
 	char b1[SAFE_MAX + 4];
 	int len = (int)inc->unit_len;
@@ -916,7 +1118,7 @@ int route_incident(const struct rules *r, const struct incident *inc, struct rou
 		              channel_name(inc->channel), inc->category, len, inc->unit,
 		              severity_name(inc->severity));
 	const struct rules_policy *p = &r->policies[out->policy];
-	route_chain(r, out->unit, out->category, p, &out->chain);
+	route_chain(r, out->unit, out->category, p, t, &out->chain);
 	out->level = route_first(&out->chain, p->start_level);
 	if (out->level < 0)
 		return reject(rj, REASON_NO_ASSIGNEE,
@@ -926,31 +1128,35 @@ int route_incident(const struct rules *r, const struct incident *inc, struct rou
 	return 0;
 }
 
-static int64_t per_level(const int64_t *v, size_t n, int start, int lvl)
+static const struct rules_dur *per_level(const struct rules_dur *v, size_t n, int start, int lvl)
 {
+	static const struct rules_dur none = {{0, false}, (char *)"0s"};
+
 	if (n == 0)
-		return 0;
+		return &none;
 	size_t i = lvl > start ? (size_t)(lvl - start) : 0;
-	return v[i < n ? i : n - 1];
+	return &v[i < n ? i : n - 1];
 }
 
-int64_t route_ack_within(const struct rules *r, const struct rules_policy *p, int lvl)
+const struct rules_dur *route_ack_within(const struct rules *r, const struct rules_policy *p,
+                                         int lvl)
 {
 	(void)r;
-	return per_level(p->ack_ms, p->nack, p->start_level, lvl);
+	return per_level(p->ack, p->nack, p->start_level, lvl);
 }
 
-int64_t route_resolve_within(const struct rules *r, const struct rules_policy *p, int lvl)
+const struct rules_dur *route_resolve_within(const struct rules *r, const struct rules_policy *p,
+                                             int lvl)
 {
 	(void)r;
-	return per_level(p->resolve_ms, p->nresolve, p->start_level, lvl);
+	return per_level(p->resolve, p->nresolve, p->start_level, lvl);
 }
 
 void route_deadlines(const struct rules *r, const struct rules_policy *p, int lvl, int64_t t,
                      int64_t due_at, int64_t *ack, int64_t *resolve)
 {
-	*ack = t + route_ack_within(r, p, lvl);
-	*resolve = t + route_resolve_within(r, p, lvl);
+	*ack = calendar_deadline(r->calendar, t, route_ack_within(r, p, lvl)->d);
+	*resolve = calendar_deadline(r->calendar, t, route_resolve_within(r, p, lvl)->d);
 	if (due_at != TIME_NONE && due_at < *resolve)
 		*resolve = due_at;
 }

@@ -23,9 +23,11 @@
 #include "log.h"
 #include "rules.h"
 #include "route.h"
+#include "schedule.h"
 #include "yamldoc.h"
 
-#define RULES_MAX_FILE (256u * 1024 * 1024)
+#define RULES_MAX_FILE     (256u * 1024 * 1024)
+#define RULES_DEFAULT_ZONE "Asia/Shanghai"
 
 /* Files from this size on give their freed memory back to the system after a load. */
 #define TRIM_MIN (1u << 20)
@@ -53,7 +55,9 @@ struct loader {
 	const struct ynode **unit_id_nodes; /* per loaded unit: its id node */
 	size_t *unit_seq;                   /* per loaded unit: its place in the units list */
 	const struct ynode **level_unit_nodes;
-	size_t capids; /* room in rules.pids */
+	size_t capids;      /* room in rules.pids */
+	int64_t now, today; /* what the calendar's coverage is counted from */
+	int64_t covered_ms; /* working time from today to the end of covered_until; -1: unknown */
 };
 
 static void *arena_alloc(struct rules *r, size_t size, size_t align)
@@ -333,12 +337,61 @@ static void load_people(struct loader *L, const struct ynode *n)
 
 /* ---- units ---- */
 
+#define NOBODY INT32_MIN /* an entry that names nothing known */
+
+/* A person's index, or a "schedule:NAME" entry's RULES_SCHED_ID; NOBODY after an error. */
+static int person_or_schedule(struct loader *L, const struct ynode *item, const char *id)
+{
+	struct rules *r = L->r;
+
+	if (strncmp(id, "schedule:", 9) == 0) {
+		int s = htab_get(&r->schedule_index, id + 9, item->len - 9);
+		if (s < 0) {
+			ydoc_error(&L->y, item, "unknown schedule \"%s\"", id + 9);
+			return NOBODY;
+		}
+		r->schedules[s].referenced = true;
+		return RULES_SCHED_ID(s);
+	}
+	int p = htab_get(&r->person_index, id, item->len);
+	if (p < 0) {
+		ydoc_error(&L->y, item, "unknown person \"%s\"", id);
+		return NOBODY;
+	}
+	return p;
+}
+
+/*
+ * The routing tables keep a list's people for each combination of the
+ * states of the schedules it names: a few schedules of a few slots each.
+ */
+static void check_combinations(struct loader *L, const struct ynode *n, const int *ids, size_t cnt,
+                               size_t nsched)
+{
+	size_t combos = 1;
+
+	if (nsched > RULES_MAX_SCHED_PER_LIST) {
+		ydoc_error(&L->y, n, "a people list may name at most %d schedules",
+		           RULES_MAX_SCHED_PER_LIST);
+		return;
+	}
+	for (size_t i = 0; i < cnt && combos <= RULES_MAX_SCHED_COMBOS; i++) {
+		if (ids[i] < 0)
+			combos *= schedule_nstates(&L->r->schedules[RULES_SCHED_OF(ids[i])]);
+	}
+	if (combos > RULES_MAX_SCHED_COMBOS)
+		ydoc_error(&L->y, n,
+		           "the schedules of this list have more than %d combinations of slots and "
+		           "overrides: name fewer of them in one list",
+		           RULES_MAX_SCHED_COMBOS);
+}
+
 /* A list of people ids into out (at the end of rules.pids); unknown ids are reported. */
 static void read_people_list(struct loader *L, const struct ynode *n, struct rules_plist *out)
 {
 	struct rules *r = L->r;
 	int *ids;
-	size_t cnt = 0;
+	size_t cnt = 0, nsched = 0;
 
 	out->ids = NULL;
 	out->n = 0;
@@ -354,24 +407,25 @@ static void read_people_list(struct loader *L, const struct ynode *n, struct rul
 		int p;
 
 		if (ydoc_str(&L->y, item, &id) == 0) {
-			p = htab_get(&r->person_index, id, item->len);
-			if (p < 0) {
-				ydoc_error(&L->y, item, "unknown person \"%s\"", id);
-			} else {
-				bool dup = false;
-				for (size_t k = 0; k < cnt; k++)
-					dup = dup || ids[k] == p;
-				if (dup) {
-					ydoc_error(&L->y, item, "person \"%s\" is listed twice",
-					           id);
-				} else {
-					ids[cnt++] = p;
+			p = person_or_schedule(L, item, id);
+			bool dup = false;
+			for (size_t k = 0; k < cnt && p != NOBODY; k++)
+				dup = dup || ids[k] == p;
+			if (dup) {
+				ydoc_error(&L->y, item, "%s\"%s\" is listed twice",
+				           p < 0 ? "" : "person ", id);
+			} else if (p != NOBODY) {
+				ids[cnt++] = p;
+				if (p >= 0)
 					L->referenced[p] = true;
-				}
+				else
+					nsched++;
 			}
 		}
 		ydoc_pop(&L->y, o);
 	}
+	if (nsched > 0)
+		check_combinations(L, n, ids, cnt, nsched);
 	out->ids = ids;
 	out->n = cnt;
 	r->npids += cnt;
@@ -684,7 +738,33 @@ static void load_match(struct loader *L, const struct ynode *n, struct rules_pol
 	}
 }
 
-static void load_durations(struct loader *L, const struct ynode *n, int64_t **out, size_t *nout)
+/*
+ * One duration of the rules, clock or working, with its text; a working
+ * one longer than the days the calendar covers is a warning.
+ */
+static int load_duration(struct loader *L, const struct ynode *n, struct rules_dur *out)
+{
+	const struct calendar *cal = L->r->calendar;
+
+	if (ydoc_wdur(&L->y, n, cal != NULL ? calendar_day_ms(cal) : 0, &out->d) < 0)
+		return -1;
+	const char *text = ydoc_text(&L->y, n);
+	out->text = xstrdup(text);
+	if (out->d.working && L->covered_ms >= 0 && out->d.ms > L->covered_ms) {
+		char cov[CAL_DATE_BUFSZ];
+		calendar_format_date(calendar_covered_until(cal), cov);
+		ydoc_warn(&L->y, n,
+		          "working duration \"%s\" is longer than the %lldwd%s from today to "
+		          "covered_until %s: its deadlines can fall on dates whose holiday "
+		          "arrangement is not known yet",
+		          text, (long long)(L->covered_ms / calendar_day_ms(cal)),
+		          L->covered_ms % calendar_day_ms(cal) != 0 ? " and some" : "", cov);
+	}
+	return 0;
+}
+
+static void load_durations(struct loader *L, const struct ynode *n, struct rules_dur **out,
+                           size_t *nout)
 {
 	if (n->type == YNODE_SEQ) {
 		if (ydoc_len(n) == 0) {
@@ -694,14 +774,14 @@ static void load_durations(struct loader *L, const struct ynode *n, int64_t **ou
 		*out = xcalloc(ydoc_len(n), sizeof(**out));
 		for (size_t i = 0; i < ydoc_len(n); i++) {
 			size_t o = ydoc_push_index(&L->y, i);
-			if (ydoc_duration(&L->y, ydoc_item(&L->y, n, i), &(*out)[*nout]) == 0)
+			if (load_duration(L, ydoc_item(&L->y, n, i), &(*out)[*nout]) == 0)
 				(*nout)++;
 			ydoc_pop(&L->y, o);
 		}
 		return;
 	}
 	*out = xcalloc(1, sizeof(**out));
-	if (ydoc_duration(&L->y, n, &(*out)[0]) == 0)
+	if (load_duration(L, n, &(*out)[0]) == 0)
 		*nout = 1;
 }
 
@@ -786,12 +866,12 @@ static void load_policies(struct loader *L, const struct ynode *n)
 		}
 		if (v[3] != NULL) {
 			o = ydoc_push_key(&L->y, "ack_within");
-			load_durations(L, v[3], &p->ack_ms, &p->nack);
+			load_durations(L, v[3], &p->ack, &p->nack);
 			ydoc_pop(&L->y, o);
 		}
 		if (v[4] != NULL) {
 			o = ydoc_push_key(&L->y, "resolve_within");
-			load_durations(L, v[4], &p->resolve_ms, &p->nresolve);
+			load_durations(L, v[4], &p->resolve, &p->nresolve);
 			ydoc_pop(&L->y, o);
 		}
 		if (v[5] != NULL) {
@@ -877,9 +957,24 @@ static void resolve_levels(struct loader *L)
 	}
 }
 
+/* Is level l of unit u vacant for category c always (pass 0), or in some slot or override only (1)?
+ */
+static bool vacant_in(const struct rules *r, int u, int l, int c, int pass, uint64_t always,
+                      uint64_t some)
+{
+	bool part;
+
+	if (r->ncategories <= 64)
+		return ((pass == 0 ? always : some) >> c & 1) != 0;
+	bool all = route_vacant(r, u, l, c, &part);
+	return pass == 0 ? all : part;
+}
+
 /*
  * A leaf unit where some level is vacant for some category: one warning per
- * unit and level. Asks the routing tables, as an incident would.
+ * unit and level, and one more when it is vacant during some slots or
+ * overrides of the schedules its lists name. Asks the routing tables, as
+ * an incident would.
  */
 static void warn_vacancies(struct loader *L)
 {
@@ -893,35 +988,41 @@ static void warn_vacancies(struct loader *L)
 			continue;
 		for (size_t l = 0; l < r->nlevels; l++) {
 			const struct rules_level *lv = &r->levels[l];
-			size_t nvac = 0;
-			uint64_t mask = ncat <= 64 ? route_vacant_cats(r, (int)u, (int)l) : 0;
+			uint64_t some = 0, mask = 0;
 
-			if (ncat <= 64 && mask == 0)
+			if (ncat <= 64 &&
+			    (mask = route_vacant_cats(r, (int)u, (int)l, &some)) == 0 && some == 0)
 				continue;
-			for (size_t c = 0; c < ncat; c++) {
-				if (ncat <= 64 ? (mask >> c & 1) == 0
-				               : !route_vacant(r, (int)u, (int)l, (int)c))
+			for (int pass = 0; pass < 2; pass++) {
+				size_t nvac = 0;
+				for (size_t c = 0; c < ncat; c++) {
+					if (!vacant_in(r, (int)u, (int)l, (int)c, pass, mask, some))
+						continue;
+					if (nvac++ == 0)
+						buf_reset(&cats);
+					else
+						buf_puts(&cats, ", ");
+					buf_puts(&cats, r->categories[c].key);
+				}
+				if (nvac == 0)
 					continue;
-				if (nvac++ == 0)
-					buf_reset(&cats);
+				char path[48], what[64];
+				snprintf(path, sizeof(path), "units[%zu]", L->unit_seq[u]);
+				if (nvac == ncat)
+					snprintf(what, sizeof(what), "any category");
 				else
-					buf_puts(&cats, ", ");
-				buf_puts(&cats, r->categories[c].key);
-			}
-			if (nvac == 0)
-				continue;
-			char path[48];
-			snprintf(path, sizeof(path), "units[%zu]", L->unit_seq[u]);
-			if (nvac == ncat)
+					snprintf(what, sizeof(what), "%s",
+					         nvac == 1 ? "category" : "categories");
 				diags_add(L->y.d, DIAG_WARNING, r->units[u].line, r->units[u].col,
 				          path,
-				          "unit \"%s\" has nobody at level \"%s\" for any category",
-				          r->units[u].id, lv->key);
-			else
-				diags_add(L->y.d, DIAG_WARNING, r->units[u].line, r->units[u].col,
-				          path, "unit \"%s\" has nobody at level \"%s\" for %s %s",
+				          "unit \"%s\" has nobody at level \"%s\"%s for %s%s%s",
 				          r->units[u].id, lv->key,
-				          nvac == 1 ? "category" : "categories", cats.data);
+				          pass == 0 ? ""
+				                    : " during some slots or overrides of its "
+				                      "schedules,",
+				          what, nvac == ncat ? "" : " ",
+				          nvac == ncat ? "" : cats.data);
+			}
 		}
 	}
 	buf_free(&cats);
@@ -930,6 +1031,14 @@ static void warn_vacancies(struct loader *L)
 static void warn_unreferenced(struct loader *L)
 {
 	struct rules *r = L->r;
+
+	for (size_t i = 0; i < r->nschedules; i++) {
+		if (!r->schedules[i].referenced)
+			diags_add(L->y.d, DIAG_WARNING, r->schedules[i].line, r->schedules[i].col,
+			          "schedules",
+			          "schedule \"%s\" is not referenced by any people list",
+			          r->schedules[i].name);
+	}
 
 	for (size_t p = 0; p < r->npeople; p++) {
 		if (L->referenced[p] || r->people[p].admin)
@@ -991,7 +1100,56 @@ static struct rules *rules_new(const char *name)
 	htab_init(&r->level_index, 16);
 	htab_init(&r->role_index, 16);
 	htab_init(&r->policy_index, 16);
+	htab_init(&r->schedule_index, 16);
 	return r;
+}
+
+/* The calendar and the rules' zone: the calendar's, else Asia/Shanghai. */
+static void load_calendar(struct loader *L, const struct ynode *n)
+{
+	struct rules *r = L->r;
+	char err[256];
+
+	L->covered_ms = -1;
+	if (n != NULL) {
+		size_t o = ydoc_push_key(&L->y, "calendar");
+		r->calendar = calendar_load(&L->y, n, r->path, L->now, L->today);
+		ydoc_pop(&L->y, o);
+	}
+	if (r->calendar != NULL) {
+		const struct calendar *c = r->calendar;
+		r->tz = calendar_tz(c);
+		if (calendar_covered_until(c) != INT64_MIN) {
+			int64_t today =
+			        L->today != INT64_MIN ? L->today : calendar_day_of(r->tz, L->now);
+			L->covered_ms = calendar_worktime(
+			        c, calendar_day_start(r->tz, today),
+			        calendar_day_start(r->tz, calendar_covered_until(c) + 1));
+		}
+		return;
+	}
+	r->own_tz = tz_load(RULES_DEFAULT_ZONE, err, sizeof(err));
+	if (r->own_tz == NULL) /* no tz database: the zone's offset since 1991 */
+		r->own_tz = tz_fixed(RULES_DEFAULT_ZONE, 8 * 3600000LL);
+	r->tz = r->own_tz;
+}
+
+const char *rules_dur_text(const struct rules_dur *d, char out[DUR_BUFSZ])
+{
+	if (d->d.working)
+		return d->text;
+	duration_format(d->d.ms, out);
+	return out;
+}
+
+int64_t rules_today(void)
+{
+	const char *s = getenv("GRIDROUTE_TODAY");
+	int64_t day;
+
+	if (s == NULL || calendar_parse_date(s, strlen(s), &day) < 0)
+		return INT64_MIN;
+	return day;
 }
 
 static void section(struct loader *L, const char *key, const struct ynode *n,
@@ -1006,11 +1164,13 @@ static void section(struct loader *L, const char *key, const struct ynode *n,
 static struct rules *load_doc(struct loader *L, size_t errors_before)
 {
 	static const char *const keys[] = {"version", "levels",   "categories", "people",
-	                                   "units",   "policies", NULL};
+	                                   "units",   "policies", "calendar",   "schedules"};
+	static const char *const required[] = {"version", "levels",   "categories", "people",
+	                                       "units",   "policies", NULL};
 	struct diags *d = L->y.d;
-	const struct ynode *v[6];
+	const struct ynode *v[8];
 
-	if (ydoc_fields(&L->y, ydoc_root(&L->y), keys, 6, keys, v) < 0)
+	if (ydoc_fields(&L->y, ydoc_root(&L->y), keys, 8, required, v) < 0)
 		goto out;
 	if (v[0] != NULL) {
 		int64_t version;
@@ -1022,12 +1182,18 @@ static struct rules *load_doc(struct loader *L, size_t errors_before)
 		ydoc_pop(&L->y, o);
 	}
 	/* in dependency order, whatever the order in the file */
+	load_calendar(L, v[6]);
 	if (v[1] != NULL)
 		section(L, "levels", v[1], load_levels);
 	if (v[2] != NULL)
 		section(L, "categories", v[2], load_categories);
 	if (v[3] != NULL)
 		section(L, "people", v[3], load_people);
+	if (v[7] != NULL && L->referenced != NULL) {
+		size_t o = ydoc_push_key(&L->y, "schedules");
+		schedule_load(&L->y, v[7], L->r, L->referenced);
+		ydoc_pop(&L->y, o);
+	}
 	if (v[4] != NULL)
 		section(L, "units", v[4], load_units);
 	resolve_levels(L);
@@ -1059,6 +1225,8 @@ out:
 static void loader_init(struct loader *L, const char *name)
 {
 	memset(L, 0, sizeof(*L));
+	L->now = time_now_ms();
+	L->today = rules_today();
 	L->r = rules_new(name);
 	L->level_unit_nodes = xcalloc(RULES_MAX_LEVELS, sizeof(*L->level_unit_nodes));
 }
@@ -1119,6 +1287,10 @@ void rules_free(struct rules *r)
 	if (r == NULL)
 		return;
 	route_index_free(r->route);
+	schedule_free(r->schedules, r->nschedules);
+	htab_free(&r->schedule_index);
+	calendar_free(r->calendar);
+	tz_free(r->own_tz);
 	for (size_t i = 0; i < r->nlevels; i++) {
 		free(r->levels[i].key);
 		free(r->levels[i].name);
@@ -1147,8 +1319,12 @@ void rules_free(struct rules *r)
 			free(p->attrs[k].values);
 		}
 		free(p->attrs);
-		free(p->ack_ms);
-		free(p->resolve_ms);
+		for (size_t k = 0; k < p->nack; k++)
+			free(p->ack[k].text);
+		for (size_t k = 0; k < p->nresolve; k++)
+			free(p->resolve[k].text);
+		free(p->ack);
+		free(p->resolve);
 		free(p->co_roles);
 	}
 	free(r->policies);
@@ -1191,8 +1367,17 @@ void rules_free(struct rules *r)
 
 void rules_summary(const struct rules *r, char *out, size_t outsz)
 {
-	snprintf(out, outsz, "%zu levels, %zu categories, %zu units, %zu people, %zu policies",
-	         r->nlevels, r->ncategories, r->nunits, r->npeople, r->npolicies);
+	int n = snprintf(out, outsz,
+	                 "%zu levels, %zu categories, %zu units, %zu people, %zu policies",
+	                 r->nlevels, r->ncategories, r->nunits, r->npeople, r->npolicies);
+	if (r->nschedules > 0 && n > 0 && (size_t)n < outsz)
+		snprintf(out + n, outsz - (size_t)n, ", %zu schedule%s", r->nschedules,
+		         r->nschedules == 1 ? "" : "s");
+}
+
+int rules_schedule(const struct rules *r, const char *name)
+{
+	return htab_get(&r->schedule_index, name, strlen(name));
 }
 
 int rules_unit(const struct rules *r, const char *id, size_t len)

@@ -41,6 +41,16 @@ static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 	*y = yoe + era * 400 + (*m <= 2);
 }
 
+int64_t time_days_from_civil(int64_t y, int m, int d)
+{
+	return days_from_civil(y, m, d);
+}
+
+void time_civil_from_days(int64_t days, int64_t *y, int *m, int *d)
+{
+	civil_from_days(days, y, m, d);
+}
+
 /*
  * The instants time_format can write: 0001-01-01T00:00:00.000Z to
  * 9999-12-31T23:59:59.999Z. Parsing takes a narrower range, from the
@@ -196,55 +206,78 @@ void time_format(int64_t ms, char out[TIME_BUFSZ])
 	out[24] = '\0';
 }
 
-int duration_parse(const char *s, int64_t *ms)
+/* The units of a duration: clock ones, then working ones ("wd" is the calendar's day). */
+static const struct {
+	const char *name;
+	int64_t ms; /* 0: one working day */
+	bool working;
+} dur_units[] = {
+        {"ms", 1, false},       {"s", 1000, false},  {"m", 60000, false},   {"h", 3600000, false},
+        {"d", 86400000, false}, {"wm", 60000, true}, {"wh", 3600000, true}, {"wd", 0, true},
+};
+
+int wdur_parse(const char *s, int64_t wd_ms, struct wdur *out)
 {
 	int64_t total = 0;
 	size_t i = 0, len = strlen(s);
+	int kinds = 0; /* bit 0: clock units seen, bit 1: working ones */
 
 	if (len == 0)
-		return -1;
+		return DUR_SYNTAX;
 	while (i < len) {
-		int64_t v = 0, mult;
-		size_t start = i;
+		int64_t v = 0, mult = -1;
+		size_t start = i, best = 0;
 
 		while (i < len && s[i] >= '0' && s[i] <= '9') {
 			int dg = s[i] - '0';
 			if (v > (INT64_MAX - dg) / 10)
-				return -1;
+				return DUR_SYNTAX;
 			v = v * 10 + dg;
 			i++;
 		}
 		if (i == start || i >= len)
-			return -1;
-		if (s[i] == 'm' && i + 1 < len && s[i + 1] == 's') {
-			mult = 1;
-			i += 2;
-		} else {
-			switch (s[i]) {
-			case 's':
-				mult = 1000;
-				break;
-			case 'm':
-				mult = 60 * 1000;
-				break;
-			case 'h':
-				mult = 3600 * 1000;
-				break;
-			case 'd':
-				mult = 86400 * 1000;
-				break;
-			default:
-				return -1;
+			return DUR_SYNTAX;
+		/* the longest unit name that follows: "ms" before "m" */
+		for (size_t k = 0; k < GR_NELEM(dur_units); k++) {
+			size_t n = strlen(dur_units[k].name);
+			if (n > best && strncmp(s + i, dur_units[k].name, n) == 0) {
+				best = n;
+				mult = dur_units[k].ms;
+				kinds |= dur_units[k].working ? 2 : 1;
 			}
-			i++;
 		}
+		if (best == 0)
+			return DUR_SYNTAX;
+		i += best;
+		if (mult == 0)
+			mult = wd_ms > 0 ? wd_ms : 1;
 		if (v > (INT64_MAX - total) / mult)
-			return -1;
+			return DUR_TOO_LONG;
 		total += v * mult;
 	}
+	if (kinds == 3)
+		return DUR_MIXED;
+	if (kinds == 2 && wd_ms <= 0)
+		return DUR_NO_CALENDAR;
 	if (total == 0)
+		return DUR_ZERO;
+	if (total > DUR_MAX_DAYS * (kinds == 2 ? wd_ms : DAY_MS))
+		return DUR_TOO_LONG;
+	out->ms = total;
+	out->working = kinds == 2;
+	return DUR_OK;
+}
+
+int duration_parse(const char *s, int64_t *ms)
+{
+	struct wdur d;
+	int rc = wdur_parse(s, 0, &d);
+
+	if (rc == DUR_ZERO)
 		return -2;
-	*ms = total;
+	if (rc != DUR_OK)
+		return -1;
+	*ms = d.ms;
 	return 0;
 }
 

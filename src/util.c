@@ -3,9 +3,12 @@
  * parsing, UTF-8 validation and the string hash.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -225,4 +228,45 @@ uint64_t hash_bytes(const void *p, size_t len)
 		h *= 1099511628211ULL;
 	}
 	return h;
+}
+
+int read_small_file(const char *path, size_t max, char **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	size_t n = 0, size;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size < 0 || (uintmax_t)st.st_size > max) {
+		close(fd);
+		errno = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+		return -1;
+	}
+	size = (size_t)st.st_size;
+	char *p = xmalloc(size + 1);
+	while (n < size) {
+		ssize_t got = read(fd, p + n, size - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			int e = got == 0 ? EIO : errno;
+			close(fd);
+			free(p);
+			errno = e;
+			return -1;
+		}
+		n += (size_t)got;
+	}
+	close(fd);
+	p[n] = '\0';
+	*out = p;
+	*len = n;
+	return 0;
 }

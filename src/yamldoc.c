@@ -746,7 +746,7 @@ int ydoc_bool(struct ydoc *y, const struct ynode *n, bool *out)
 	return -1;
 }
 
-int ydoc_duration(struct ydoc *y, const struct ynode *n, int64_t *out)
+int ydoc_wdur(struct ydoc *y, const struct ynode *n, int64_t wd_ms, struct wdur *out)
 {
 	const char *s;
 
@@ -756,11 +756,33 @@ int ydoc_duration(struct ydoc *y, const struct ynode *n, int64_t *out)
 		return -1;
 	}
 	s = ydoc_text(y, n);
-	switch (duration_parse(s, out)) {
-	case 0:
+	switch (wdur_parse(s, wd_ms > 0 ? wd_ms : 0, out)) {
+	case DUR_OK:
 		return 0;
-	case -2:
+	case DUR_ZERO:
 		ydoc_error(y, n, "duration \"%s\" must be greater than zero", s);
+		return -1;
+	case DUR_MIXED:
+		ydoc_error(y, n,
+		           "duration \"%s\" mixes clock units (ms, s, m, h, d) and working units "
+		           "(wm, wh, wd)",
+		           s);
+		return -1;
+	case DUR_NO_CALENDAR:
+		if (wd_ms < 0)
+			ydoc_error(
+			        y, n,
+			        "duration \"%s\": working units (wm, wh, wd) are not allowed here",
+			        s);
+		else
+			ydoc_error(y, n,
+			           "duration \"%s\" is in working units, which need a calendar: "
+			           "section",
+			           s);
+		return -1;
+	case DUR_TOO_LONG:
+		ydoc_error(y, n, "duration \"%s\" is longer than %d%s", s, DUR_MAX_DAYS,
+		           strchr(s, 'w') != NULL ? "wd" : "d");
 		return -1;
 	default:
 		if (s[0] == '-')
@@ -768,11 +790,20 @@ int ydoc_duration(struct ydoc *y, const struct ynode *n, int64_t *out)
 		else
 			ydoc_error(y, n,
 			           "invalid duration \"%s\": expected a number and a unit (ms, s, "
-			           "m, h, "
-			           "d), e.g. 500ms, 90s or 1h30m",
-			           s);
+			           "m, h, d%s), e.g. 500ms, 90s or 1h30m",
+			           s, wd_ms > 0 ? ", or working wm, wh, wd" : "");
 		return -1;
 	}
+}
+
+int ydoc_duration(struct ydoc *y, const struct ynode *n, int64_t *out)
+{
+	struct wdur d;
+
+	if (ydoc_wdur(y, n, -1, &d) < 0)
+		return -1;
+	*out = d.ms;
+	return 0;
 }
 
 int ydoc_expect_map(struct ydoc *y, const struct ynode *n)

@@ -206,7 +206,7 @@ static struct run bench_parse_route(const struct bench *b, uint64_t *sum)
 		struct incident inc;
 
 		if (incident_parse(l->buf, l->len, &ctx, &inc, &rj) == 0) {
-			if (route_incident(b->r, &inc, &res, &rj) == 0) {
+			if (route_incident(b->r, &inc, ENTRY_MS, &res, &rj) == 0) {
 				run.ok++;
 				*sum += mix(&res);
 			} else {
@@ -230,7 +230,7 @@ static struct run bench_route_only(const struct bench *b, uint64_t *sum)
 	double t0 = now(), t = t0;
 
 	for (size_t i = 0;; i = i + 1 == b->nincs ? 0 : i + 1) {
-		if (route_incident(b->r, &b->incs[i], &res, &rj) == 0) {
+		if (route_incident(b->r, &b->incs[i], ENTRY_MS, &res, &rj) == 0) {
 			run.ok++;
 			*sum += mix(&res);
 		} else {
@@ -383,7 +383,7 @@ int main(int argc, char **argv)
 			by_reason[rj.reason]++;
 			continue;
 		}
-		if (route_incident(r, &incs[nincs], &res, &rj) < 0) {
+		if (route_incident(r, &incs[nincs], ENTRY_MS, &res, &rj) < 0) {
 			by_reason[rj.reason]++;
 		} else {
 			nrouted++;

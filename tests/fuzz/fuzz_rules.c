@@ -57,7 +57,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct route_result rt;
 		struct rejection rj;
 		if (incident_parse(doc, sizeof(doc) - 1, &ctx, &inc, &rj) == 0) {
-			route_incident(r, &inc, &rt, &rj);
+			/* schedules read at two instants, one of them a deadline of working time */
+			route_incident(r, &inc, 1767225600000LL, &rt, &rj);
+			route_incident(r, &inc,
+			               calendar_deadline(r->calendar, 1767225600000LL,
+			                                 (struct wdur){13 * 3600000LL, true}),
+			               &rt, &rj);
 			incident_free(&inc);
 		}
 		rules_free(r);

@@ -65,7 +65,7 @@ def routed(r, server, doc, channel="patrol"):
 # ---- help and usage ------------------------------------------------------
 
 COMMANDS = ["submit", "ack", "resolve", "escalate", "reassign", "comment", "show", "ls", "tail",
-            "deadletter", "stats", "explain", "check", "diff"]
+            "deadletter", "stats", "explain", "check", "calendar", "schedule", "diff"]
 
 
 def test_help_lists_every_command():

@@ -64,12 +64,14 @@ def test_the_tree(dest):
         "etc/gridroute/rules.yaml": 0o644,
         "etc/gridroute/redis-acl.conf": 0o600,
         "etc/gridroute/redis-password": 0o600,
+        "etc/gridroute/holidays/cn-2026.yaml": 0o644,
         "usr/share/doc/gridroute/README.md": 0o644,
         "usr/share/doc/gridroute/operations.md": 0o644,
         "usr/share/doc/gridroute/spec-deviations.md": 0o644,
         "usr/share/doc/gridroute/examples/gridrouted.yaml": 0o644,
         "usr/share/doc/gridroute/examples/rules.yaml": 0o644,
         "usr/share/doc/gridroute/examples/redis-acl.conf": 0o644,
+        "usr/share/doc/gridroute/examples/holidays/cn-2026.yaml": 0o644,
     }
     for name in MAN.values():
         expect[name] = 0o644
@@ -79,8 +81,8 @@ def test_the_tree(dest):
         assert mode(path) == m, "%s: %o" % (rel, mode(path))
     assert os.path.getsize(os.path.join(dest, "etc/gridroute/redis-password")) == 0
     for rel in ("etc/gridroute/gridrouted.yaml", "etc/gridroute/rules.yaml",
-                "etc/gridroute/redis-acl.conf"):
-        assert read(dest, rel) == read(ROOT, "conf", os.path.basename(rel))
+                "etc/gridroute/redis-acl.conf", "etc/gridroute/holidays/cn-2026.yaml"):
+        assert read(dest, rel) == read(ROOT, "conf", os.path.relpath(rel, "etc/gridroute"))
     for man, rel in MAN.items():
         assert read(dest, rel) == read(ROOT, "docs", man)
     # PREFIX=/usr: the unit as written in the repository
@@ -123,7 +125,8 @@ def test_uninstall_leaves_only_the_config(tmp):
     left = sorted(os.path.relpath(os.path.join(d, f), tmp)
                   for d, _, fs in os.walk(tmp) for f in fs)
     assert left == ["etc/gridroute/" + n for n in
-                    ("gridrouted.yaml", "redis-acl.conf", "redis-password", "rules.yaml")]
+                    ("gridrouted.yaml", "holidays/cn-2026.yaml", "redis-acl.conf",
+                     "redis-password", "rules.yaml")]
 
 
 def test_another_prefix_rewrites_the_unit(tmp):
@@ -402,6 +405,23 @@ tests:
       - eval_time: 5m
         alertname: GridrouteBreaches
         exp_alerts: []
+  # covered_until 23 days after the start (a), none (b: no calendar), a year away (c)
+  - interval: 1m
+    input_series:
+      - series: 'gridroute_calendar_covered_until_timestamp_seconds{instance="a"}'
+        values: '2000000x180'
+      - series: 'gridroute_calendar_covered_until_timestamp_seconds{instance="b"}'
+        values: '0x180'
+      - series: 'gridroute_calendar_covered_until_timestamp_seconds{instance="c"}'
+        values: '31536000x180'
+    alert_rule_test:
+      - eval_time: 2h
+        alertname: GridrouteCalendarRunningOut
+        exp_alerts:
+          - exp_labels: {severity: warning, instance: a}
+            exp_annotations:
+              summary: "the holiday calendar of the rules on a ends in less than 30 days"
+              description: "add next year's arrangement: docs/operations.md, The holiday calendar of a new year"
 """
 
 
@@ -413,7 +433,7 @@ def test_alerting_rules_pass_promtool(tmp):
     p = subprocess.run(["promtool", "check", "rules", rules], capture_output=True, text=True,
                        timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "SUCCESS: 8 rules found" in p.stdout, p.stdout
+    assert "SUCCESS: 9 rules found" in p.stdout, p.stdout
     tests = os.path.join(tmp, "tests.yaml")
     with open(tests, "w") as f:
         f.write(PROMTOOL_TESTS)

@@ -121,11 +121,12 @@ static void assert_people(json_t *a, const char *id0, const char *name0, size_t 
 static void test_json_shape(void **state)
 {
 	json_t *j = run_json(*state, camera_inc, NULL);
-	static const char *const keys[] = {"policy", "unit", "reported_unit", "fallback", "chain"};
-	static const char *const lkeys[] = {"level",           "level_key",         "level_name",
-	                                    "vacant",          "assignees",         "co_assignees",
-	                                    "ack_within_ms",   "resolve_within_ms", "ack_deadline",
-	                                    "resolve_deadline"};
+	static const char *const keys[] = {"policy",   "unit",          "reported_unit",
+	                                   "fallback", "case_deadline", "chain"};
+	static const char *const lkeys[] = {
+	        "level",         "level_key",         "level_name",   "vacant",
+	        "assignees",     "co_assignees",      "ack_within",   "resolve_within",
+	        "ack_within_ms", "resolve_within_ms", "ack_deadline", "resolve_deadline"};
 	size_t i = 0;
 	const char *k;
 	json_t *v;

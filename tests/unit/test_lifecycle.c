@@ -336,7 +336,7 @@ static void create(const struct rules *r, const char *json, int64_t now, struct 
 	struct rejection rj = {REASON_NONE, ""};
 
 	parse_incident(json, now, inc);
-	if (route_incident(r, inc, &rt, &rj) != 0)
+	if (route_incident(r, inc, now, &rt, &rj) != 0)
 		fail_msg("not routed: %s", rj.msg);
 	effects_init(e);
 	lifecycle_create(r, inc, &rt, now, &patrol_src, SHA_A, e);

@@ -19,6 +19,7 @@
 
 #define MIN  60000LL
 #define HOUR 3600000LL
+#define T0   1764129600000LL /* 2025-11-26T04:00:00Z: when the routing happens */
 
 struct fixture {
 	struct rules *basic;
@@ -158,7 +159,7 @@ static void chain_for(const struct rules *r, const char *unit, const char *cat, 
 			pol = &r->policies[i];
 	}
 	assert_true(policy == NULL || pol != NULL);
-	route_chain(r, u, rules_category(r, cat), pol, c);
+	route_chain(r, u, rules_category(r, cat), pol, T0, c);
 }
 
 static const struct rules_policy *policy_named(const struct rules *r, const char *name)
@@ -216,7 +217,7 @@ static void test_unit_unknown(void **state)
 	assert_int_equal(unit_of(f->basic, "z/s/c", &fb), -1);
 	assert_int_equal(unit_of(f->basic, "xx", &fb), -1);
 	mkinc(&inc, CH_PATROL, SEV_NORMAL, "urban", "z/a", NULL);
-	assert_int_equal(route_incident(f->basic, &inc, &rr, &rj), -1);
+	assert_int_equal(route_incident(f->basic, &inc, T0, &rr, &rj), -1);
 	assert_int_equal(rj.reason, REASON_UNKNOWN_UNIT);
 	assert_string_equal(rj.msg, "unit \"z/a\" is not configured and has no configured parent");
 	rminc(&inc);
@@ -230,7 +231,7 @@ static void test_route_fallback_flag(void **state)
 	struct rejection rj = {0};
 
 	mkinc(&inc, CH_PATROL, SEV_NORMAL, "urban", "x/s/c/g1/house7", NULL);
-	assert_int_equal(route_incident(f->basic, &inc, &rr, &rj), 0);
+	assert_int_equal(route_incident(f->basic, &inc, T0, &rr, &rj), 0);
 	assert_true(rr.fallback);
 	assert_string_equal(uid(f->basic, rr.unit), "x/s/c/g1");
 	assert_string_equal(f->basic->policies[rr.policy].name, "default");
@@ -239,7 +240,7 @@ static void test_route_fallback_flag(void **state)
 	rminc(&inc);
 
 	mkinc(&inc, CH_PATROL, SEV_NORMAL, "urban", "x/s/c/g1", NULL);
-	assert_int_equal(route_incident(f->basic, &inc, &rr, &rj), 0);
+	assert_int_equal(route_incident(f->basic, &inc, T0, &rr, &rj), 0);
 	assert_false(rr.fallback);
 	rminc(&inc);
 }
@@ -351,7 +352,7 @@ static void test_no_policy(void **state)
 	struct rejection rj = {0};
 
 	mkinc(&inc, CH_PATROL, SEV_NORMAL, "urban", "x/u/g7", NULL);
-	assert_int_equal(route_incident(r, &inc, &rr, &rj), -1);
+	assert_int_equal(route_incident(r, &inc, T0, &rr, &rj), -1);
 	assert_int_equal(rj.reason, REASON_NO_POLICY);
 	assert_string_equal(rj.msg, "no policy matches (channel patrol, category urban, unit "
 	                            "x/u/g7, severity normal)");
@@ -525,7 +526,7 @@ static void test_no_assignee(void **state)
 	struct rejection rj = {0};
 
 	mkinc(&inc, CH_PATROL, SEV_NORMAL, "safety", "y/a/b", NULL);
-	assert_int_equal(route_incident(r, &inc, &rr, &rj), -1);
+	assert_int_equal(route_incident(r, &inc, T0, &rr, &rj), -1);
 	assert_int_equal(rj.reason, REASON_NO_ASSIGNEE);
 	assert_string_equal(rj.msg, "nobody is on duty at any level from \"district\" up for unit "
 	                            "\"y\" and category \"safety\"");
@@ -533,7 +534,7 @@ static void test_no_assignee(void **state)
 
 	/* Same unit, another category: the district is on duty. */
 	mkinc(&inc, CH_PATROL, SEV_NORMAL, "urban", "y/a/b", NULL);
-	assert_int_equal(route_incident(r, &inc, &rr, &rj), 0);
+	assert_int_equal(route_incident(r, &inc, T0, &rr, &rj), 0);
 	assert_string_equal(r->policies[rr.policy].name, "y-top");
 	assert_int_equal(rr.level, 4);
 	rminc(&inc);
@@ -547,7 +548,7 @@ static void test_first_level_skips_vacant(void **state)
 	struct rejection rj = {0};
 
 	mkinc(&inc, CH_PATROL, SEV_NORMAL, "urban", "x/s/c", NULL);
-	assert_int_equal(route_incident(r, &inc, &rr, &rj), 0);
+	assert_int_equal(route_incident(r, &inc, T0, &rr, &rj), 0);
 	assert_int_equal(rr.level, 2);
 	rminc(&inc);
 }
@@ -561,7 +562,7 @@ static void test_unknown_category(void **state)
 
 	/* The category is checked before the unit (SPEC §8 order). */
 	mkinc(&inc, CH_PATROL, SEV_NORMAL, "xyz", "nowhere", NULL);
-	assert_int_equal(route_incident(r, &inc, &rr, &rj), -1);
+	assert_int_equal(route_incident(r, &inc, T0, &rr, &rj), -1);
 	assert_int_equal(rj.reason, REASON_UNKNOWN_CATEGORY);
 	assert_string_equal(rj.msg, "unknown category \"xyz\"");
 	rminc(&inc);
@@ -575,22 +576,22 @@ static void test_durations(void **state)
 	const struct rules_policy *p = policy_named(r, "timed"); /* start leader */
 
 	/* Below start: entry 0. */
-	assert_int_equal(route_ack_within(r, p, 0), 5 * MIN);
-	assert_int_equal(route_resolve_within(r, p, 0), 1 * HOUR);
-	assert_int_equal(route_ack_within(r, p, 1), 5 * MIN);
-	assert_int_equal(route_resolve_within(r, p, 1), 1 * HOUR);
-	assert_int_equal(route_ack_within(r, p, 2), 10 * MIN);
-	assert_int_equal(route_resolve_within(r, p, 2), 2 * HOUR);
+	assert_int_equal(route_ack_within(r, p, 0)->d.ms, 5 * MIN);
+	assert_int_equal(route_resolve_within(r, p, 0)->d.ms, 1 * HOUR);
+	assert_int_equal(route_ack_within(r, p, 1)->d.ms, 5 * MIN);
+	assert_int_equal(route_resolve_within(r, p, 1)->d.ms, 1 * HOUR);
+	assert_int_equal(route_ack_within(r, p, 2)->d.ms, 10 * MIN);
+	assert_int_equal(route_resolve_within(r, p, 2)->d.ms, 2 * HOUR);
 	/* A short list repeats its last entry. */
-	assert_int_equal(route_ack_within(r, p, 3), 10 * MIN);
-	assert_int_equal(route_resolve_within(r, p, 3), 4 * HOUR);
-	assert_int_equal(route_ack_within(r, p, 4), 10 * MIN);
-	assert_int_equal(route_resolve_within(r, p, 4), 4 * HOUR);
+	assert_int_equal(route_ack_within(r, p, 3)->d.ms, 10 * MIN);
+	assert_int_equal(route_resolve_within(r, p, 3)->d.ms, 4 * HOUR);
+	assert_int_equal(route_ack_within(r, p, 4)->d.ms, 10 * MIN);
+	assert_int_equal(route_resolve_within(r, p, 4)->d.ms, 4 * HOUR);
 
 	p = policy_named(r, "default");
 	for (int l = 0; l < 5; l++) {
-		assert_int_equal(route_ack_within(r, p, l), 30 * MIN);
-		assert_int_equal(route_resolve_within(r, p, l), 24 * HOUR);
+		assert_int_equal(route_ack_within(r, p, l)->d.ms, 30 * MIN);
+		assert_int_equal(route_resolve_within(r, p, l)->d.ms, 24 * HOUR);
 	}
 }
 
@@ -871,7 +872,7 @@ static void check_tables(const struct rules *r)
 			struct route_chain ch;
 			size_t nco = 0;
 
-			route_chain(r, (int)u, (int)c, &all, &ch);
+			route_chain(r, (int)u, (int)c, &all, T0, &ch);
 			assert_int_equal(ch.nlevels, r->nlevels);
 			for (size_t l = 0; l < r->nlevels; l++) {
 				const struct rules_level *lv = &r->levels[l];
@@ -880,16 +881,16 @@ static void check_tables(const struct rules *r)
 				assert_int_equal(ch.levels[l].unit, at);
 				assert_true(same_people(&ch.levels[l].assignees, &pl));
 				assert_int_equal(ch.levels[l].vacant, pl.n == 0);
-				assert_int_equal(route_vacant(r, (int)u, (int)l, (int)c),
+				assert_int_equal(route_vacant(r, (int)u, (int)l, (int)c, NULL),
 				                 pl.n == 0);
 				if (r->ncategories <= 64)
-					assert_int_equal(route_vacant_cats(r, (int)u, (int)l) >> c &
-					                         1,
-					                 pl.n == 0);
+					assert_int_equal(
+					        route_vacant_cats(r, (int)u, (int)l, NULL) >> c & 1,
+					        pl.n == 0);
 			}
 			for (size_t k = 0; k < all.nco; k++) {
 				struct rules_plist pl = model_co(r, (int)u, roles[k], (int)c);
-				struct rules_plist one = route_co(r, (int)u, roles[k], (int)c);
+				struct rules_plist one = route_co(r, (int)u, roles[k], (int)c, T0);
 				assert_true(same_people(&one, &pl));
 				if (pl.n == 0)
 					continue;
@@ -927,7 +928,7 @@ static void test_unit_very_deep(void **state)
 	assert_string_equal(uid(f->basic, unit_of(f->basic, deep, &fb)), "x/s/c/g1");
 	assert_true(fb);
 	mkinc(&inc, CH_PATROL, SEV_NORMAL, "legal", deep, NULL);
-	assert_int_equal(route_incident(f->basic, &inc, &rr, &rj), 0);
+	assert_int_equal(route_incident(f->basic, &inc, T0, &rr, &rj), 0);
 	assert_true(rr.fallback);
 	assert_string_equal(uid(f->basic, rr.unit), "x/s/c/g1");
 	assert_string_equal(f->basic->policies[rr.policy].name, "timed");
@@ -972,17 +973,17 @@ static void test_many_categories(void **state)
 	assert_non_null(r);
 
 	mkinc(&inc, CH_ALERT, SEV_HIGH, "c69", "x/y", NULL);
-	assert_int_equal(route_incident(r, &inc, &rr, &rj), 0);
+	assert_int_equal(route_incident(r, &inc, T0, &rr, &rj), 0);
 	assert_string_equal(r->policies[rr.policy].name, "late");
 	assert_string_equal(names(r, &rr.chain.levels[0].assignees), "p2");
 	rminc(&inc);
 	mkinc(&inc, CH_ALERT, SEV_HIGH, "c64", "x", NULL);
-	assert_int_equal(route_incident(r, &inc, &rr, &rj), 0);
+	assert_int_equal(route_incident(r, &inc, T0, &rr, &rj), 0);
 	assert_string_equal(r->policies[rr.policy].name, "rest");
 	assert_string_equal(names(r, &rr.chain.levels[0].assignees), "p1");
 	rminc(&inc);
 	mkinc(&inc, CH_ALERT, SEV_HIGH, "c70", "x", NULL);
-	assert_int_equal(route_incident(r, &inc, &rr, &rj), -1);
+	assert_int_equal(route_incident(r, &inc, T0, &rr, &rj), -1);
 	assert_int_equal(rj.reason, REASON_UNKNOWN_CATEGORY);
 	rminc(&inc);
 	check_tables(r);

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "rules.h"
+#include "testutil.h"
 
 #define NAME     "rules.yaml"
 #define ERRORS   "tests/unit/data/rules_errors.yaml"
@@ -56,21 +57,6 @@
 
 #define MIN  60000LL
 #define HOUR 3600000LL
-
-/* Every diagnostic as diag_format words it, one per line; caller frees. */
-static char *format_all(const struct diags *d)
-{
-	struct buf b;
-
-	buf_init(&b);
-	for (size_t i = 0; i < d->n; i++) {
-		char *s = diag_format(d, &d->v[i]);
-		buf_puts(&b, s);
-		buf_putc(&b, '\n');
-		free(s);
-	}
-	return buf_detach(&b);
-}
 
 /*
  * Load buf[0..len) and compare the diagnostics with expected, whole. The
@@ -1094,6 +1080,8 @@ static void test_sample_rules(void **state)
 	char sum[128];
 
 	(void)state;
+	/* mid-2026 the sample is clean */
+	setenv("GRIDROUTE_TODAY", "2026-06-01", 1);
 	diags_init(&d, SAMPLE);
 	r = rules_load(SAMPLE, &d);
 	if (d.n > 0)
@@ -1102,13 +1090,31 @@ static void test_sample_rules(void **state)
 	assert_int_equal(d.nerrors, 0);
 	assert_int_equal(d.nwarnings, 0);
 	rules_summary(r, sum, sizeof(sum));
-	assert_string_equal(sum, "5 levels, 9 categories, 14 units, 39 people, 11 policies");
+	assert_string_equal(
+	        sum, "5 levels, 9 categories, 14 units, 44 people, 12 policies, 1 schedule");
 	assert_string_equal(r->path, SAMPLE);
 	assert_string_equal(r->levels[0].key, "member");
 	assert_string_equal(r->levels[4].name, "区");
-	assert_true(r->policies[10].catch_all);
-	for (size_t i = 0; i < 10; i++)
+	assert_true(r->policies[11].catch_all);
+	for (size_t i = 0; i < 11; i++)
 		assert_false(r->policies[i].catch_all);
+	assert_non_null(r->calendar);
+	assert_string_equal(tz_name(r->tz), "Asia/Shanghai");
+	rules_free(r);
+	diags_free(&d);
+	/* in December, its only warning is that 2027's holidays are still to be added */
+	setenv("GRIDROUTE_TODAY", "2026-12-03", 1);
+	diags_init(&d, SAMPLE);
+	r = rules_load(SAMPLE, &d);
+	unsetenv("GRIDROUTE_TODAY");
+	assert_non_null(r);
+	assert_int_equal(d.nwarnings, 1);
+	char *got = format_all(&d);
+	assert_string_equal(got, "conf/holidays/cn-2026.yaml:33:16: warning: covered_until "
+	                         "2026-12-31 is only 28 days after today (2026-12-03): add next "
+	                         "year's holiday arrangement (the State Council publishes it, "
+	                         "usually in November) (covered_until)\n");
+	free(got);
 	rules_free(r);
 	diags_free(&d);
 }
@@ -1223,11 +1229,11 @@ static void test_features_policies(void **state)
 	assert_int_equal(p->start_level, 0);
 	/* a list of durations, and a single one */
 	assert_int_equal(p->nack, 3);
-	assert_int_equal(p->ack_ms[0], 5 * MIN);
-	assert_int_equal(p->ack_ms[1], 10 * MIN);
-	assert_int_equal(p->ack_ms[2], HOUR + 30 * MIN);
+	assert_int_equal(p->ack[0].d.ms, 5 * MIN);
+	assert_int_equal(p->ack[1].d.ms, 10 * MIN);
+	assert_int_equal(p->ack[2].d.ms, HOUR + 30 * MIN);
 	assert_int_equal(p->nresolve, 1);
-	assert_int_equal(p->resolve_ms[0], 500);
+	assert_int_equal(p->resolve[0].d.ms, 500);
 	assert_int_equal(p->nco, 1);
 	assert_int_equal(p->co_roles[0], rules_role(r, "property"));
 
@@ -1238,10 +1244,10 @@ static void test_features_policies(void **state)
 	assert_int_equal(q->ncategories + q->nunits + q->nattrs + q->nco, 0);
 	assert_int_equal(q->start_level, rules_level(r, "leader"));
 	assert_int_equal(q->nack, 1);
-	assert_int_equal(q->ack_ms[0], 24 * HOUR);
+	assert_int_equal(q->ack[0].d.ms, 24 * HOUR);
 	assert_int_equal(q->nresolve, 2);
-	assert_int_equal(q->resolve_ms[0], 2 * HOUR);
-	assert_int_equal(q->resolve_ms[1], 24 * HOUR);
+	assert_int_equal(q->resolve[0].d.ms, 2 * HOUR);
+	assert_int_equal(q->resolve[1].d.ms, 24 * HOUR);
 }
 
 static void test_lookups(void **state)

@@ -286,7 +286,8 @@ static void test_duration_parse(void **state)
 	assert_dur("1d2h3m4s5ms", 93784005);
 	assert_dur("1m1ms", 60001);
 	assert_dur("007s", 7000);
-	assert_dur("9223372036854775807ms", INT64_MAX);
+	assert_dur("3650d", 3650 * 86400000LL);
+	assert_dur("315360000000ms", 3650 * 86400000LL);
 	assert_dur_rc("0s", -2);
 	assert_dur_rc("0ms", -2);
 	assert_dur_rc("0h0m", -2);
@@ -308,6 +309,60 @@ static void test_duration_parse(void **state)
 	assert_dur_rc("9223372036854775807s", -1);
 	assert_dur_rc("106751991167301d", -1);
 	assert_dur_rc("9223372036854775807ms1ms", -1);
+	assert_dur_rc("9223372036854775807ms", -1);
+	assert_dur_rc("3650d1ms", -1);
+	assert_dur_rc("3651d", -1);
+	assert_dur_rc("1wh", -1); /* working units: not for duration_parse */
+}
+
+static void assert_wdur(const char *s, int64_t wd, int rc, int64_t ms, bool working)
+{
+	struct wdur d = {12345, false};
+
+	if (wdur_parse(s, wd, &d) != rc)
+		fail_msg("\"%s\": rc %d, want %d", s, wdur_parse(s, wd, &d), rc);
+	if (rc != DUR_OK) {
+		assert_int_equal(d.ms, 12345);
+		return;
+	}
+	if (d.ms != ms || d.working != working)
+		fail_msg("\"%s\": %lld%s, want %lld%s", s, (long long)d.ms, d.working ? "w" : "",
+		         (long long)ms, working ? "w" : "");
+}
+
+static void test_wdur_parse(void **state)
+{
+	const int64_t wd = 7 * 3600000LL, H = 3600000LL;
+
+	(void)state;
+	assert_wdur("1wh", wd, DUR_OK, H, true);
+	assert_wdur("30wm", wd, DUR_OK, 30 * 60000LL, true);
+	assert_wdur("1wd", wd, DUR_OK, wd, true);
+	assert_wdur("1wd4wh", wd, DUR_OK, wd + 4 * H, true);
+	assert_wdur("4wh1wd", wd, DUR_OK, wd + 4 * H, true);
+	assert_wdur("13wd", wd, DUR_OK, 13 * wd, true);
+	assert_wdur("3650wd", wd, DUR_OK, 3650 * wd, true);
+	assert_wdur("1h30m", wd, DUR_OK, 90 * 60000LL, false);
+	assert_wdur("1h30m", 0, DUR_OK, 90 * 60000LL, false);
+	assert_wdur("1ms", 0, DUR_OK, 1, false);
+	assert_wdur("1h30wm", wd, DUR_MIXED, 0, false);
+	assert_wdur("1wd1d", wd, DUR_MIXED, 0, false);
+	assert_wdur("0wh1m", wd, DUR_MIXED, 0, false);
+	assert_wdur("4wh", 0, DUR_NO_CALENDAR, 0, false);
+	assert_wdur("1wd", 0, DUR_NO_CALENDAR, 0, false);
+	assert_wdur("0wd", wd, DUR_ZERO, 0, false);
+	assert_wdur("0wm0wh", wd, DUR_ZERO, 0, false);
+	assert_wdur("3651wd", wd, DUR_TOO_LONG, 0, false);
+	assert_wdur("3650wd1wm", wd, DUR_TOO_LONG, 0, false);
+	assert_wdur("25551wh", wd, DUR_TOO_LONG, 0, false);
+	assert_wdur("3651d", wd, DUR_TOO_LONG, 0, false);
+	assert_wdur("9223372036854775807wd", wd, DUR_TOO_LONG, 0, false);
+	assert_wdur("1w", wd, DUR_SYNTAX, 0, false);
+	assert_wdur("1wx", wd, DUR_SYNTAX, 0, false);
+	assert_wdur("wh", wd, DUR_SYNTAX, 0, false);
+	assert_wdur("1WH", wd, DUR_SYNTAX, 0, false);
+	assert_wdur("-1wh", wd, DUR_SYNTAX, 0, false);
+	assert_wdur("", wd, DUR_SYNTAX, 0, false);
 }
 
 static void assert_dfmt(int64_t ms, const char *want)
@@ -317,7 +372,7 @@ static void assert_dfmt(int64_t ms, const char *want)
 
 	duration_format(ms, out);
 	assert_string_equal(out, want);
-	if (ms > 0) {
+	if (ms > 0 && ms <= DUR_MAX_DAYS * DAY_MS) {
 		assert_int_equal(duration_parse(out, &back), 0);
 		assert_int_equal(back, ms);
 	}
@@ -391,6 +446,7 @@ int main(void)
 	        cmocka_unit_test(test_format),
 	        cmocka_unit_test(test_format_round_trip),
 	        cmocka_unit_test(test_duration_parse),
+	        cmocka_unit_test(test_wdur_parse),
 	        cmocka_unit_test(test_duration_format),
 	        cmocka_unit_test(test_stream_id_ms),
 	        cmocka_unit_test(test_now),
