@@ -48,8 +48,8 @@ ALL_CFLAGS  = $(WARN) $(OPT) -D_DEFAULT_SOURCE -fstack-protector-strong -fPIE \
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD) $(LDFLAGS)
 
 # The pure modules: no libevent, no hiredis; unit tests and fuzzers drive them.
-CORE := util log timeutil tz calendar diag reason htab yamldoc yamlfast config schedule rules jscan incident route explain lifecycle apply \
-	ctl_diff sha1
+CORE := util log timeutil tz calendar diag reason htab yamldoc yamlfast config schedule rules jscan incident route explain message lifecycle \
+	apply ctl_diff sha1
 CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
 DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o $(BUILD)/intake.o $(BUILD)/escalate.o \
 	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/http.o $(BUILD)/notify.o $(BUILD)/reload.o

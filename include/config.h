@@ -7,6 +7,7 @@
 
 #include "diag.h"
 #include "log.h"
+#include "message.h"
 
 struct config {
 	char *path; /* the config file as named */
@@ -38,6 +39,10 @@ struct config {
 
 	int64_t out_maxlen;
 	int64_t resolved_ms;
+	int64_t kpi_ms; /* retention.kpi */
+
+	enum msg_lang notify_lang; /* notify.language */
+	char *notify_timezone;     /* notify.timezone: "", "UTC" or the rules' zone */
 };
 
 /* Defaults only (no file): what a missing key means. */
@@ -52,6 +57,12 @@ int config_load(const char *path, struct config *c, struct diags *d);
 int config_load_buf(const char *name, const char *buf, size_t len, struct config *c,
                     struct diags *d);
 void config_free(struct config *c);
+
+/*
+ * notify.timezone against the rules' zone (SPEC §3.1): "", "UTC" or that
+ * zone by name. 0, or -1 with a sentence naming the file and the key.
+ */
+int config_check_notify(const struct config *c, const char *rules_zone, char *err, size_t errsz);
 
 /* Split "host:port" or "[v6]:port"; host may be empty. 0 or -1. */
 int config_split_hostport(const char *s, char *host, size_t hostsz, int *port);

@@ -9,6 +9,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "lifecycle.h"
 #include "rconn.h"
 #include "rules.h"
 #include "store.h"
@@ -21,6 +22,8 @@ struct daemon {
 	struct event_base *base;
 	struct config *cfg;
 	struct rules *rules;
+	struct lc_conf lconf; /* notify and retention.kpi, for the lifecycle */
+	struct tz *utc;       /* notify.timezone: UTC */
 	struct rconn *rd;
 	struct rconn *wr;
 	struct store *store;

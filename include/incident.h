@@ -90,7 +90,35 @@ int incident_parse(const char *buf, size_t len, const struct incident_ctx *ctx,
                    struct incident *out, struct rejection *rj);
 void incident_free(struct incident *inc);
 
-enum cmd_op { OP_ACK, OP_RESOLVE, OP_ESCALATE, OP_REASSIGN, OP_COMMENT, OP__COUNT };
+/*
+ * A stored document doc[0..len) with its "unit" and "category" replaced
+ * (NULL: kept), appended to out, the other members as they are (a
+ * redispatch, SPEC §5). unit and category must be valid ids. 0, or -1
+ * when doc is not a JSON object.
+ */
+int incident_doc_replace(const char *doc, size_t len, const char *unit, const char *category,
+                         struct buf *out);
+
+/* SPEC §5, in its table's order. */
+enum cmd_op {
+	OP_ACK,
+	OP_RESOLVE,
+	OP_ESCALATE,
+	OP_REASSIGN,
+	OP_COMMENT,
+	OP_RETURN,
+	OP_REDISPATCH,
+	OP_CANCEL,
+	OP_EXTEND,
+	OP_APPROVE,
+	OP_DENY,
+	OP_PARK,
+	OP_UNPARK,
+	OP_VERIFY,
+	OP_REOPEN,
+	OP_URGE,
+	OP__COUNT
+};
 
 const char *cmd_op_name(enum cmd_op op);
 int cmd_op_parse(const char *s, enum cmd_op *out);
@@ -105,14 +133,25 @@ struct command {
 	enum cmd_op op;
 	const char *incident;
 	const char *by;
-	const char *note;  /* NULL if absent */
-	const char *level; /* NULL if absent */
+	const char *note;     /* NULL if absent */
+	const char *level;    /* NULL if absent */
+	const char *unit;     /* redispatch; NULL if absent */
+	const char *category; /* redispatch; NULL if absent */
+	int64_t until;        /* extend, park: ms, TIME_NONE if absent */
+	const char *for_text; /* extend, park: the duration as written, NULL if absent */
+	struct wdur for_dur;  /* for_text read against the rules (route_command_check) */
+	int passed;           /* verify: 1 or 0; -1 if absent */
 };
 
 /*
- * Parse a command: too_large, invalid_json, missing_field (op, incident,
- * by; level for reassign), invalid_field (types, id syntax), unknown_op.
- * Whether the level key exists is the rules' business (route.h).
+ * Parse a command (SPEC §5, §8 order): too_large, invalid_json,
+ * missing_field (op, incident, by), invalid_field (their form), unknown_op,
+ * then the op's own fields: missing_field (level for reassign, a note that
+ * is not empty for return, cancel, extend, park and reopen, until or for
+ * for extend, passed for verify), invalid_field (the form of note, level,
+ * unit, category, until, for, passed; until and for together). Whether the
+ * level and category exist and what "for" is worth are the rules'
+ * business (route_command_check).
  */
 int command_parse(const char *buf, size_t len, size_t max_bytes, struct command *out,
                   struct rejection *rj);

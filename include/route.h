@@ -128,35 +128,26 @@ const struct rules_dur *route_resolve_within(const struct rules *r, const struct
 void route_deadlines(const struct rules *r, const struct rules_policy *p, int lvl, int64_t t,
                      int64_t due_at, int64_t *ack, int64_t *resolve);
 
-enum inc_state { STATE_OPEN, STATE_ACKED, STATE_RESOLVED };
+/* The states of SPEC §6. */
+enum inc_state {
+	STATE_OPEN,
+	STATE_ACKED,
+	STATE_VERIFYING,
+	STATE_RETURNED,
+	STATE_PARKED,
+	STATE_RESOLVED,
+	STATE_CANCELLED,
+	STATE__COUNT
+};
 
 const char *inc_state_name(enum inc_state s);
 int inc_state_parse(const char *s, enum inc_state *out);
 
-/* What a command needs to know of a stored incident. */
-struct incident_state {
-	enum inc_state state;
-	int level; /* index of its level_key in the current rules, -1 if that key is gone */
-	const char *const *assignees;
-	size_t nassignees;
-	const char *const *co_assignees;
-	size_t nco;
-};
-
 /*
- * The part of the §8 "fields" check that needs the rules: reassign's level
- * must be a level key (invalid_field). Returns 0 or -1 with rj.
+ * The part of the §8 "the op's own fields" check that needs the rules:
+ * reassign's level must be a level key, a working "for" needs a calendar
+ * (invalid_field); fills cmd->for_dur. Returns 0 or -1 with rj.
  */
-int route_command_check(const struct rules *r, const struct command *cmd, struct rejection *rj);
-
-/*
- * SPEC §5 authorization, then the transition check (not_authorized, then
- * invalid_transition). chain is the incident's chain under the current
- * rules. On success, for escalate and reassign, *target is the level to
- * move to (else st->level). Returns 0 or -1 with rj.
- */
-int route_authorize(const struct rules *r, const struct route_chain *chain,
-                    const struct incident_state *st, const struct command *cmd, int *target,
-                    struct rejection *rj);
+int route_command_check(const struct rules *r, struct command *cmd, struct rejection *rj);
 
 #endif

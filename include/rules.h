@@ -112,6 +112,14 @@ struct rules_policy {
 	size_t nresolve;
 	int *co_roles; /* indexes into rules.roles */
 	size_t nco;
+
+	/* the case workflow (SPEC §3.3); a duration's text is NULL when the key is absent */
+	struct rules_dur close_within;  /* the whole case's limit, from creation */
+	int verify_role;                /* 核查 before 结案: index into rules.roles, -1: none */
+	struct rules_dur verify_within; /* with verify_role */
+	struct rules_dur review_within; /* how long the dispatchers have for a returned case */
+	int max_extensions;             /* default 1 */
+	int dispatch_role;              /* the dispatchers' role, -1: the admins */
 };
 
 struct rules {

@@ -193,8 +193,11 @@ static void add_incident_step(struct apply_batch *b, const struct apply_ctx *c,
 	bulks(a, e->dedup_key != NULL ? op_code(e->dedup) : "k");
 	bulks(a, expire_code(e->expire));
 	bulk(a, e->doc != NULL ? e->doc : "", e->doc != NULL ? e->doc_len : 0);
-	bulks(a, "0"); /* extra keys */
+	bulk_int(a, (int64_t)e->xkeys.n);
 	b->nargs += 14;
+	for (size_t i = 0; i < e->xkeys.n; i++)
+		bulk_cat(k, c->prefix, lc_item(&e->xkeys, i), NULL, NULL);
+	b->nkeys += e->xkeys.n;
 
 	bulk_int(a, (int64_t)nf);
 	for (size_t i = 0; i + 1 < e->fields.n; i += 2) {
@@ -207,8 +210,10 @@ static void add_incident_step(struct apply_batch *b, const struct apply_ctx *c,
 	b->nargs += text_list(a, &e->events);
 	b->nargs += text_list(a, &e->assignments);
 	b->nargs += text_list(a, &e->notifications);
-	bulks(a, "0"); /* extra ops */
-	b->nargs++;
+	bulk_int(a, (int64_t)(e->xops.n / 4)); /* four items an op */
+	for (size_t i = 0; i < e->xops.n; i++)
+		bulk(a, lc_item(&e->xops, i), e->xops.len[i]);
+	b->nargs += 1 + e->xops.n;
 }
 
 void apply_batch_add(struct apply_batch *b, const struct apply_ctx *c, const struct apply_step *st)
@@ -319,7 +324,8 @@ int apply_plan_report(struct apply_batch *b, const struct apply_ctx *c, const st
 	struct lc_source src = {.stream = stream, .entry = entry};
 	sha1_hex(payload, plen, sha);
 	effects_init(&e);
-	lifecycle_create(r, &inc, &rt, now, &src, sha, &e);
+	struct lc_env env = {r, now, 0, &src, NULL};
+	lifecycle_create(&env, &inc, &rt, sha, &e);
 	struct apply_step st = {
 	        .mode = AM_CREATE,
 	        .src = &src,

@@ -31,7 +31,8 @@
 -- d:<id> (the dedup key names that incident), wrongtype:<key>.
 --
 -- What every step of a batch does to gr:due and gr:open, the KPI
--- counters and the acknowledgements is done at the end, one call each (the
+-- counters, sets and expiries and the acknowledgements is done at the end,
+-- one call each per key (the
 -- script is atomic: nobody sees the difference); nothing a step checks
 -- depends on those. A KPI counter someone made a non-integer is skipped
 -- (pcall), the rest of its step applied.
@@ -56,6 +57,8 @@ local acks, ackstreams = {}, {}
 local zsets = {{}, {}}
 local zorder = {{}, {}}
 local incr, incrorder = {}, {}
+local sadd, saddorder = {}, {}
+local pexp, pexporder = {}, {}
 local function ack(src, entry)
   local l = acks[src]
   if l == nil then
@@ -188,8 +191,18 @@ for s = 1, tonumber(ARGV[5]) do
             incrorder[#incrorder + 1] = key
           end
           f[ARGV[p + 2]] = (f[ARGV[p + 2]] or 0) + tonumber(ARGV[p + 3])
-        elseif ARGV[p] == 's' then redis.call('SADD', key, ARGV[p + 2])
-        elseif ARGV[p] == 'x' then redis.call('PEXPIREAT', key, ARGV[p + 2]) end
+        elseif ARGV[p] == 's' then
+          local m = sadd[key]
+          if m == nil then
+            m = {}
+            sadd[key] = m
+            saddorder[#saddorder + 1] = key
+          end
+          m[ARGV[p + 2]] = true
+        elseif ARGV[p] == 'x' then
+          if pexp[key] == nil then pexporder[#pexporder + 1] = key end
+          pexp[key] = ARGV[p + 2]
+        end
       end
       if expop == 'e' then
         for _, key in ipairs({inc, doc, tl, seen}) do redis.call('EXPIRE', key, expire_s) end
@@ -220,5 +233,11 @@ end
 for _, key in ipairs(incrorder) do
   for f, n in pairs(incr[key]) do redis.pcall('HINCRBY', key, f, n) end
 end
+for _, key in ipairs(saddorder) do
+  local m = {}
+  for member in pairs(sadd[key]) do m[#m + 1] = member end
+  redis.call('SADD', key, unpack(m))
+end
+for _, key in ipairs(pexporder) do redis.call('PEXPIREAT', key, pexp[key]) end
 for _, src in ipairs(ackstreams) do redis.call('XACK', src, group, unpack(acks[src])) end
 return res

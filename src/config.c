@@ -24,6 +24,7 @@ enum ctype {
 	C_LIST,     /* a list of "host:port" */
 	C_LOGFMT,
 	C_LOGLEVEL,
+	C_LANG, /* zh-CN or en */
 };
 
 struct ckey {
@@ -62,9 +63,12 @@ static const struct ckey table[] = {
         {"limits", "tick_ms", C_INT, OFF(tick_ms), 10, 60000, "200"},
         {"retention", "out_maxlen", C_INT, OFF(out_maxlen), 1, INT64_C(1) << 40, "1000000"},
         {"retention", "resolved", C_DUR, OFF(resolved_ms), 0, 0, "30d"},
+        {"retention", "kpi", C_DUR, OFF(kpi_ms), 0, 0, "400d"},
+        {"notify", "language", C_LANG, OFF(notify_lang), 0, 0, "zh-CN"},
+        {"notify", "timezone", C_STR, OFF(notify_timezone), 0, 0, ""},
 };
 
-static const char *const sections[] = {"redis", "http", "log", "limits", "retention"};
+static const char *const sections[] = {"redis", "http", "log", "limits", "retention", "notify"};
 
 #define FIELD(c, k, T) ((T *)(void *)((char *)(c) + (k)->off))
 
@@ -181,6 +185,16 @@ static int set_value(struct config *c, const struct ckey *k, struct ydoc *y, con
 	case C_LOGLEVEL:
 		if (log_level_parse(text, FIELD(c, k, enum log_level)) < 0) {
 			ydoc_error(y, n, "expected debug, info, warn or error, got \"%s\"", text);
+			return -1;
+		}
+		return 0;
+	case C_LANG:
+		if (strcmp(text, "zh-CN") == 0) {
+			*FIELD(c, k, enum msg_lang) = MSG_ZH_CN;
+		} else if (strcmp(text, "en") == 0) {
+			*FIELD(c, k, enum msg_lang) = MSG_EN;
+		} else {
+			ydoc_error(y, n, "expected zh-CN or en, got \"%s\"", text);
 			return -1;
 		}
 		return 0;
@@ -358,4 +372,17 @@ void config_free(struct config *c)
 	free_list(c);
 	free(c->path);
 	c->path = NULL;
+}
+
+int config_check_notify(const struct config *c, const char *rules_zone, char *err, size_t errsz)
+{
+	const char *z = c->notify_timezone;
+
+	if (z[0] == '\0' || strcmp(z, "UTC") == 0 || strcmp(z, rules_zone) == 0)
+		return 0;
+	snprintf(err, errsz,
+	         "%s: error: notify.timezone is \"%s\": it may be \"\" (the rules' zone), \"UTC\" "
+	         "or the rules' zone by name, \"%s\"",
+	         c->path, z, rules_zone);
+	return -1;
 }

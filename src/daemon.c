@@ -180,6 +180,18 @@ int daemon_main(struct config *cfg)
 		log_kv(LOG_ERROR, "rules_invalid", "rules", cfg->rules, NULL);
 		return 1;
 	}
+	char err[512];
+	if (config_check_notify(cfg, tz_name(d.rules->tz), err, sizeof(err)) < 0) {
+		log_kv(LOG_ERROR, "config_invalid", "diagnostic", err, NULL);
+		rules_free(d.rules);
+		return 1;
+	}
+	d.lconf.lang = cfg->notify_lang;
+	d.lconf.kpi_retention_ms = cfg->kpi_ms;
+	if (strcmp(cfg->notify_timezone, "UTC") == 0) {
+		d.utc = tz_fixed("UTC", 0);
+		d.lconf.tz = d.utc; /* else NULL: the rules' zone, whatever a reload makes it */
+	}
 	if (cfg->redis_password_file[0] != '\0')
 		password = read_password(cfg->redis_password_file);
 
@@ -251,5 +263,6 @@ int daemon_main(struct config *cfg)
 	event_base_free(d.base);
 	if (reload_done)
 		rules_free(d.rules);
+	tz_free(d.utc);
 	return d.exit_code;
 }

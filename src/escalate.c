@@ -149,7 +149,8 @@ static void on_incident(void *arg, redisReply *r)
 		return;
 	}
 	effects_init(&fx);
-	if (lifecycle_deadline(d->rules, &rec, time_now_ms(), &fx) == 0) {
+	struct lc_env env = {d->rules, time_now_ms(), 0, NULL, &d->lconf};
+	if (lifecycle_deadline(&env, &rec, &fx) == 0) {
 		/* nothing due: only put its gr:due score right, the incident is unchanged */
 		repair_due(d, it->id, &fx);
 		item_done(it);

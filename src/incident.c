@@ -18,8 +18,9 @@
 
 static const char *const channel_names[CH__COUNT] = {"patrol", "feedback", "scheduled", "alert"};
 static const char *const severity_names[SEV__COUNT] = {"low", "normal", "high", "critical"};
-static const char *const op_names[OP__COUNT] = {"ack", "resolve", "escalate", "reassign",
-                                                "comment"};
+static const char *const op_names[OP__COUNT] = {
+        "ack",    "resolve", "escalate", "reassign", "comment", "return", "redispatch", "cancel",
+        "extend", "approve", "deny",     "park",     "unpark",  "verify", "reopen",     "urge"};
 
 static int name_lookup(const char *const *names, int n, const char *s)
 {
@@ -784,6 +785,52 @@ fail:
 	return -1;
 }
 
+int incident_doc_replace(const char *doc, size_t len, const char *unit, const char *category,
+                         struct buf *out)
+{
+	struct jscan js;
+	struct jscan_error err;
+	const char *names[2] = {"unit", "category"}, *values[2] = {unit, category};
+	bool done[2] = {false, false};
+
+	jscan_init(&js);
+	if (jscan_parse(&js, doc, len, &err) < 0 || js.type != JSCAN_OBJECT) {
+		jscan_free(&js);
+		return -1;
+	}
+	buf_putc(out, '{');
+	for (size_t i = 0; i < js.nmembers; i++) {
+		const struct jscan_member *m = &js.members[i];
+		int which = -1;
+		for (int k = 0; k < 2; k++) {
+			if (values[k] != NULL && !(m->flags & JSCAN_KEY_ESCAPED) &&
+			    name_is(names[k], m->key + 1, m->key_len - 2))
+				which = k;
+		}
+		if (i > 0)
+			buf_putc(out, ',');
+		buf_append(out, m->key, m->key_len);
+		buf_putc(out, ':');
+		if (which < 0) {
+			buf_append(out, m->value, m->value_len);
+			continue;
+		}
+		/* ids and keys hold nothing that needs escaping */
+		buf_putc(out, '"');
+		buf_puts(out, values[which]);
+		buf_putc(out, '"');
+		done[which] = true;
+	}
+	for (int k = 0; k < 2; k++) {
+		if (values[k] != NULL && !done[k])
+			buf_printf(out, "%s\"%s\":\"%s\"", out->len > 1 ? "," : "", names[k],
+			           values[k]);
+	}
+	buf_putc(out, '}');
+	jscan_free(&js);
+	return 0;
+}
+
 void incident_free(struct incident *inc)
 {
 	if (inc == NULL)
@@ -793,25 +840,51 @@ void incident_free(struct incident *inc)
 	inc->due_at = TIME_NONE;
 }
 
-enum { C_OP, C_INCIDENT, C_BY, C_NOTE, C_LEVEL, C__COUNT };
+enum {
+	C_OP,
+	C_INCIDENT,
+	C_BY,
+	C_NOTE,
+	C_LEVEL,
+	C_UNIT,
+	C_CATEGORY,
+	C_UNTIL,
+	C_FOR,
+	C_PASSED,
+	C__COUNT
+};
 
-static const char *const cmd_fields[C__COUNT] = {"op", "incident", "by", "note", "level"};
+static const char *const cmd_fields[C__COUNT] = {"op",   "incident", "by",    "note", "level",
+                                                 "unit", "category", "until", "for",  "passed"};
+
+/* SPEC §5: the fields each op needs (in bold there), beyond op, incident and by. */
+static const struct {
+	bool note;     /* a note that is not empty */
+	bool level;    /* reassign */
+	bool until_or; /* extend: until or for */
+	bool passed;   /* verify */
+} op_needs[OP__COUNT] = {
+        [OP_REASSIGN] = {.level = true}, [OP_RETURN] = {.note = true},
+        [OP_CANCEL] = {.note = true},    [OP_EXTEND] = {.note = true, .until_or = true},
+        [OP_PARK] = {.note = true},      [OP_VERIFY] = {.passed = true},
+        [OP_REOPEN] = {.note = true},
+};
 
 static int command_check(const struct jscan_member *const *f, struct arena *a, struct command *cmd,
                          struct rejection *rj)
 {
 	static const int required[] = {C_OP, C_INCIDENT, C_BY};
 	const char *op;
-	size_t oplen, idlen, bylen, notelen, levellen;
+	size_t oplen, idlen, bylen, notelen, levellen, len;
 	char q[QUOTE_BUFSZ];
 
+	cmd->until = TIME_NONE;
+	cmd->passed = -1;
 	if (check_required(f, cmd_fields, required, GR_NELEM(required), rj) < 0)
 		return -1;
 	if (opt_string(f[C_OP], "op", true, a, &op, &oplen, rj) < 0 ||
 	    opt_string(f[C_INCIDENT], "incident", true, a, &cmd->incident, &idlen, rj) < 0 ||
-	    opt_string(f[C_BY], "by", true, a, &cmd->by, &bylen, rj) < 0 ||
-	    opt_string(f[C_NOTE], "note", true, a, &cmd->note, &notelen, rj) < 0 ||
-	    opt_string(f[C_LEVEL], "level", true, a, &cmd->level, &levellen, rj) < 0)
+	    opt_string(f[C_BY], "by", true, a, &cmd->by, &bylen, rj) < 0)
 		return -1;
 	if (!incident_id_valid(cmd->incident, idlen))
 		return reject(rj, REASON_INVALID_FIELD,
@@ -825,12 +898,58 @@ static int command_check(const struct jscan_member *const *f, struct arena *a, s
 		quote(op, oplen, q);
 		return reject(rj, REASON_UNKNOWN_OP,
 		              "unknown op \"%s\": field \"op\" must be one of ack, resolve, "
-		              "escalate, reassign, comment",
+		              "escalate, reassign, comment, return, redispatch, cancel, extend, "
+		              "approve, deny, park, unpark, verify, reopen, urge",
 		              q);
 	}
-	if (cmd->op == OP_REASSIGN && cmd->level == NULL)
+	/* the op's own fields: the required ones first, then the form of each */
+	const char *name = cmd_op_name(cmd->op);
+	if (op_needs[cmd->op].level && f[C_LEVEL] == NULL)
 		return reject(rj, REASON_MISSING_FIELD,
-		              "missing required field \"level\" (reassign needs it)");
+		              "missing required field \"level\" (%s needs it)", name);
+	if (op_needs[cmd->op].until_or && f[C_UNTIL] == NULL && f[C_FOR] == NULL)
+		return reject(rj, REASON_MISSING_FIELD,
+		              "missing required field \"until\" or \"for\" (%s needs one of them)",
+		              name);
+	if (op_needs[cmd->op].passed && f[C_PASSED] == NULL)
+		return reject(rj, REASON_MISSING_FIELD,
+		              "missing required field \"passed\" (verify needs true or false)");
+	if (opt_string(f[C_NOTE], "note", true, a, &cmd->note, &notelen, rj) < 0)
+		return -1;
+	if (op_needs[cmd->op].note && (cmd->note == NULL || notelen == 0))
+		return reject(rj, REASON_MISSING_FIELD,
+		              "missing required field \"note\" (%s needs a reason; an empty note "
+		              "counts as missing)",
+		              name);
+	if (opt_string(f[C_LEVEL], "level", true, a, &cmd->level, &levellen, rj) < 0 ||
+	    opt_string(f[C_UNIT], "unit", true, a, &cmd->unit, &len, rj) < 0)
+		return -1;
+	if (cmd->unit != NULL && !unit_id_valid(cmd->unit, len))
+		return reject(rj, REASON_INVALID_FIELD,
+		              "field \"unit\" must be a unit id: \"/\"-joined segments of "
+		              "[a-z0-9][a-z0-9_-]{0,63}, at most %d deep",
+		              UNIT_ID_MAX_DEPTH);
+	if (opt_string(f[C_CATEGORY], "category", true, a, &cmd->category, &len, rj) < 0)
+		return -1;
+	if (cmd->category != NULL && !key_valid(cmd->category, len))
+		return reject(rj, REASON_INVALID_FIELD,
+		              "field \"category\" must be a category key: [a-z][a-z0-9_]{0,63}");
+	if (opt_time(f[C_UNTIL], "until", a, &cmd->until, rj) < 0 ||
+	    opt_string(f[C_FOR], "for", true, a, &cmd->for_text, &len, rj) < 0)
+		return -1;
+	if (cmd->for_text != NULL && len == 0)
+		return reject(rj, REASON_INVALID_FIELD,
+		              "field \"for\" must be a duration such as \"2h\", \"3d\" or \"2wd\"");
+	if (cmd->until != TIME_NONE && cmd->for_text != NULL)
+		return reject(rj, REASON_INVALID_FIELD,
+		              "fields \"until\" and \"for\": give one of them, not both");
+	if (f[C_PASSED] != NULL) {
+		if (f[C_PASSED]->type != JSCAN_TRUE && f[C_PASSED]->type != JSCAN_FALSE)
+			return reject(rj, REASON_INVALID_FIELD,
+			              "field \"passed\" must be true or false, not %s",
+			              kind_name(f[C_PASSED]->type));
+		cmd->passed = f[C_PASSED]->type == JSCAN_TRUE;
+	}
 	return 0;
 }
 

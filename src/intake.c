@@ -375,7 +375,8 @@ static void create_incident(struct work *w, const char *holder)
 	if (w->rt.fallback)
 		log_kv(LOG_WARN, "unit_fallback", "incident", w->inc.id, "reported_unit",
 		       w->inc.unit, "unit", w->in->d->rules->units[w->rt.unit].id, NULL);
-	lifecycle_create(w->in->d->rules, &w->inc, &w->rt, time_now_ms(), &src, w->sha, &e);
+	struct lc_env env = {w->in->d->rules, time_now_ms(), 0, &src, &w->in->d->lconf};
+	lifecycle_create(&env, &w->inc, &w->rt, w->sha, &e);
 	apply(w, w->inc.id, &e, true, 0, holder);
 }
 
@@ -413,7 +414,8 @@ static void on_holder(void *arg, redisReply *r)
 	struct effects e;
 	struct lc_source src = source_of(w);
 	effects_init(&e);
-	lifecycle_duplicate(w->in->d->rules, &rec, time_now_ms(), &src, &e);
+	struct lc_env env = {w->in->d->rules, time_now_ms(), 0, &src, &w->in->d->lconf};
+	lifecycle_duplicate(&env, &rec, &e);
 	e.from_level = rec.level_key;
 	apply(w, rec.id, &e, false, rec.version, NULL);
 	inc_record_free(&rec);
@@ -487,7 +489,9 @@ static void on_command_incident(void *arg, redisReply *r)
 	}
 	effects_init(&e);
 	struct lc_source src = source_of(w);
-	if (lifecycle_command(w->in->d->rules, &rec, &w->cmd, time_now_ms(), &src, &e, &rj) < 0) {
+	/* the person acted when the entry was written: that time counts for KPIs (§11) */
+	struct lc_env env = {w->in->d->rules, time_now_ms(), w->entry_ms, &src, &w->in->d->lconf};
+	if (lifecycle_command(&env, &rec, &w->cmd, &e, &rj) < 0) {
 		effects_free(&e);
 		inc_record_free(&rec);
 		deadletter(w, rj.reason, rj.msg);

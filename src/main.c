@@ -40,6 +40,12 @@ static int check(const struct config *cfg)
 	diags_free(&d);
 	if (r == NULL)
 		return 1;
+	char err[512];
+	if (config_check_notify(cfg, tz_name(r->tz), err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		rules_free(r);
+		return 1;
+	}
 	rules_summary(r, summary, sizeof(summary));
 	printf("%s: OK: %s\n", cfg->rules, summary);
 	rules_free(r);

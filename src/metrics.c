@@ -14,8 +14,10 @@ static const double lat_bounds[LAT_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025
 
 static const char *const channels[] = {"patrol", "feedback", "scheduled", "alert"};
 static const char *const esc_reasons[] = {"ack_timeout", "resolve_timeout", "manual"};
-static const char *const cmd_ops[] = {"ack",      "resolve", "escalate",
-                                      "reassign", "comment", "invalid"};
+static const char *const cmd_ops[OP__COUNT + 1] = {
+        "ack",        "resolve", "escalate", "reassign", "comment", "return",
+        "redispatch", "cancel",  "extend",   "approve",  "deny",    "park",
+        "unpark",     "verify",  "reopen",   "urge",     "invalid"};
 static const char *const cmd_results[] = {"applied", "rejected"};
 static const char *const reload_results[] = {"success", "failure"};
 static const char *reasons[REASON__COUNT - 1];

@@ -1161,10 +1161,10 @@ void route_deadlines(const struct rules *r, const struct rules_policy *p, int lv
 		*resolve = due_at;
 }
 
-static const char *const state_names[] = {
-        [STATE_OPEN] = "open",
-        [STATE_ACKED] = "acked",
-        [STATE_RESOLVED] = "resolved",
+static const char *const state_names[STATE__COUNT] = {
+        [STATE_OPEN] = "open",           [STATE_ACKED] = "acked",   [STATE_VERIFYING] = "verifying",
+        [STATE_RETURNED] = "returned",   [STATE_PARKED] = "parked", [STATE_RESOLVED] = "resolved",
+        [STATE_CANCELLED] = "cancelled",
 };
 
 const char *inc_state_name(enum inc_state s)
@@ -1185,131 +1185,30 @@ int inc_state_parse(const char *s, enum inc_state *out)
 	return -1;
 }
 
-int route_command_check(const struct rules *r, const struct command *cmd, struct rejection *rj)
+int route_command_check(const struct rules *r, struct command *cmd, struct rejection *rj)
 {
 	char b1[SAFE_MAX + 4];
 
-	if (cmd->op != OP_REASSIGN)
-		return 0;
-	if (cmd->level == NULL)
-		return reject(rj, REASON_MISSING_FIELD, "missing field \"level\"");
-	if (rules_level(r, cmd->level) < 0)
+	if (cmd->level != NULL && rules_level(r, cmd->level) < 0)
 		return reject(rj, REASON_INVALID_FIELD, "field \"level\": unknown level \"%s\"",
 		              safe(cmd->level, b1));
-	return 0;
-}
-
-static bool in_names(const char *id, const char *const *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (v[i] != NULL && strcmp(v[i], id) == 0)
-			return true;
-	}
-	return false;
-}
-
-/* Is person p on the chain at some level >= from? */
-static bool on_chain_from(const struct route_chain *c, int p, int from)
-{
-	for (size_t l = from < 0 ? 0 : (size_t)from; l < c->nlevels; l++) {
-		const struct rules_plist *pl = &c->levels[l].assignees;
-		for (size_t i = 0; i < pl->n; i++) {
-			if (pl->ids[i] == p)
-				return true;
-		}
-	}
-	return false;
-}
-
-static bool may(const struct rules *r, const struct route_chain *c, const struct incident_state *st,
-                const struct command *cmd, int p)
-{
-	if (r->people[p].admin)
-		return true;
-	switch (cmd->op) {
-	case OP_ACK:
-	case OP_RESOLVE:
-	case OP_COMMENT:
-		if (in_names(cmd->by, st->assignees, st->nassignees) ||
-		    in_names(cmd->by, st->co_assignees, st->nco))
-			return true;
-		/* Level -1: the stored level key is gone; every level counts as above. */
-		return on_chain_from(c, p, st->level < 0 ? 0 : st->level + 1);
-	case OP_ESCALATE:
-	case OP_REASSIGN:
-		return on_chain_from(c, p, st->level < 0 ? 0 : st->level);
-	case OP__COUNT:
-		break;
-	}
-	return false;
-}
-
-int route_authorize(const struct rules *r, const struct route_chain *chain,
-                    const struct incident_state *st, const struct command *cmd, int *target,
-                    struct rejection *rj)
-{
-	char b1[SAFE_MAX + 4], b2[SAFE_MAX + 4];
-	const char *op = cmd_op_name(cmd->op);
-	const char *cur = st->level >= 0 && (size_t)st->level < r->nlevels
-	                          ? r->levels[st->level].key
-	                          : "(unknown)";
-	int p = rules_person(r, cmd->by);
-
-	*target = st->level;
-	if (p < 0)
-		return reject(rj, REASON_NOT_AUTHORIZED, "unknown person \"%s\" may not %s",
-		              safe(cmd->by, b1), op);
-	if (!may(r, chain, st, cmd, p)) {
-		if (cmd->op == OP_ESCALATE || cmd->op == OP_REASSIGN)
+	if (cmd->for_text != NULL) {
+		int64_t wd = r->calendar != NULL ? calendar_day_ms(r->calendar) : 0;
+		switch (wdur_parse(cmd->for_text, wd, &cmd->for_dur)) {
+		case DUR_OK:
+			break;
+		case DUR_NO_CALENDAR:
 			return reject(
-			        rj, REASON_NOT_AUTHORIZED,
-			        "\"%s\" may not %s incident \"%s\": not on its chain at level "
-			        "\"%s\" or above",
-			        r->people[p].id, op, safe(cmd->incident, b2), cur);
-		return reject(rj, REASON_NOT_AUTHORIZED,
-		              "\"%s\" may not %s incident \"%s\": neither an assignee nor a "
-		              "co-assignee, nor on its chain above level \"%s\"",
-		              r->people[p].id, op, safe(cmd->incident, b2), cur);
-	}
-
-	if (st->state == STATE_RESOLVED && cmd->op != OP_COMMENT)
-		return reject(rj, REASON_INVALID_TRANSITION,
-		              "cannot %s incident \"%s\": it is resolved", op,
-		              safe(cmd->incident, b2));
-	switch (cmd->op) {
-	case OP_ACK:
-		if (st->state != STATE_OPEN)
-			return reject(rj, REASON_INVALID_TRANSITION,
-			              "cannot ack incident \"%s\": it is %s, not open",
-			              safe(cmd->incident, b2), inc_state_name(st->state));
-		break;
-	case OP_ESCALATE:
-		*target = route_next(chain, st->level);
-		if (*target < 0) {
-			*target = st->level;
-			return reject(rj, REASON_INVALID_TRANSITION,
-			              "cannot escalate incident \"%s\": no level above \"%s\" has "
-			              "anyone on duty",
-			              safe(cmd->incident, b2), cur);
+			        rj, REASON_INVALID_FIELD,
+			        "field \"for\": \"%s\" is in working time, and the rules have "
+			        "no calendar to count it on",
+			        safe(cmd->for_text, b1));
+		default:
+			return reject(rj, REASON_INVALID_FIELD,
+			              "field \"for\" must be a duration such as \"2h\", \"3d\" or "
+			              "\"2wd\" (more than zero, at most 3650 days), not \"%s\"",
+			              safe(cmd->for_text, b1));
 		}
-		break;
-	case OP_REASSIGN: {
-		int lvl = cmd->level != NULL ? rules_level(r, cmd->level) : -1;
-		if (lvl < 0)
-			return route_command_check(r, cmd, rj);
-		if ((size_t)lvl >= chain->nlevels || chain->levels[lvl].vacant)
-			return reject(
-			        rj, REASON_INVALID_TRANSITION,
-			        "cannot reassign incident \"%s\" to level \"%s\": nobody is on "
-			        "duty there for it",
-			        safe(cmd->incident, b2), r->levels[lvl].key);
-		*target = lvl;
-		break;
-	}
-	case OP_RESOLVE:
-	case OP_COMMENT:
-	case OP__COUNT:
-		break;
 	}
 	return 0;
 }

@@ -812,10 +812,82 @@ static void co_role(struct ydoc *y, const struct ynode *item, void *arg)
 	p->co_roles[p->nco++] = role;
 }
 
+/* A role some unit has, for verify.role and dispatch_role; -1 after reporting. */
+static int policy_role(struct loader *L, const struct ynode *n)
+{
+	const char *s;
+	int role;
+
+	if (ydoc_str(&L->y, n, &s) < 0)
+		return -1;
+	role = htab_get(&L->r->role_index, s, n->len);
+	if (role < 0)
+		ydoc_error(&L->y, n, "unknown role \"%s\": no unit has it", s);
+	return role;
+}
+
+/*
+ * The case workflow keys of a policy (SPEC §3.3), v[0..4]: verify,
+ * review_within, max_extensions, dispatch_role, close_within.
+ */
+static void load_workflow(struct loader *L, const struct ynode *const *v, struct rules_policy *p)
+{
+	size_t o;
+
+	if (v[0] != NULL) {
+		static const char *const vkeys[] = {"role", "within"};
+		static const char *const vreq[] = {"role", "within", NULL};
+		const struct ynode *vv[2];
+		o = ydoc_push_key(&L->y, "verify");
+		if (ydoc_fields(&L->y, v[0], vkeys, 2, vreq, vv) == 0) {
+			size_t o2;
+			if (vv[0] != NULL) {
+				o2 = ydoc_push_key(&L->y, "role");
+				p->verify_role = policy_role(L, vv[0]);
+				ydoc_pop(&L->y, o2);
+			}
+			if (vv[1] != NULL) {
+				o2 = ydoc_push_key(&L->y, "within");
+				load_duration(L, vv[1], &p->verify_within);
+				ydoc_pop(&L->y, o2);
+			}
+		}
+		ydoc_pop(&L->y, o);
+	}
+	if (v[1] != NULL) {
+		o = ydoc_push_key(&L->y, "review_within");
+		load_duration(L, v[1], &p->review_within);
+		ydoc_pop(&L->y, o);
+	}
+	if (v[2] != NULL) {
+		int64_t n;
+		o = ydoc_push_key(&L->y, "max_extensions");
+		if (ydoc_int(&L->y, v[2], 0, 100, &n) == 0)
+			p->max_extensions = (int)n;
+		ydoc_pop(&L->y, o);
+	}
+	if (v[3] != NULL) {
+		o = ydoc_push_key(&L->y, "dispatch_role");
+		p->dispatch_role = policy_role(L, v[3]);
+		ydoc_pop(&L->y, o);
+	}
+	if (v[4] != NULL) {
+		o = ydoc_push_key(&L->y, "close_within");
+		load_duration(L, v[4], &p->close_within);
+		ydoc_pop(&L->y, o);
+	}
+	if (p->verify_role < 0 && p->verify_within.text != NULL) {
+		free(p->verify_within.text); /* a verify without a role was reported */
+		p->verify_within.text = NULL;
+	}
+}
+
 static void load_policies(struct loader *L, const struct ynode *n)
 {
-	static const char *const keys[] = {"name",       "match",          "start_level",
-	                                   "ack_within", "resolve_within", "co_assign"};
+	static const char *const keys[] = {"name",          "match",          "start_level",
+	                                   "ack_within",    "resolve_within", "co_assign",
+	                                   "verify",        "review_within",  "max_extensions",
+	                                   "dispatch_role", "close_within"};
 	static const char *const required[] = {"name", "ack_within", "resolve_within", NULL};
 	struct rules *r = L->r;
 	struct htab names;
@@ -826,14 +898,16 @@ static void load_policies(struct loader *L, const struct ynode *n)
 	r->policies = xcalloc(ydoc_len(n), sizeof(*r->policies));
 	htab_init(&names, ydoc_len(n));
 	for (size_t i = 0; i < ydoc_len(n); i++) {
-		const struct ynode *v[6], *item = ydoc_item(&L->y, n, i);
+		const struct ynode *v[GR_NELEM(keys)], *item = ydoc_item(&L->y, n, i);
 		size_t old = ydoc_push_index(&L->y, i), o;
 		struct rules_policy *p = &r->policies[r->npolicies++];
 		const char *name = NULL;
 
 		memset(p, 0, sizeof(*p));
 		p->catch_all = true;
-		if (ydoc_fields(&L->y, item, keys, 6, required, v) < 0) {
+		p->verify_role = p->dispatch_role = -1;
+		p->max_extensions = 1;
+		if (ydoc_fields(&L->y, item, keys, GR_NELEM(keys), required, v) < 0) {
 			p->name = xstrdup("");
 			ydoc_pop(&L->y, old);
 			continue;
@@ -881,6 +955,7 @@ static void load_policies(struct loader *L, const struct ynode *n)
 			ydoc_one_or_more(&L->y, v[5], co_role, &c);
 			ydoc_pop(&L->y, o);
 		}
+		load_workflow(L, v + 6, p);
 		/* a policy after a catch-all can never match */
 		if (catch_all != NULL)
 			ydoc_warn(&L->y, item,
@@ -1326,6 +1401,9 @@ void rules_free(struct rules *r)
 		free(p->ack);
 		free(p->resolve);
 		free(p->co_roles);
+		free(p->close_within.text);
+		free(p->verify_within.text);
+		free(p->review_within.text);
 	}
 	free(r->policies);
 	for (size_t i = 0; i < r->nroles; i++)

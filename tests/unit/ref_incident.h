@@ -38,6 +38,9 @@ struct ref_command {
 	const char *by;
 	const char *note;  /* NULL if absent */
 	const char *level; /* NULL if absent */
+	const char *unit, *category, *for_text;
+	int64_t until;
+	int passed;
 };
 
 /* Input bytes quoted in a message: at most this many, then "...". */
@@ -406,20 +409,32 @@ static void ref_incident_free(struct ref_incident *inc)
 	inc->due_at = TIME_NONE;
 }
 
+static bool ref_is_one_of(enum cmd_op op, const enum cmd_op *ops, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i] == op)
+			return true;
+	}
+	return false;
+}
+
+/* SPEC §5 and §8 as written, one rule after the other. */
 static int ref_command_check(json_t *doc, struct ref_command *cmd, struct rejection *rj)
 {
 	static const char *const required[] = {"op", "incident", "by"};
+	static const enum cmd_op need_note[] = {OP_RETURN, OP_CANCEL, OP_EXTEND, OP_PARK,
+	                                        OP_REOPEN};
 	const char *op;
-	size_t oplen, idlen, bylen;
+	size_t oplen, idlen, bylen, notelen, len;
 	char q[REF_QUOTE_BUFSZ];
 
+	cmd->until = TIME_NONE;
+	cmd->passed = -1;
 	if (ref_check_required(doc, required, GR_NELEM(required), rj) < 0)
 		return -1;
 	if (ref_opt_string(doc, "op", &op, &oplen, rj) < 0 ||
 	    ref_opt_string(doc, "incident", &cmd->incident, &idlen, rj) < 0 ||
-	    ref_opt_string(doc, "by", &cmd->by, &bylen, rj) < 0 ||
-	    ref_opt_string(doc, "note", &cmd->note, NULL, rj) < 0 ||
-	    ref_opt_string(doc, "level", &cmd->level, NULL, rj) < 0)
+	    ref_opt_string(doc, "by", &cmd->by, &bylen, rj) < 0)
 		return -1;
 	if (!incident_id_valid(cmd->incident, idlen))
 		return reject(rj, REASON_INVALID_FIELD,
@@ -433,12 +448,60 @@ static int ref_command_check(json_t *doc, struct ref_command *cmd, struct reject
 		ref_quote(op, oplen, q);
 		return reject(rj, REASON_UNKNOWN_OP,
 		              "unknown op \"%s\": field \"op\" must be one of ack, resolve, "
-		              "escalate, reassign, comment",
+		              "escalate, reassign, comment, return, redispatch, cancel, extend, "
+		              "approve, deny, park, unpark, verify, reopen, urge",
 		              q);
 	}
-	if (cmd->op == OP_REASSIGN && cmd->level == NULL)
+	const char *name = cmd_op_name(cmd->op);
+	json_t *passed = json_object_get(doc, "passed");
+	if (cmd->op == OP_REASSIGN && json_object_get(doc, "level") == NULL)
 		return reject(rj, REASON_MISSING_FIELD,
-		              "missing required field \"level\" (reassign needs it)");
+		              "missing required field \"level\" (%s needs it)", name);
+	if (cmd->op == OP_EXTEND && json_object_get(doc, "until") == NULL &&
+	    json_object_get(doc, "for") == NULL)
+		return reject(rj, REASON_MISSING_FIELD,
+		              "missing required field \"until\" or \"for\" (%s needs one of them)",
+		              name);
+	if (cmd->op == OP_VERIFY && passed == NULL)
+		return reject(rj, REASON_MISSING_FIELD,
+		              "missing required field \"passed\" (verify needs true or false)");
+	if (ref_opt_string(doc, "note", &cmd->note, &notelen, rj) < 0)
+		return -1;
+	if (ref_is_one_of(cmd->op, need_note, GR_NELEM(need_note)) &&
+	    (cmd->note == NULL || notelen == 0))
+		return reject(rj, REASON_MISSING_FIELD,
+		              "missing required field \"note\" (%s needs a reason; an empty note "
+		              "counts as missing)",
+		              name);
+	if (ref_opt_string(doc, "level", &cmd->level, NULL, rj) < 0 ||
+	    ref_opt_string(doc, "unit", &cmd->unit, &len, rj) < 0)
+		return -1;
+	if (cmd->unit != NULL && !unit_id_valid(cmd->unit, len))
+		return reject(rj, REASON_INVALID_FIELD,
+		              "field \"unit\" must be a unit id: \"/\"-joined segments of "
+		              "[a-z0-9][a-z0-9_-]{0,63}, at most %d deep",
+		              UNIT_ID_MAX_DEPTH);
+	if (ref_opt_string(doc, "category", &cmd->category, &len, rj) < 0)
+		return -1;
+	if (cmd->category != NULL && !key_valid(cmd->category, len))
+		return reject(rj, REASON_INVALID_FIELD,
+		              "field \"category\" must be a category key: [a-z][a-z0-9_]{0,63}");
+	if (ref_opt_time(doc, "until", &cmd->until, rj) < 0 ||
+	    ref_opt_string(doc, "for", &cmd->for_text, &len, rj) < 0)
+		return -1;
+	if (cmd->for_text != NULL && len == 0)
+		return reject(rj, REASON_INVALID_FIELD,
+		              "field \"for\" must be a duration such as \"2h\", \"3d\" or \"2wd\"");
+	if (cmd->until != TIME_NONE && cmd->for_text != NULL)
+		return reject(rj, REASON_INVALID_FIELD,
+		              "fields \"until\" and \"for\": give one of them, not both");
+	if (passed != NULL) {
+		if (!json_is_boolean(passed))
+			return reject(rj, REASON_INVALID_FIELD,
+			              "field \"passed\" must be true or false, not %s",
+			              ref_json_kind(passed));
+		cmd->passed = json_is_true(passed);
+	}
 	return 0;
 }
 

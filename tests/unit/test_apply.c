@@ -147,7 +147,7 @@ static void test_create_layout(void **state)
 	apply_batch_encode(&b, &c, &out);
 	parse(out.data, out.len, &cmd);
 	assert_int_equal(cmd.bytes, out.len); /* one command, nothing else */
-	check_head(&cmd, &c, 5 + 6, 1);
+	check_head(&cmd, &c, 5 + 6 + 2, 1);
 	/* the step's keys: every one of them the incident's own, under its v2 name */
 	arg_is(&cmd, 8, "gr:inc:p-1");
 	arg_is(&cmd, 9, "gr:doc:p-1");
@@ -155,8 +155,11 @@ static void test_create_layout(void **state)
 	arg_is(&cmd, 11, "gr:seen:p-1");
 	arg_is(&cmd, 12, "gr:dedup:k1");
 	arg_is(&cmd, 13, "gr:in:patrol");
+	/* its extra keys: the KPIs of the unit's month (§11, Asia/Shanghai: 2023-11) */
+	arg_is(&cmd, 14, "gr:kpi:2023-11:x/s/c/g03");
+	arg_is(&cmd, 15, "gr:kpiunits:2023-11");
 	/* the step's arguments */
-	size_t i = 14 + 5;
+	size_t i = 16 + 5;
 	arg_is(&cmd, i, "c");
 	arg_is(&cmd, i + 1, "p-1");
 	arg_is(&cmd, i + 2, "1700000000000-0");
@@ -169,7 +172,7 @@ static void test_create_layout(void **state)
 	arg_is(&cmd, i + 10, "s");                  /* the dedup key */
 	arg_is(&cmd, i + 11, "k");                  /* no expiry */
 	assert_int_equal(cmd.argv[i + 12][0], '{'); /* the document */
-	arg_is(&cmd, i + 13, "0");                  /* extra keys */
+	arg_is(&cmd, i + 13, "2");                  /* extra keys */
 	i += 14;
 	/* the fields, the version last, no document among them */
 	size_t nf = (size_t)strtoul(cmd.argv[i], NULL, 10);
@@ -185,7 +188,18 @@ static void test_create_layout(void **state)
 		/* assigned; its assignment; its notification */
 		assert_int_equal(skip_list(&cmd, &i, 1), 1);
 	}
-	assert_int_equal(skip_list(&cmd, &i, 4), 0); /* extra ops */
+	/* the extra ops: created counted, the unit in the month's set, both expiring */
+	arg_is(&cmd, i, "4");
+	arg_is(&cmd, i + 1, "h");
+	arg_is(&cmd, i + 2, "1");
+	arg_is(&cmd, i + 3, "urban_management:created");
+	arg_is(&cmd, i + 4, "1");
+	arg_is(&cmd, i + 5, "s");
+	arg_is(&cmd, i + 6, "2");
+	arg_is(&cmd, i + 7, "x/s/c/g03");
+	arg_is(&cmd, i + 9, "x");
+	arg_is(&cmd, i + 13, "x");
+	assert_int_equal(skip_list(&cmd, &i, 4), 4);
 	assert_int_equal(i, cmd.argc);
 	apply_batch_free(&b);
 	buf_free(&out);
@@ -233,12 +247,12 @@ static void test_batch_layout(void **state)
 	apply_batch_encode(&b, &c, &out);
 	parse(out.data, out.len, &cmd);
 	assert_int_equal(cmd.bytes, out.len);
-	check_head(&cmd, &c, 5 + 6 + 1 + 1 + 6, 4);
-	arg_is(&cmd, 14, "gr:in:commands"); /* the dead letter's source */
-	arg_is(&cmd, 15, "gr:in:alert");    /* the acknowledgement's */
-	arg_is(&cmd, 16, "gr:inc:alert-1700000000000-5");
-	arg_is(&cmd, 21, "gr:in:none"); /* a deadline's placeholder source */
-	size_t i = 22 + 5;
+	check_head(&cmd, &c, 5 + 6 + 2 + 1 + 1 + 6, 4);
+	arg_is(&cmd, 16, "gr:in:commands"); /* the dead letter's source */
+	arg_is(&cmd, 17, "gr:in:alert");    /* the acknowledgement's */
+	arg_is(&cmd, 18, "gr:inc:alert-1700000000000-5");
+	arg_is(&cmd, 23, "gr:in:none"); /* a deadline's placeholder source */
+	size_t i = 24 + 5;
 	arg_is(&cmd, i, "c");
 	i += 14;
 	skip_list(&cmd, &i, 2);

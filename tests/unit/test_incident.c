@@ -1239,23 +1239,30 @@ static void cmd_reject(const char *json, enum reason want, const char *msgpart)
 
 static void test_command_ops(void **state)
 {
-	static const char *const ops[] = {"ack", "resolve", "escalate", "reassign", "comment"};
+	static const char *const ops[] = {"ack",     "resolve", "escalate",   "reassign",
+	                                  "comment", "return",  "redispatch", "cancel",
+	                                  "extend",  "approve", "deny",       "park",
+	                                  "unpark",  "verify",  "reopen",     "urge"};
 	struct command cmd;
 	char json[256];
 
 	(void)state;
+	assert_int_equal(GR_NELEM(ops), OP__COUNT);
 	for (int i = 0; i < OP__COUNT; i++) {
+		/* every field any op needs: each op takes what is its */
 		snprintf(
 		        json, sizeof(json),
 		        "{\"op\":\"%s\",\"incident\":\"patrol-1700000000000-0\",\"by\":\"liuyang\","
-		        "\"level\":\"leader\"}",
+		        "\"level\":\"leader\",\"note\":\"n\",\"for\":\"2h\",\"passed\":false}",
 		        ops[i]);
 		cmd_ok(json, &cmd);
 		assert_int_equal(cmd.op, i);
 		assert_string_equal(cmd.incident, "patrol-1700000000000-0");
 		assert_string_equal(cmd.by, "liuyang");
 		assert_string_equal(cmd.level, "leader");
-		assert_null(cmd.note);
+		assert_string_equal(cmd.note, "n");
+		assert_string_equal(cmd.for_text, "2h");
+		assert_int_equal(cmd.passed, 0);
 		command_free(&cmd);
 		assert_null(cmd.doc);
 	}
@@ -1345,10 +1352,78 @@ static void test_command_rejections(void **state)
 	cmd_reject("{\"op\":\"delete\",\"incident\":\"a b\",\"by\":\"p\"}", REASON_INVALID_FIELD,
 	           "\"incident\"");
 	cmd_reject("{\"op\":\"delete\",\"by\":\"p\"}", REASON_MISSING_FIELD, "\"incident\"");
+	/* the op's own fields come after the op (v2): an unknown op says more than a bad note */
 	cmd_reject("{\"op\":\"delete\",\"incident\":\"x\",\"by\":\"p\",\"note\":1}",
-	           REASON_INVALID_FIELD, "\"note\"");
+	           REASON_UNKNOWN_OP, "\"delete\"");
 	cmd_reject("{\"op\":\"reassig\",\"incident\":\"x\",\"by\":\"p\"}", REASON_UNKNOWN_OP,
 	           "reassig");
+}
+
+/* The fields of the v2 ops (SPEC §5): required ones missing_field, bad ones invalid_field. */
+static void test_command_v2_fields(void **state)
+{
+	static const struct {
+		const char *json;
+		enum reason reason;
+		const char *says;
+	} bad[] = {
+	        {"{\"op\":\"return\",\"incident\":\"x\",\"by\":\"p\"}", REASON_MISSING_FIELD,
+	         "\"note\" (return needs a reason"},
+	        {"{\"op\":\"cancel\",\"incident\":\"x\",\"by\":\"p\",\"note\":\"\"}",
+	         REASON_MISSING_FIELD, "an empty note counts as missing"},
+	        {"{\"op\":\"park\",\"incident\":\"x\",\"by\":\"p\"}", REASON_MISSING_FIELD,
+	         "\"note\""},
+	        {"{\"op\":\"reopen\",\"incident\":\"x\",\"by\":\"p\",\"note\":1}",
+	         REASON_INVALID_FIELD, "\"note\" must be a string"},
+	        {"{\"op\":\"extend\",\"incident\":\"x\",\"by\":\"p\",\"note\":\"n\"}",
+	         REASON_MISSING_FIELD, "\"until\" or \"for\""},
+	        {"{\"op\":\"extend\",\"incident\":\"x\",\"by\":\"p\",\"for\":\"2h\"}",
+	         REASON_MISSING_FIELD, "\"note\""},
+	        {"{\"op\":\"extend\",\"incident\":\"x\",\"by\":\"p\",\"note\":\"n\",\"for\":\"2h\","
+	         "\"until\":\"2026-12-03T12:00:00+08:00\"}",
+	         REASON_INVALID_FIELD, "not both"},
+	        {"{\"op\":\"extend\",\"incident\":\"x\",\"by\":\"p\",\"note\":\"n\","
+	         "\"until\":\"tomorrow\"}",
+	         REASON_INVALID_FIELD, "\"until\" must be an RFC 3339"},
+	        {"{\"op\":\"extend\",\"incident\":\"x\",\"by\":\"p\",\"note\":\"n\",\"for\":3}",
+	         REASON_INVALID_FIELD, "\"for\" must be a string"},
+	        {"{\"op\":\"extend\",\"incident\":\"x\",\"by\":\"p\",\"note\":\"n\",\"for\":\"\"}",
+	         REASON_INVALID_FIELD, "\"for\" must be a duration"},
+	        {"{\"op\":\"verify\",\"incident\":\"x\",\"by\":\"p\"}", REASON_MISSING_FIELD,
+	         "\"passed\""},
+	        {"{\"op\":\"verify\",\"incident\":\"x\",\"by\":\"p\",\"passed\":\"yes\"}",
+	         REASON_INVALID_FIELD, "\"passed\" must be true or false, not a string"},
+	        {"{\"op\":\"redispatch\",\"incident\":\"x\",\"by\":\"p\",\"unit\":\"A B\"}",
+	         REASON_INVALID_FIELD, "\"unit\" must be a unit id"},
+	        {"{\"op\":\"redispatch\",\"incident\":\"x\",\"by\":\"p\",\"category\":\"Urban\"}",
+	         REASON_INVALID_FIELD, "\"category\" must be a category key"},
+	};
+	struct command cmd;
+
+	(void)state;
+	for (size_t i = 0; i < GR_NELEM(bad); i++)
+		cmd_reject(bad[i].json, bad[i].reason, bad[i].says);
+	cmd_ok("{\"op\":\"extend\",\"incident\":\"x\",\"by\":\"p\",\"note\":\"等配件\","
+	       "\"until\":\"2026-12-03T12:00:00+08:00\"}",
+	       &cmd);
+	assert_int_equal(cmd.until, 1796270400000LL);
+	assert_null(cmd.for_text);
+	command_free(&cmd);
+	cmd_ok("{\"op\":\"verify\",\"incident\":\"x\",\"by\":\"p\",\"passed\":true}", &cmd);
+	assert_int_equal(cmd.passed, 1);
+	command_free(&cmd);
+	cmd_ok("{\"op\":\"redispatch\",\"incident\":\"x\",\"by\":\"p\",\"unit\":\"x/s/c2\","
+	       "\"category\":\"political_legal\"}",
+	       &cmd);
+	assert_string_equal(cmd.unit, "x/s/c2");
+	assert_string_equal(cmd.category, "political_legal");
+	command_free(&cmd);
+	/* fields another op would need may come along, but must have their form */
+	cmd_ok("{\"op\":\"ack\",\"incident\":\"x\",\"by\":\"p\",\"unit\":\"x\",\"passed\":true}",
+	       &cmd);
+	command_free(&cmd);
+	cmd_reject("{\"op\":\"ack\",\"incident\":\"x\",\"by\":\"p\",\"passed\":1}",
+	           REASON_INVALID_FIELD, "\"passed\"");
 }
 
 int main(void)
@@ -1373,6 +1448,7 @@ int main(void)
 	        cmocka_unit_test(test_differential),
 	        cmocka_unit_test(test_command_ops),
 	        cmocka_unit_test(test_command_rejections),
+	        cmocka_unit_test(test_command_v2_fields),
 	};
 
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,6 +37,9 @@ static const struct lc_source patrol_src = {"gr:in:patrol", "1700000000000-0"};
 static const struct lc_source cmd_src = {"gr:in:commands", "1700000000001-0"};
 #define SHA_A "356a192b7913b04c54574d18c28d46e6395428ab"
 
+/* English texts, in UTC: what these tests were written against */
+static struct lc_conf en_conf = {MSG_EN, NULL, 0};
+
 struct fixture {
 	struct rules *basic;
 	struct rules *changed;
@@ -339,7 +342,8 @@ static void create(const struct rules *r, const char *json, int64_t now, struct 
 	if (route_incident(r, inc, now, &rt, &rj) != 0)
 		fail_msg("not routed: %s", rj.msg);
 	effects_init(e);
-	lifecycle_create(r, inc, &rt, now, &patrol_src, SHA_A, e);
+	struct lc_env env = {r, now, 0, &patrol_src, &en_conf};
+	lifecycle_create(&env, inc, &rt, SHA_A, e);
 }
 
 /* A stored incident: created at now, in h, read back into rec. */
@@ -362,14 +366,16 @@ static int deadline(const struct rules *r, const struct inc_record *rec, int64_t
                     struct effects *e)
 {
 	effects_init(e);
-	return lifecycle_deadline(r, rec, now, e);
+	struct lc_env env = {r, now, 0, NULL, &en_conf};
+	return lifecycle_deadline(&env, rec, e);
 }
 
 static void duplicate(const struct rules *r, const struct inc_record *rec, int64_t now,
                       const struct lc_source *src, struct effects *e)
 {
 	effects_init(e);
-	lifecycle_duplicate(r, rec, now, src, e);
+	struct lc_env env = {r, now, 0, src, &en_conf};
+	lifecycle_duplicate(&env, rec, e);
 }
 
 static int command(const struct rules *r, const struct inc_record *rec, const char *json,
@@ -382,7 +388,8 @@ static int command(const struct rules *r, const struct inc_record *rec, const ch
 		fail_msg("command refused: %s", rj->msg);
 	assert_int_equal(route_command_check(r, &cmd, rj), 0);
 	effects_init(e);
-	rc = lifecycle_command(r, rec, &cmd, now, &cmd_src, e, rj);
+	struct lc_env env = {r, now, now, &cmd_src, &en_conf};
+	rc = lifecycle_command(&env, rec, &cmd, e, rj);
 	command_free(&cmd);
 	return rc;
 }
@@ -413,12 +420,37 @@ static void test_create(void **state)
 	create(f->basic, G03_URBAN ",\"dedup_key\":\"cover-7\"}", t0, &inc, &e);
 
 	/* every §7 field but version, all strings */
-	static const char *const all[] = {"channel",    "state",        "level",
-	                                  "level_key",  "assignees",    "co_assignees",
-	                                  "policy",     "ack_deadline", "resolve_deadline",
-	                                  "created_at", "updated_at",   "last_seen_at",
-	                                  "count",      "unit",         "category",
-	                                  "report_sha1"};
+	static const char *const all[] = {"channel",
+	                                  "state",
+	                                  "level",
+	                                  "level_key",
+	                                  "assignees",
+	                                  "co_assignees",
+	                                  "policy",
+	                                  "ack_deadline",
+	                                  "resolve_deadline",
+	                                  "created_at",
+	                                  "updated_at",
+	                                  "last_seen_at",
+	                                  "count",
+	                                  "unit",
+	                                  "category",
+	                                  "report_sha1",
+	                                  "case_deadline",
+	                                  "verify_deadline",
+	                                  "review_deadline",
+	                                  "parked_until",
+	                                  "resolved_at",
+	                                  "verifiers",
+	                                  "resolved_by",
+	                                  "handled_by",
+	                                  "pending_extension",
+	                                  "extensions",
+	                                  "reworks",
+	                                  "reopens",
+	                                  "urges",
+	                                  "late",
+	                                  "parked_at"};
 	assert_int_equal(json_object_size(JF(&e.fields)), GR_NELEM(all));
 	for (size_t i = 0; i < GR_NELEM(all); i++)
 		assert_true(json_is_string(json_object_get(JF(&e.fields), all[i])));
@@ -483,7 +515,12 @@ static void test_create(void **state)
 	assert_string_equal(sget(a, "resolve_deadline"), "2026-11-27T04:00:00.000Z");
 	assert_string_equal(sget(a, "policy"), "default");
 	assert_string_equal(sget(a, "at"), T0);
-	assert_int_equal(json_object_size(a), 19);
+	/* v2: the other deadlines, null when the state has none, and the one to act by */
+	assert_true(json_is_null(json_object_get(a, "verify_deadline")));
+	assert_true(json_is_null(json_object_get(a, "review_deadline")));
+	assert_true(json_is_null(json_object_get(a, "case_deadline")));
+	assert_string_equal(sget(a, "deadline"), "2026-11-26T04:30:00.000Z");
+	assert_int_equal(json_object_size(a), 23);
 
 	assert_int_equal(json_array_size(JL(&e.notifications)), 1);
 	json_t *n = nth(JL(&e.notifications), 0);
@@ -491,9 +528,21 @@ static void test_create(void **state)
 	assert_string_equal(sget(n, "incident"), "p-1");
 	assert_string_equal(sget(n, "level_key"), "member");
 	assert_string_equal(sget(n, "at"), T0);
-	assert_string_equal(sget(n, "text"),
-	                    "北大街社区第三网格 · 城市管理 · 井盖缺失: assigned to "
-	                    "网格员, ack by 2026-11-26T04:30:00.000Z");
+	assert_string_equal(sget(n, "text"), "[北大街社区第三网格 · 城市管理] 井盖缺失: "
+	                                     "assigned to 网格员 刘洋; acknowledge by Nov 26 "
+	                                     "12:30.");
+	/* v2: what a gateway needs besides the text */
+	assert_string_equal(sget(n, "title"), "井盖缺失");
+	assert_string_equal(sget(n, "unit"), "x/s/c/g03");
+	assert_string_equal(sget(n, "unit_name"), "北大街社区第三网格");
+	assert_string_equal(sget(n, "category"), "urban_management");
+	assert_string_equal(sget(n, "category_name"), "城市管理");
+	assert_string_equal(sget(n, "level_name"), "网格员");
+	assert_string_equal(sget(n, "ack_deadline"), "2026-11-26T04:30:00.000Z");
+	assert_string_equal(sget(n, "resolve_deadline"), "2026-11-27T04:00:00.000Z");
+	assert_true(json_is_null(json_object_get(n, "verify_deadline")));
+	assert_true(json_is_null(json_object_get(n, "review_deadline")));
+	assert_string_equal(sget(n, "deadline"), "2026-11-26T04:30:00.000Z");
 	json_t *to = json_object_get(n, "to");
 	assert_string_equal(joined(to, "id"), "ly,wuye");
 	assert_string_equal(sget(nth(to, 0), "name"), "刘洋");
@@ -644,11 +693,11 @@ static void test_ack_timeout(void **state)
 	assert_string_equal(joined(json_object_get(ev, "assignees"), NULL), "cj");
 	assert_string_equal(sget(ev, "at"), rfc(t));
 
-	assert_field(&e, "state", "open");
+	assert_no_field(&e, "state"); /* open it was, open it stays */
 	assert_field(&e, "level", "2");
 	assert_field(&e, "level_key", "leader");
 	assert_field(&e, "assignees", "[\"cj\"]");
-	assert_field(&e, "co_assignees", "[\"wuye\"]");
+	assert_no_field(&e, "co_assignees"); /* the same at the new level */
 	assert_field_ms(&e, "ack_deadline", t + 30 * MIN);
 	assert_field_ms(&e, "resolve_deadline", t + DAY);
 	assert_no_field(&e, "breached"); /* nothing was breached: nothing to clear */
@@ -784,7 +833,7 @@ static void test_breach_last_level(void **state)
 	assert_string_equal(sget(n, "type"), "breached");
 	assert_string_equal(sget(n, "level_key"), "district");
 	assert_string_equal(joined(json_object_get(n, "to"), "id"), "yduty,cc,cc2");
-	assert_non_null(strstr(sget(n, "text"), "ack deadline"));
+	assert_non_null(strstr(sget(n, "text"), "ack_timeout deadline passed"));
 	apply(h, &e, &rec);
 	assert_int_equal(rec.breached, LC_BREACHED_ACK);
 	assert_int_equal(rec.state, STATE_OPEN);
@@ -921,9 +970,9 @@ static void test_cmd_ack(void **state)
 	assert_string_equal(sget(n, "type"), "acked");
 	assert_string_equal(joined(json_object_get(n, "to"), "id"), "wuye");
 	assert_string_equal(sget(n, "level_key"), "member");
-	assert_string_equal(sget(n, "text"),
-	                    "北大街社区第三网格 · 城市管理 · 井盖缺失: acked by 刘洋 at 网格员, "
-	                    "resolve by 2026-11-27T04:00:00.000Z: on my way");
+	assert_string_equal(sget(n, "text"), "[北大街社区第三网格 · 城市管理] 井盖缺失: "
+	                                     "acknowledged by 刘洋: on my way; resolve by Nov "
+	                                     "27 12:00.");
 	assert_due(&e, LC_SET, t0 + DAY);
 	assert_int_equal(e.open, LC_KEEP);
 	assert_int_equal(e.dedup, LC_KEEP);
@@ -1006,8 +1055,9 @@ static void test_cmd_escalate(void **state)
 	assert_field_ms(&e, "ack_deadline", t + 30 * MIN);
 	assert_field_ms(&e, "updated_at", t);
 	assert_string_equal(sget(nth(JL(&e.assignments), 0), "reason"), "manual");
+	/* the new people less the actor (cj escalated to cj's own level) */
 	assert_string_equal(joined(json_object_get(nth(JL(&e.notifications), 0), "to"), "id"),
-	                    "cj,wuye");
+	                    "wuye");
 	assert_due(&e, LC_SET, t + 30 * MIN);
 	effects_free(&e);
 	done(h, &rec);
@@ -1090,7 +1140,8 @@ static void test_cmd_comment(void **state)
 	assert_string_equal(joined(json_object_get(n, "to"), "id"), "ly,wuye");
 	/* one line */
 	assert_null(strchr(sget(n, "text"), '\n'));
-	assert_non_null(strstr(sget(n, "text"), "comment by 张倩 at 网格员, ack by"));
+	assert_non_null(strstr(sget(n, "text"), "comment by 张倩"));
+	assert_non_null(strstr(sget(n, "text"), "; acknowledge by "));
 	effects_free(&e);
 
 	/* the actor is left out */
