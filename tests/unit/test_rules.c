@@ -929,8 +929,8 @@ static void test_sample_rules(void **state)
 	assert_int_equal(d.nerrors, 0);
 	assert_int_equal(d.nwarnings, 0);
 	rules_summary(r, sum, sizeof(sum));
-	assert_string_equal(
-	        sum, "5 levels, 9 categories, 14 units, 44 people, 12 policies, 1 schedule");
+	assert_string_equal(sum,
+	                    "5 levels, 9 categories, 14 units, 44 people, 12 policies, 1 schedule");
 	assert_string_equal(r->path, SAMPLE);
 	assert_string_equal(r->levels[0].key, "member");
 	assert_string_equal(r->levels[4].name, "区");
