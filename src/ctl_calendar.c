@@ -29,6 +29,33 @@ static int days_option(struct ctl *c, const char *arg, int64_t *days)
 	return 0;
 }
 
+/*
+ * The options of both commands: the start of the span (--from DATE, a
+ * day number, or --at TIME, an instant: opts has one of them) and --days.
+ * 0, or CTL_EXIT_USAGE after reporting.
+ */
+static int span_options(struct ctl *c, int argc, char **argv, const struct option *opts,
+                        int64_t *start, int64_t *days)
+{
+	int ch;
+
+	while ((ch = ctl_getopt(c, argc, argv, opts)) != -1) {
+		if (ch == 'f' && calendar_parse_date(optarg, strlen(optarg), start) < 0)
+			return ctl_usage(c, "--from: expected a date YYYY-MM-DD, got \"%s\"",
+			                 optarg);
+		if (ch == 'a' && time_parse_rfc3339(optarg, strlen(optarg), start) < 0)
+			return ctl_usage(c,
+			                 "--at: expected an RFC 3339 time such as "
+			                 "2026-11-26T12:00:00+08:00, got \"%s\"",
+			                 optarg);
+		if (ch == 'd' && days_option(c, optarg, days) != 0)
+			return CTL_EXIT_USAGE;
+		if (ch != 'f' && ch != 'a' && ch != 'd')
+			return CTL_EXIT_USAGE;
+	}
+	return 0;
+}
+
 static void put_hhmm(struct buf *b, int64_t ms)
 {
 	buf_printf(b, "%02d:%02d", (int)(ms / 3600000), (int)(ms / 60000 % 60));
@@ -69,24 +96,9 @@ int ctl_cmd_calendar(struct ctl *c, int argc, char **argv)
 	        {NULL, 0, NULL, 0},
 	};
 	int64_t from = INT64_MIN, days = DEFAULT_CAL_DAYS;
-	int ch;
 
-	while ((ch = ctl_getopt(c, argc, argv, opts)) != -1) {
-		switch (ch) {
-		case 'f':
-			if (calendar_parse_date(optarg, strlen(optarg), &from) < 0)
-				return ctl_usage(c,
-				                 "--from: expected a date YYYY-MM-DD, got \"%s\"",
-				                 optarg);
-			break;
-		case 'd':
-			if (days_option(c, optarg, &days) != 0)
-				return CTL_EXIT_USAGE;
-			break;
-		default:
-			return CTL_EXIT_USAGE;
-		}
-	}
+	if (span_options(c, argc, argv, opts, &from, &days) != 0)
+		return CTL_EXIT_USAGE;
 	if (argc - optind != 1)
 		return ctl_usage(c, "expected one rules file");
 	struct rules *r = ctl_load_rules(argv[optind], false);
@@ -183,25 +195,9 @@ int ctl_cmd_schedule(struct ctl *c, int argc, char **argv)
 	        {NULL, 0, NULL, 0},
 	};
 	int64_t at = time_now_ms(), days = DEFAULT_SCHED_DAYS;
-	int ch;
 
-	while ((ch = ctl_getopt(c, argc, argv, opts)) != -1) {
-		switch (ch) {
-		case 'a':
-			if (time_parse_rfc3339(optarg, strlen(optarg), &at) < 0)
-				return ctl_usage(c,
-				                 "--at: expected an RFC 3339 time such as "
-				                 "2026-11-26T12:00:00+08:00, got \"%s\"",
-				                 optarg);
-			break;
-		case 'd':
-			if (days_option(c, optarg, &days) != 0)
-				return CTL_EXIT_USAGE;
-			break;
-		default:
-			return CTL_EXIT_USAGE;
-		}
-	}
+	if (span_options(c, argc, argv, opts, &at, &days) != 0)
+		return CTL_EXIT_USAGE;
 	if (argc - optind != 1 && argc - optind != 2)
 		return ctl_usage(c, "expected a rules file and, optionally, a schedule name");
 	struct rules *r = ctl_load_rules(argv[optind], false);

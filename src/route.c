@@ -443,8 +443,9 @@ static struct rules_plist plist_written(const struct rules *r, struct pslot s)
 	return pl;
 }
 
-/* A dyn's people at t: the combination of its schedules' states then. */
-static struct rules_plist dyn_people(const struct rules *r, uint32_t d, int64_t t)
+/* A dyn's people at t: the combination of its schedules' states then. Out of the hot loop. */
+__attribute__((cold, noinline)) static struct rules_plist dyn_people(const struct rules *r,
+                                                                     uint32_t d, int64_t t)
 {
 	const struct route_index *ix = r->route;
 	const struct dyn *dy = &ix->dyn[d];
