@@ -7,15 +7,18 @@ connections under a low file limit, and a server on the Redis port that
 answers +OK to everything."""
 import json
 import os
+import resource
 import shutil
 import signal
+import socket
 import subprocess
+import threading
 import time
 
 import pytest
 
-from conftest import (GRIDCTL, GRIDROUTED, RULES, SLOW, Daemon, assignments, deadletters,
-                      wait_for)
+from conftest import (GRIDCTL, GRIDROUTED, RULES, SLOW, VALGRIND, Daemon, assignments,
+                      deadletters, free_port, wait_for)
 
 G03 = "xifeng/beijie/beidajie/g03"
 GOOD = {"category": "urban_management", "unit": G03, "title": "井盖缺失",
@@ -219,3 +222,116 @@ def test_config_diagnostic_with_crlf_stays_one_line(tmp, server):
     lines = p.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(bad + ":1:"), p.stderr
     assert 'unknown key "log\\r\\nlevel=error event=fake"' in lines[0], lines
+
+
+# ---- point 5: file descriptors ------------------------------------------------------
+
+
+def cpu_seconds(pid):
+    """User and system CPU time of a process, from /proc."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def http_get(addr, path, timeout=2):
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        s.sendall(b"GET %s HTTP/1.0\r\n\r\n" % path.encode())
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                return data.decode("latin-1")
+            data += chunk
+
+
+def healthy(addr):
+    try:
+        return http_get(addr, "/healthz").startswith("HTTP/1.0 200")
+    except OSError:
+        return False
+
+
+def small_log_events(d, event, limit=4 << 20):
+    """d.events(event), failing if the log has grown past limit bytes: a flooding
+    daemon writes gigabytes, faster than they could be read."""
+    with open(d.log_path, "rb") as f:
+        data = f.read(limit + 1)
+    assert len(data) <= limit, "the log is over %d bytes: flooded" % limit
+    out = []
+    for line in data.splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if rec.get("event") == event:
+            out.append(rec)
+    return out
+
+
+@pytest.mark.skipif(VALGRIND, reason="valgrind needs descriptors of its own")
+def test_idle_http_connections_under_a_low_file_limit(r, tmp, server, daemons):
+    """1,100 idle keep-alive connections at ulimit -n 1024 were 10 million log
+    lines at 100% CPU and no Redis reconnection; here 400 at 64."""
+    nofile, nconn = 64, 400
+    addr = "127.0.0.1:%d" % free_port()
+    d = Daemon(tmp, server.port, http={"listen": addr}, log={"format": "json", "level": "info"})
+    daemons.append(d)
+    limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))  # noqa: E731
+    d.logf = open(d.log_path, "ab")
+    d.proc = subprocess.Popen([GRIDROUTED, "-c", d.config], stderr=d.logf, preexec_fn=limit)
+    wait_for(lambda: small_log_events(d, "pending_done"), 10, "the daemon to be ready")
+    wait_for(lambda: healthy(addr), 10, "/healthz")
+
+    fds = lambda: len(os.listdir("/proc/%d/fd" % d.proc.pid))  # noqa: E731
+    base, socks, stop = fds(), [], threading.Event()
+    host, port = addr.rsplit(":", 1)
+    for _ in range(nconn):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex((host, int(port)))
+        socks.append(s)
+    request = b"GET /healthz HTTP/1.1\r\nX-Slow: " + b"a" * 1000
+
+    def drip():  # a byte a second (here: every 0.3 s) keeps evhttp's timeout from firing
+        i = 0
+        while not stop.wait(0.3):
+            for s in socks:
+                try:
+                    s.send(request[i % len(request):i % len(request) + 1])
+                except OSError:
+                    pass
+            i += 1
+    dripper = threading.Thread(target=drip, daemon=True)
+    dripper.start()
+    try:
+        # the connections pile up against the limit (a quarter of it: 16)
+        wait_for(lambda: fds() >= base + nofile // 4 - 1, 10, "the daemon to hold its share")
+        size0, cpu0, t0 = os.path.getsize(d.log_path), cpu_seconds(d.proc.pid), time.monotonic()
+        # Redis restarts meanwhile: the daemon must find descriptors to reconnect
+        ups = len(small_log_events(d, "redis_up"))
+        server.stop()
+        wait_for(lambda: small_log_events(d, "redis_down"), 10, "redis_down")
+        server.start()
+        wait_for(lambda: len(small_log_events(d, "redis_up")) >= ups + 2, 20,
+                 "both connections back")
+        e = r.xadd("gr:in:patrol", {"incident": body()})
+        wait_for(lambda: [a for a in assignments(r) if a["incident"] == "patrol-" + e], 10,
+                 "routed after the restart")
+        elapsed = time.monotonic() - t0
+        cpu = cpu_seconds(d.proc.pid) - cpu0
+        grown = os.path.getsize(d.log_path) - size0
+        assert cpu < 0.5 * elapsed, "%.2fs CPU in %.2fs: spinning" % (cpu, elapsed)
+        assert grown < 8192, "%d bytes of log in %.2fs" % (grown, elapsed)
+        assert d.proc.poll() is None
+    finally:
+        stop.set()
+        dripper.join(5)
+        for s in socks:
+            s.close()
+    # the peers gone, the endpoint serves again
+    wait_for(lambda: healthy(addr), 10, "/healthz once the idle peers are gone")
+    started = [l for l in d.log_lines() if l.get("event") == "http_listening"]
+    assert started and int(started[0]["max_connections"]) == nofile // 4
+    assert d.stop() == 0
