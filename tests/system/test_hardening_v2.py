@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from conftest import (GRIDCTL, GRIDROUTED, RULES, SLOW, VALGRIND, Daemon, assignments,
-                      deadletters, free_port, wait_for)
+from conftest import (GRIDCTL, GRIDROUTED, RULES, SLOW, VALGRIND, Daemon, RedisServer,
+                      assignments, deadletters, free_port, wait_for)
 
 G03 = "xifeng/beijie/beidajie/g03"
 GOOD = {"category": "urban_management", "unit": G03, "title": "井盖缺失",
@@ -335,3 +335,91 @@ def test_idle_http_connections_under_a_low_file_limit(r, tmp, server, daemons):
     started = [l for l in d.log_lines() if l.get("event") == "http_listening"]
     assert started and int(started[0]["max_connections"]) == nofile // 4
     assert d.stop() == 0
+
+
+# ---- point 6: a server on the Redis port that is not Redis --------------------------
+
+
+class FakeRedis:
+    """A TCP server that answers +OK to everything: to every line ("lines"),
+    to every read ("reads"), or once on connect and then to every line
+    ("greeting"). It counts the connections it got."""
+
+    def __init__(self, mode, port=None):
+        self.mode, self.connections = mode, 0
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port or 0))
+        self.port = self.sock.getsockname()[1]
+        self.sock.listen(16)
+        self.stopping = False
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self.answer, args=(conn,), daemon=True).start()
+
+    def answer(self, conn):
+        with conn:
+            try:
+                if self.mode == "greeting":
+                    conn.sendall(b"+OK\r\n")
+                while True:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    n = 1 if self.mode == "reads" else data.count(b"\r\n")
+                    conn.sendall(b"+OK\r\n" * n)
+            except OSError:
+                return
+
+    def close(self):
+        """Stop listening, at once: shutdown(2) wakes the accept(2) that close(2) would not."""
+        self.stopping = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+@pytest.mark.parametrize("mode", ["lines", "reads", "greeting"])
+def test_a_server_answering_ok_to_everything_does_not_crash_the_daemon(tmp, mode, daemons):
+    fake = FakeRedis(mode)
+    http = "127.0.0.1:%d" % free_port()
+    d = Daemon(tmp, fake.port, http={"listen": http})
+    daemons.append(d)
+    try:
+        d.start(wait_ready=False)
+        # several tries each (100 ms, 200 ms, 400 ms ... of backoff): hiredis asserted on the
+        # first; one +OK for SELECT and PING together leaves the handshake to its 5 s deadline
+        tries = 4 if mode == "reads" else 6
+        wait_for(lambda: fake.connections >= tries or d.proc.poll() is not None, 15,
+                 "the daemon to try again and again")
+        assert d.proc.poll() is None, "gridrouted exited with %s" % d.proc.returncode
+        assert not healthy(http) or "503" in http_get(http, "/readyz")[:20]
+        down = [l for l in d.log_lines() if l.get("event") in
+                ("redis_down", "redis_handshake_failed", "redis_up")]
+        # one line per connection (read, write) for the whole outage, none "up"
+        assert sorted(l["conn"] for l in down) == ["read", "write"], down
+        assert all(l["event"] != "redis_up" for l in down), down
+    finally:
+        fake.close()
+    # a real Redis on that port: the daemon comes up and routes
+    real = RedisServer(tmp)
+    real.port = fake.port
+    real.start()
+    try:
+        wait_for(lambda: len(d.events("redis_up")) >= 2, 15, "both connections up on Redis")
+        rr = real.client()
+        e = rr.xadd("gr:in:patrol", {"incident": body()})
+        wait_for(lambda: [a for a in assignments(rr) if a["incident"] == "patrol-" + e], 10,
+                 "routed")
+        assert d.stop() == 0
+    finally:
+        real.stop()
