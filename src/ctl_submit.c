@@ -7,6 +7,8 @@
  * read with a blocking XREAD from just before the entry's own id, so that
  * an outcome written before the first XREAD is not missed; a timeline is a
  * list, read from its start and again after each short wait.
+ * Before it writes, a --wait checks that the user may read what it will
+ * wait on (SPEC v2 §9: the reporter may only write).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -358,6 +360,46 @@ static int finish_wait(struct ctl *c, struct waiter *w, int64_t timeout_ms)
 	return rc;
 }
 
+/*
+ * A wait reads what the daemon writes, and a user that may only write (the
+ * ACL's reporter) would add its entry and only then fail. So each key the
+ * wait will read is tried first with a read that costs nothing, one with
+ * the read-key permission a wait needs (the last entry of a stream, a GET,
+ * an SISMEMBER): NOPERM stops the command before anything is written. An
+ * other error (a key of another type) is the wait's to meet. 0, or the exit
+ * code after reporting.
+ */
+struct probe {
+	const char *cmd, *key, *a1, *a2, *a3, *a4;
+};
+
+static int check_can_read(struct ctl *c, const struct probe *probes, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct probe *p = &probes[i];
+		const char *argv[] = {p->cmd, p->key, p->a1, p->a2, p->a3, p->a4};
+		int argc = 2;
+		while (argc < 6 && argv[argc] != NULL)
+			argc++;
+		redisReply *r = ctl_redis_argv(c, argc, argv, NULL);
+		if (r == NULL)
+			return CTL_EXIT_FAIL;
+		bool noperm = ctl_reply_error(r) && strncmp(r->str, "NOPERM", 6) == 0;
+		int rc = 0;
+		if (noperm)
+			rc = ctl_fail(
+			        c,
+			        "--wait needs to read %s, which %s%s may not (%s): nothing was "
+			        "written; submit without --wait, or as a user that may also read",
+			        p->key, c->user != NULL ? "user " : "this user",
+			        c->user != NULL ? c->user : "", r->str);
+		freeReplyObject(r);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* XADD key * field value; the new id (caller frees), or NULL after reporting. */
 static char *xadd(struct ctl *c, const char *key, const char *field, const char *value, size_t len)
 {
@@ -482,14 +524,33 @@ int ctl_cmd_submit(struct ctl *c, int argc, char **argv)
 	rc = CTL_EXIT_FAIL;
 	if (p.id != NULL && incident_id_valid(p.id, strlen(p.id))) {
 		char *ikey = ctl_key(c, "inc:%s", p.id);
-		redisReply *r = ctl_redis(c, "EXISTS", ikey, NULL);
+		const char *exists[] = {"EXISTS", ikey};
+		redisReply *r = ctl_redis_argv(c, 2, exists, NULL);
 		free(ikey);
 		if (r == NULL)
 			goto out;
+		/* a user that may not look (NOPERM) gets no warning: the daemon still decides */
 		existed = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
 		freeReplyObject(r);
 	}
 	key = ctl_key(c, "in:%s", channel_name(chn));
+	char *watch = ctl_key(c, "out:assignments"), *dl = ctl_key(c, "deadletter");
+	char *dedup = p.dedup_key != NULL ? ctl_key(c, "dedup:%s", p.dedup_key) : NULL;
+	char *seen = ctl_key(c, "seen:%s", p.id != NULL ? p.id : "x");
+	const struct probe probes[] = {{"XREVRANGE", watch, "+", "-", "COUNT", "1"},
+	                               {"XREVRANGE", dl, "+", "-", "COUNT", "1"},
+	                               {"SISMEMBER", seen, "x", NULL, NULL, NULL},
+	                               {"GET", dedup, NULL, NULL, NULL, NULL}};
+	int denied =
+	        wait ? check_can_read(c, probes, GR_NELEM(probes) - (dedup == NULL ? 2 : 0)) : 0;
+	free(watch);
+	free(dl);
+	free(dedup);
+	free(seen);
+	if (denied != 0) {
+		rc = denied;
+		goto out;
+	}
 	if ((entry = xadd(c, key, "incident", in.data, in.len)) == NULL)
 		goto out;
 	incident = p.id != NULL ? xstrdup(p.id) : xasprintf("%s-%s", channel_name(chn), entry);
@@ -612,8 +673,18 @@ int ctl_cmd_op(struct ctl *c, int argc, char **argv)
 
 	if ((rc = ctl_redis_connect(c)) != 0 || (rc = ctl_store_check(c)) != 0)
 		goto out;
-	rc = CTL_EXIT_FAIL;
 	key = ctl_key(c, "in:commands");
+	if (wait) {
+		char *timeline = ctl_key(c, "timeline:%s", id), *dl = ctl_key(c, "deadletter");
+		const struct probe probes[] = {{"LRANGE", timeline, "0", "0", NULL, NULL},
+		                               {"XREVRANGE", dl, "+", "-", "COUNT", "1"}};
+		rc = check_can_read(c, probes, GR_NELEM(probes));
+		free(timeline);
+		free(dl);
+		if (rc != 0)
+			goto out;
+	}
+	rc = CTL_EXIT_FAIL;
 	if ((entry = xadd(c, key, "command", text, strlen(text))) == NULL)
 		goto out;
 	printf("%s\n", entry);

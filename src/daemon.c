@@ -144,9 +144,33 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 	notify_watchdog(); /* the loop turns: that is what the watchdog asks */
 }
 
+/*
+ * libevent's own messages. One that repeats on every turn of the loop
+ * (a descriptor it cannot serve) is folded like the other repeated
+ * errors: each of the last few distinct messages at most once a second,
+ * with repeats_folded counting what was left out.
+ */
 static void libevent_log(int severity, const char *msg)
 {
-	log_kv(severity >= EVENT_LOG_WARN ? LOG_WARN : LOG_DEBUG, "libevent", "msg", msg, NULL);
+	static struct {
+		char text[160];
+		struct log_fold fold;
+	} recent[8];
+	static size_t next;
+	size_t i;
+
+	for (i = 0; i < GR_NELEM(recent); i++) {
+		if (recent[i].text[0] != '\0' &&
+		    strncmp(recent[i].text, msg, sizeof(recent[i].text) - 1) == 0)
+			break;
+	}
+	if (i == GR_NELEM(recent)) {
+		i = next++ % GR_NELEM(recent);
+		snprintf(recent[i].text, sizeof(recent[i].text), "%s", msg);
+		memset(&recent[i].fold, 0, sizeof(recent[i].fold));
+	}
+	log_folded(&recent[i].fold, severity >= EVENT_LOG_WARN ? LOG_WARN : LOG_DEBUG, "libevent",
+	           msg);
 }
 
 int daemon_main(struct config *cfg)

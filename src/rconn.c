@@ -2,9 +2,19 @@
  * rconn.c: a self-healing hiredis async connection on libevent.
  *
  * States: DOWN (a retry timer is armed) -> CONNECTING -> HANDSHAKE (AUTH,
- * SELECT in flight) -> UP. Any failure goes back to DOWN with the backoff
- * doubled (100 ms to 5 s); reaching UP resets it. Only state changes are
- * logged, so an outage is two lines, not one per retry.
+ * SELECT and PING in flight) -> UP. Any failure goes back to DOWN with the
+ * backoff doubled (100 ms to 5 s); reaching UP resets it. Only state
+ * changes are logged, so an outage is two lines, not one per retry.
+ *
+ * Something on the Redis port that is not Redis must not take the daemon
+ * down. hiredis asserts (redisProcessCallbacks) when a reply comes that no
+ * command waits for, and 0.14 has no hook for it; so every reply's top
+ * object is made through our copy of the reader's functions, which
+ * refuses one that would find no callback: hiredis then takes it as a
+ * reader error and drops the connection. And the handshake ends with a
+ * PING that must be answered PONG: a server that says OK to everything is
+ * refused there, before the connection counts as up (so it is one log
+ * line, and the backoff keeps growing).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +28,7 @@
 #define BACKOFF_MIN_MS      100
 #define BACKOFF_MAX_MS      5000
 #define SENTINEL_TIMEOUT_MS 300
+#define HANDSHAKE_MS        5000 /* connect, AUTH, SELECT and PING: up by then, or dropped */
 
 enum rstate { RS_DOWN, RS_CONNECTING, RS_HANDSHAKE, RS_UP, RS_CLOSED };
 
@@ -34,9 +45,15 @@ struct rconn {
 	bool logged_down; /* the current outage has been logged */
 	int64_t backoff_ms;
 	struct event *retry;
+	struct event *handshake; /* the handshake's deadline */
+	bool timed_out;
 	char primary_host[256]; /* with sentinels: the primary last connected to */
 	int primary_port;
+	bool protocol_error; /* this connection got a reply nothing asked for */
 };
+
+#define PROTOCOL_ERROR    "protocol error: a reply that no command asked for (is this Redis?)"
+#define HANDSHAKE_TIMEOUT "no answer to the handshake within 5 s"
 
 static void schedule_retry(struct rconn *c);
 
@@ -58,6 +75,7 @@ static void went_down(struct rconn *c, const char *err)
 	bool notify = c->state == RS_UP;
 
 	c->ac = NULL;
+	evtimer_del(c->handshake);
 	if (c->state == RS_CLOSED)
 		return;
 	c->state = RS_DOWN;
@@ -75,7 +93,87 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 	struct rconn *c = ac->data;
 
 	(void)status;
-	went_down(c, ac->errstr[0] != '\0' ? ac->errstr : "connection closed");
+	went_down(c, c->protocol_error       ? PROTOCOL_ERROR
+	             : c->timed_out          ? HANDSHAKE_TIMEOUT
+	             : ac->errstr[0] != '\0' ? ac->errstr
+	                                     : "connection closed");
+}
+
+/*
+ * Connected but not up in time (a server that reads and never answers,
+ * or answers one command of several): dropped, as any failure is.
+ */
+static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct rconn *c = arg;
+	redisAsyncContext *ac = c->ac;
+
+	(void)fd;
+	(void)what;
+	if (ac == NULL || (c->state != RS_CONNECTING && c->state != RS_HANDSHAKE))
+		return;
+	c->timed_out = true;
+	redisAsyncFree(ac); /* calls on_disconnect if it was connected */
+	if (c->ac == ac)
+		went_down(c, HANDSHAKE_TIMEOUT);
+}
+
+/* hiredis's own reply functions, and ours around them (one table: one loop thread). */
+static redisReplyObjectFunctions *hiredis_fns, reader_fns;
+
+/*
+ * A reply's top object (no parent) when no callback waits for it, outside
+ * pub/sub: a protocol error. An error reply is left to hiredis, which
+ * drops the connection with its text.
+ */
+static bool unasked(const redisReadTask *t)
+{
+	struct rconn *c = t->privdata;
+
+	if (t->parent != NULL || c == NULL || c->ac == NULL || c->ac->replies.head != NULL ||
+	    (c->ac->c.flags & (REDIS_SUBSCRIBED | REDIS_MONITORING)))
+		return false;
+	c->protocol_error = true;
+	return true;
+}
+
+/* NULL: hiredis's reader fails ("out of memory") and the connection is dropped. */
+static void *create_string(const redisReadTask *t, char *s, size_t len)
+{
+	return t->type != REDIS_REPLY_ERROR && unasked(t) ? NULL
+	                                                  : hiredis_fns->createString(t, s, len);
+}
+
+static void *create_array(const redisReadTask *t, int n)
+{
+	return unasked(t) ? NULL : hiredis_fns->createArray(t, n);
+}
+
+static void *create_integer(const redisReadTask *t, long long v)
+{
+	return unasked(t) ? NULL : hiredis_fns->createInteger(t, v);
+}
+
+static void *create_nil(const redisReadTask *t)
+{
+	return unasked(t) ? NULL : hiredis_fns->createNil(t);
+}
+
+/* The context's reader makes its replies through reader_fns, with c at hand. */
+static void guard_reader(struct rconn *c, redisAsyncContext *ac)
+{
+	if (hiredis_fns == NULL) {
+		hiredis_fns = ac->c.reader->fn;
+		reader_fns = *hiredis_fns; /* hiredis 1.x has more members: kept as they are */
+		reader_fns.createString = create_string;
+		reader_fns.createArray = create_array;
+		reader_fns.createInteger = create_integer;
+		reader_fns.createNil = create_nil;
+	}
+	ac->c.reader->fn = &reader_fns;
+	ac->c.reader->privdata = c;
+	c->protocol_error = false;
+	c->timed_out = false;
 }
 
 static void on_handshake(redisAsyncContext *ac, void *r, void *priv)
@@ -101,7 +199,17 @@ static void on_handshake(redisAsyncContext *ac, void *r, void *priv)
 	}
 	if (!last)
 		return;
+	if (reply->type != REDIS_REPLY_STATUS || strcmp(reply->str, "PONG") != 0) {
+		c->state = RS_DOWN;
+		if (!c->logged_down)
+			log_conn(c, LOG_ERROR, "redis_handshake_failed",
+			         "PING was not answered PONG: is this Redis?");
+		c->logged_down = true;
+		redisAsyncDisconnect(ac);
+		return;
+	}
 	c->state = RS_UP;
+	evtimer_del(c->handshake);
 	if (c->was_up)
 		metrics.redis_reconnects++;
 	c->backoff_ms = BACKOFF_MIN_MS;
@@ -134,7 +242,9 @@ static void on_connect(const redisAsyncContext *ac, int status)
 	snprintf(db, sizeof(db), "%lld", (long long)c->cfg->redis_db);
 	argv[0] = "SELECT";
 	argv[1] = db;
-	redisAsyncCommandArgv(c->ac, on_handshake, c, 2, argv, NULL);
+	redisAsyncCommandArgv(c->ac, on_handshake, NULL, 2, argv, NULL);
+	argv[0] = "PING";
+	redisAsyncCommandArgv(c->ac, on_handshake, c, 1, argv, NULL);
 }
 
 /*
@@ -221,7 +331,10 @@ static void connect_now(struct rconn *c)
 	}
 	ac->data = c;
 	c->ac = ac;
+	guard_reader(c, ac);
 	c->state = RS_CONNECTING;
+	struct timeval tv = {HANDSHAKE_MS / 1000, HANDSHAKE_MS % 1000 * 1000};
+	evtimer_add(c->handshake, &tv);
 	redisLibeventAttach(ac, c->base);
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
@@ -258,6 +371,7 @@ struct rconn *rconn_new(struct event_base *base, const struct config *cfg, const
 	c->state = RS_DOWN;
 	c->backoff_ms = BACKOFF_MIN_MS;
 	c->retry = evtimer_new(base, on_retry, c);
+	c->handshake = evtimer_new(base, on_handshake_timeout, c);
 	return c;
 }
 
@@ -303,6 +417,7 @@ void rconn_close(struct rconn *c)
 
 	c->state = RS_CLOSED;
 	evtimer_del(c->retry);
+	evtimer_del(c->handshake);
 	if (ac != NULL)
 		redisAsyncDisconnect(ac);
 }
@@ -316,6 +431,7 @@ void rconn_free(struct rconn *c)
 		redisAsyncFree(c->ac);
 	}
 	event_free(c->retry);
+	event_free(c->handshake);
 	if (c->password != NULL) {
 		explicit_bzero(c->password, strlen(c->password));
 		free(c->password);

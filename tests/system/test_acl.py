@@ -1,11 +1,16 @@
 """conf/redis-acl.conf against a real redis-server (--aclfile) and the real
 daemon: gridrouted routes, escalates, dedups, dead-letters and applies
 commands with exactly the commands and keys its ACL user grants (a missing
-grant shows up in Redis's ACL LOG and as NOPERM in the daemon's log); the
-reporter may only add entries to the input streams; the viewer may read and
-not write; the operator may also write input and drop dead letters. The
-test copy of the ACL file differs from the shipped one only in the
-password hashes."""
+grant shows up in Redis's ACL LOG and as NOPERM in the daemon's log). SPEC
+v2 §9, user by user, each allowed operation tried and working and each
+denied one refused with NOPERM: the reporter may only add reports to the
+four channel streams; the commander may add commands and read incidents,
+their documents and timelines, the dead letters and the events; the
+gateway may consume gr:out:* through a group of its own; the viewer may
+read everything and write nothing; the operator may list, replay (to the
+source input stream) and drop dead letters, and never add one. Everybody
+may read gr:meta. The test copy of the ACL file differs from the shipped
+one only in the password hashes."""
 import hashlib
 import json
 import os
@@ -182,8 +187,8 @@ def test_shipped_file_loads_and_lets_nobody_in(tmp):
     """As shipped, every user's hash is a placeholder no password matches,
     and the default user is off: Redis starts and nobody gets in."""
     text = open(ACL).read()
-    assert set(acl_users(text)) == {"default", "admin", "gridrouted", "reporter", "viewer",
-                                    "operator"}
+    assert set(acl_users(text)) == {"default", "admin", "gridrouted", "reporter", "commander",
+                                    "gateway", "viewer", "operator"}
     s = AclRedis(tmp, ACL).start()
     try:
         with pytest.raises(redis.RedisError, match="NOAUTH|[Aa]uthentication required"):
@@ -231,8 +236,9 @@ def test_daemon_works_with_exactly_its_grants(tmp, acl_server, admin, reporter):
 
         # commands: ack then resolve (EXPIRE, the dedup key released)
         inc = "feedback-" + first
+        commander = acl_server.client("commander")
         for op in ("ack", "resolve"):
-            reporter.xadd("gr:in:commands", {"command": json.dumps(
+            commander.xadd("gr:in:commands", {"command": json.dumps(
                 {"op": op, "incident": inc, "by": "liuyang"})})
         wait_for(lambda: events_of(admin, inc, "resolved"), 10, "the resolve applied")
         assert admin.hget("gr:inc:" + inc, "state") == "resolved"
@@ -255,6 +261,12 @@ def test_daemon_works_with_exactly_its_grants(tmp, acl_server, admin, reporter):
 
 @pytest.mark.parametrize("args", [
     ("DEL", "gr:in:patrol"),
+    ("XADD", "gr:in:commands", "*", "command", '{"op":"resolve","incident":"x","by":"cc"}'),
+    ("XADD", "gr:in:other", "*", "incident", "{}"),
+    ("XDEL", "gr:in:patrol", "1-1"),
+    ("HGET", "gr:inc:x", "state"),
+    ("EXISTS", "gr:inc:x"),
+    ("HSET", "gr:meta", "schema", "1"),
     ("XADD", "gr:out:assignments", "*", "assignment", "{}"),
     ("XADD", "gr:deadletter", "*", "reason", "x"),
     ("XADD", "other:stream", "*", "incident", "{}"),
@@ -276,9 +288,9 @@ def test_reporter_is_refused_anything_but_xadd_to_input(acl_server, admin, repor
     assert denied(admin, "reporter")
 
 
-def test_reporter_may_add_to_every_input_stream(admin, reporter):
+def test_reporter_may_add_to_every_channel_stream(admin, reporter):
     assert reporter.ping()
-    for s in ("patrol", "feedback", "scheduled", "alert", "commands"):
+    for s in ("patrol", "feedback", "scheduled", "alert"):
         reporter.xadd("gr:in:" + s, {"incident": "{}"})
         assert admin.xlen("gr:in:" + s) == 1
     assert denied(admin, "reporter") == []
@@ -335,22 +347,6 @@ def test_viewer_reads_and_cannot_write(acl_server, admin, reporter, viewer, daem
     assert viewer.hget("gr:inc:" + inc, "state") == "open"
 
 
-def test_operator_writes_input_and_drops_dead_letters(acl_server, admin):
-    op = acl_server.client("operator")
-    op.xadd("gr:in:commands", {"command": "{}"})
-    dl = admin.xadd("gr:deadletter", {"source": "gr:in:patrol", "entry": "1-1",
-                                      "reason": "invalid_json", "error": "x", "payload": "{"})
-    assert op.xrange("gr:deadletter") and op.xdel("gr:deadletter", dl) == 1
-    for args in [("DEL", "gr:deadletter"),
-                 ("XADD", "gr:out:assignments", "*", "assignment", "{}"),
-                 ("HSET", "gr:inc:x", "state", "resolved"),
-                 ("XACK", "gr:in:commands", "gridrouted", "1-1"),
-                 ("PUBLISH", "gr:events", "{}")]:
-        with pytest.raises(redis.exceptions.NoPermissionError):
-            op.execute_command(*args)
-    assert len(denied(admin, "operator")) == 5
-
-
 def gridctl_has_user_option():
     try:
         out = subprocess.run([GRIDCTL, "--help"], capture_output=True, text=True, timeout=10)
@@ -370,7 +366,7 @@ def gridctl(server, tmp, user, *args, stdin=None):
 
 
 @needs_gridctl_auth
-def test_gridctl_as_viewer_and_operator(tmp, acl_server, admin, reporter, daemon):
+def test_gridctl_as_viewer_commander_and_operator(tmp, acl_server, admin, reporter, daemon):
     entry = report(reporter, "patrol")
     inc = "patrol-" + entry
     wait_for(lambda: assigned(admin, inc), 10, "routed")
@@ -418,12 +414,17 @@ def test_gridctl_as_viewer_and_operator(tmp, acl_server, admin, reporter, daemon
     assert r.returncode == 1 and "NOPERM" in r.stderr, (r.returncode, r.stderr)
     assert len(r.stderr.strip().splitlines()) == 1
 
-    # the operator acts, submits and replays
-    r = gridctl(acl_server, tmp, "operator", "ack", inc, "--by", "liuyang", "--wait")
+    # the commander acts and waits for the outcome
+    r = gridctl(acl_server, tmp, "commander", "ack", inc, "--by", "liuyang", "--wait")
     assert r.returncode == 0, r.stderr
-    doc = json.dumps({"category": "urban_management", "unit": G03, "title": "路灯不亮"})
-    r = gridctl(acl_server, tmp, "operator", "submit", "feedback", "-", "--wait", stdin=doc)
+    r = gridctl(acl_server, tmp, "commander", "comment", inc, "--by", "liuyang", "--note",
+                "到场", "--wait")
     assert r.returncode == 0, r.stderr
+    assert denied(admin, "commander") == []
+    # the operator lists, replays and drops dead letters
+    for args in (["deadletter", "ls"], ["deadletter", "show", dl]):
+        r = gridctl(acl_server, tmp, "operator", *args)
+        assert r.returncode == 0, (args, r.stderr)
     r = gridctl(acl_server, tmp, "operator", "deadletter", "replay", dl)
     assert r.returncode == 0, r.stderr
     wait_for(lambda: len(admin.xrange("gr:deadletter")) == 1 and
@@ -441,3 +442,207 @@ def wait_for_quiet(cond, timeout):
         return wait_for(cond, timeout, "")
     except AssertionError:
         return False
+
+
+# ---- SPEC v2 §9, user by user: what each may do works, the rest is NOPERM ----------
+
+CHANNELS = ("patrol", "feedback", "scheduled", "alert")
+INPUTS = CHANNELS + ("commands",)
+
+
+def populate(admin):
+    """One key of every kind the v1 and v2 layouts have, written as the admin."""
+    admin.xgroup_create("gr:in:patrol", "gridrouted", id="0", mkstream=True)
+    ids = {"entry": admin.xadd("gr:in:patrol", {"incident": "{}"}),
+           "cmd": admin.xadd("gr:in:commands", {"command": "{}"}),
+           "out": admin.xadd("gr:out:assignments", {"assignment": "{}"}),
+           "dl": admin.xadd("gr:deadletter", {"source": "gr:in:patrol", "entry": "1-1",
+                                               "reason": "invalid_json", "error": "x",
+                                               "payload": "{"})}
+    admin.xadd("gr:out:notifications", {"notification": "{}"})
+    admin.xgroup_create("gr:out:assignments", "gw", id="0")
+    admin.hset("gr:inc:x", mapping={"state": "open", "level": "1"})
+    admin.set("gr:doc:x", "{}")
+    admin.rpush("gr:timeline:x", "{}")
+    admin.sadd("gr:seen:x", "gr:in:patrol/1-1")
+    admin.hset("gr:meta", "schema", "2")
+    admin.hset("gr:kpi:2026-11:u", "roads:created", 1)
+    admin.sadd("gr:kpiunits:2026-11", "u")
+    admin.set("gr:dedup:k", "x")
+    admin.zadd("gr:due", {"x": 1})
+    admin.zadd("gr:open", {"x": 1})
+    return ids
+
+
+META = [("HGET", "gr:meta", "schema"), ("HGETALL", "gr:meta")]
+
+ALLOWED = {
+    "reporter": [("XADD", "gr:in:" + c, "*", "incident", "{}") for c in CHANNELS] + META,
+    "commander": [
+        ("XADD", "gr:in:commands", "*", "command", "{}"),
+        ("HGETALL", "gr:inc:x"), ("HGET", "gr:inc:x", "state"), ("HMGET", "gr:inc:x", "level"),
+        ("EXISTS", "gr:inc:x"), ("TYPE", "gr:inc:x"), ("GET", "gr:doc:x"),
+        ("LRANGE", "gr:timeline:x", "0", "-1"), ("LLEN", "gr:timeline:x"),
+        ("XREAD", "COUNT", "1", "STREAMS", "gr:deadletter", "0"),
+        ("XRANGE", "gr:deadletter", "-", "+"), ("XREVRANGE", "gr:deadletter", "+", "-"),
+    ] + META,
+    "gateway": [
+        ("XGROUP", "CREATE", "gr:out:notifications", "gw", "0"),
+        ("XREADGROUP", "GROUP", "gw", "gw-1", "COUNT", "10", "STREAMS", "gr:out:assignments",
+         ">"),
+        ("XPENDING", "gr:out:assignments", "gw"),
+        ("XACK", "gr:out:assignments", "gw", "{out}"),
+        ("XAUTOCLAIM", "gr:out:assignments", "gw", "gw-2", "0", "0-0"),
+    ] + META,
+    "viewer": [
+        ("SCAN", "0", "MATCH", "gr:*", "COUNT", "100"), ("HGETALL", "gr:inc:x"),
+        ("GET", "gr:doc:x"), ("LRANGE", "gr:timeline:x", "0", "-1"),
+        ("SMEMBERS", "gr:seen:x"), ("HGETALL", "gr:kpi:2026-11:u"),
+        ("SMEMBERS", "gr:kpiunits:2026-11"), ("GET", "gr:dedup:k"),
+        ("ZRANGE", "gr:open", "0", "-1"), ("ZCOUNT", "gr:due", "-inf", "+inf"),
+        ("XRANGE", "gr:in:patrol", "-", "+"), ("XRANGE", "gr:out:assignments", "-", "+"),
+        ("XRANGE", "gr:deadletter", "-", "+"), ("XINFO", "GROUPS", "gr:in:patrol"),
+        ("XPENDING", "gr:in:patrol", "gridrouted"), ("TTL", "gr:inc:x"), ("TYPE", "gr:doc:x"),
+    ] + META,
+    "operator": [
+        ("XRANGE", "gr:deadletter", "-", "+"), ("XREVRANGE", "gr:deadletter", "+", "-"),
+        ("XLEN", "gr:deadletter"), ("XREAD", "STREAMS", "gr:deadletter", "0"),
+        ("XDEL", "gr:deadletter", "{dl}"),
+    ] + [("XADD", "gr:in:" + s, "*", "incident", "{}") for s in INPUTS] + META,
+}
+
+WRITES = [
+    ("DEL", "gr:inc:x"), ("HSET", "gr:inc:x", "state", "resolved"), ("SET", "gr:doc:x", "{}"),
+    ("RPUSH", "gr:timeline:x", "{}"), ("SADD", "gr:seen:x", "y"), ("HSET", "gr:meta", "schema", "1"),
+    ("HINCRBY", "gr:kpi:2026-11:u", "roads:created", "1"), ("ZADD", "gr:due", "0", "x"),
+    ("XADD", "gr:out:assignments", "*", "assignment", "{}"),
+    ("XADD", "gr:deadletter", "*", "reason", "x"), ("PUBLISH", "gr:events", "{}"),
+    ("EVAL", "return 1", "0"), ("FLUSHALL",), ("KEYS", "*"), ("CONFIG", "GET", "*"),
+]
+
+DENIED = {
+    "reporter": WRITES + [
+        ("XADD", "gr:in:commands", "*", "command", "{}"), ("XADD", "gr:in:x", "*", "i", "{}"),
+        ("XRANGE", "gr:in:patrol", "-", "+"), ("XDEL", "gr:in:patrol", "{entry}"),
+        ("XTRIM", "gr:in:patrol", "MAXLEN", "0"), ("HGETALL", "gr:inc:x"), ("SCAN", "0"),
+    ],
+    "commander": WRITES + [
+        ("XADD", "gr:in:patrol", "*", "incident", "{}"),
+        ("XRANGE", "gr:in:commands", "-", "+"), ("XDEL", "gr:in:commands", "{cmd}"),
+        ("XACK", "gr:in:commands", "gridrouted", "{cmd}"), ("XDEL", "gr:deadletter", "{dl}"),
+        ("XRANGE", "gr:out:assignments", "-", "+"), ("GET", "gr:dedup:k"),
+        ("SMEMBERS", "gr:seen:x"), ("HGETALL", "gr:kpi:2026-11:u"), ("SCAN", "0"),
+    ],
+    "gateway": WRITES + [
+        ("XDEL", "gr:out:assignments", "{out}"), ("DEL", "gr:out:assignments"),
+        ("XTRIM", "gr:out:assignments", "MAXLEN", "0"),
+        ("XGROUP", "DESTROY", "gr:out:assignments", "gw"),
+        ("XGROUP", "SETID", "gr:out:assignments", "gw", "0"),
+        ("XRANGE", "gr:out:assignments", "-", "+"),
+        ("XREADGROUP", "GROUP", "gridrouted", "g", "STREAMS", "gr:in:patrol", ">"),
+        ("XGROUP", "CREATE", "gr:in:patrol", "mine", "0"), ("XRANGE", "gr:in:patrol", "-", "+"),
+        ("XADD", "gr:in:patrol", "*", "incident", "{}"), ("HGETALL", "gr:inc:x"),
+    ],
+    "viewer": WRITES + [
+        ("XADD", "gr:in:patrol", "*", "incident", "{}"),
+        ("XADD", "gr:in:commands", "*", "command", "{}"), ("XDEL", "gr:deadletter", "{dl}"),
+        ("XACK", "gr:in:patrol", "gridrouted", "{entry}"),
+        ("XGROUP", "CREATE", "gr:in:patrol", "mine", "0"),
+        ("XREADGROUP", "GROUP", "gridrouted", "v", "STREAMS", "gr:in:patrol", ">"),
+        ("GET", "other:key"),
+    ],
+    "operator": WRITES + [
+        ("XDEL", "gr:in:patrol", "{entry}"), ("XDEL", "gr:in:commands", "{cmd}"),
+        ("DEL", "gr:deadletter"), ("XTRIM", "gr:deadletter", "MAXLEN", "0"),
+        ("XRANGE", "gr:in:patrol", "-", "+"), ("HGETALL", "gr:inc:x"), ("GET", "gr:doc:x"),
+        ("XACK", "gr:in:commands", "gridrouted", "{cmd}"), ("XADD", "gr:in:x", "*", "i", "{}"),
+    ],
+}
+
+
+def cases(table):
+    return [(user, args) for user, rows in table.items() for args in rows]
+
+
+def fill(args, ids):
+    return [a.format(**ids) if "{" in a and a.strip("{}") in ids else a for a in args]
+
+
+@pytest.mark.parametrize("user,args", cases(ALLOWED), ids=lambda v: v if isinstance(v, str)
+                         else " ".join(v)[:60])
+def test_allowed(acl_server, admin, user, args):
+    ids = populate(admin)
+    acl_server.client(user).execute_command(*fill(args, ids))  # no error of any kind
+    assert denied(admin, user) == []
+
+
+@pytest.mark.parametrize("user,args", cases(DENIED), ids=lambda v: v if isinstance(v, str)
+                         else " ".join(v)[:60])
+def test_denied(acl_server, admin, user, args):
+    ids = populate(admin)
+    before = {k: admin.type(k) for k in admin.keys("*")}
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        acl_server.client(user).execute_command(*fill(args, ids))
+    assert denied(admin, user)
+    assert {k: admin.type(k) for k in admin.keys("*")} == before
+    assert admin.xlen("gr:deadletter") == 1 and admin.xlen("gr:in:patrol") == 1
+
+
+@pytest.mark.parametrize("user", ["commander", "viewer"])
+def test_subscribe_to_events(acl_server, admin, user):
+    p = acl_server.client(user).pubsub()
+    p.subscribe("gr:events")
+    wait_for(lambda: p.get_message(timeout=0.1), 5, "the subscribe confirmation")
+    admin.publish("gr:events", '{"type":"assigned"}')
+    wait_for(lambda: (lambda m: m and m["type"] == "message")(p.get_message(timeout=0.1)), 5,
+             "the event")
+    p.close()
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        acl_server.client(user).execute_command("PUBLISH", "gr:events", "{}")
+
+
+@pytest.mark.parametrize("user", ["reporter", "gateway", "operator"])
+def test_no_subscribe_to_events(acl_server, admin, user):
+    p = acl_server.client(user).pubsub()
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        p.subscribe("gr:events")
+        wait_for(lambda: p.get_message(timeout=0.1), 5, "the refusal")
+    p.close()
+
+
+@needs_gridctl_auth
+def test_gridctl_submit_as_reporter(tmp, acl_server, admin, daemon):
+    """SPEC v2 §9: the reporter submits (a document with an id of its own
+    too: gridctl's look for an existing incident is a read it may not do,
+    and is skipped); with --wait, which needs reads it may not do, gridctl
+    says so before it writes anything."""
+    doc = json.dumps({"id": "rep-1", "category": "urban_management", "unit": G03,
+                      "title": "路灯不亮"}, ensure_ascii=False)
+    r = gridctl(acl_server, tmp, "reporter", "submit", "feedback", "-", stdin=doc)
+    assert r.returncode == 0, r.stderr
+    assert "incident rep-1" in r.stdout and r.stderr == ""
+    r = gridctl(acl_server, tmp, "reporter", "submit", "patrol", "-",
+                stdin=json.dumps({"category": "urban_management", "unit": G03, "title": "t"}))
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: assigned(admin, "rep-1"), 10, "the reporter's incident routed")
+    lens = {s: admin.xlen("gr:in:" + s) for s in INPUTS}
+    for args in (["submit", "alert", "-", "--wait"], ["submit", "alert", "-", "--wait=3"]):
+        r = gridctl(acl_server, tmp, "reporter", *args, stdin=doc.replace("rep-1", "rep-2"))
+        assert r.returncode == 1, r.stderr
+        assert "--wait needs to read gr:out:assignments" in r.stderr, r.stderr
+        assert "nothing was written" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+        assert r.stdout == ""
+    assert {s: admin.xlen("gr:in:" + s) for s in INPUTS} == lens
+    # a command: not the reporter's to write (NOPERM), nor to wait for
+    r = gridctl(acl_server, tmp, "reporter", "ack", "rep-1", "--by", "liuyang")
+    assert r.returncode == 1 and "NOPERM" in r.stderr, r.stderr
+    r = gridctl(acl_server, tmp, "reporter", "ack", "rep-1", "--by", "liuyang", "--wait")
+    assert r.returncode == 1 and "--wait needs to read gr:timeline:rep-1" in r.stderr
+    assert {s: admin.xlen("gr:in:" + s) for s in INPUTS} == lens
+    # the commander may not submit a report, the admin may, and wait
+    r = gridctl(acl_server, tmp, "commander", "submit", "feedback", "-", stdin=doc)
+    assert r.returncode == 1 and "NOPERM" in r.stderr, r.stderr
+    r = gridctl(acl_server, tmp, "admin", "submit", "feedback", "-", "--wait",
+                stdin=doc.replace("rep-1", "rep-3"))
+    assert r.returncode == 0, r.stderr
+    assert "assigned rep-3" in r.stdout

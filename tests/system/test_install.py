@@ -316,6 +316,7 @@ def log_events():
         src = read(ROOT, "src", f)
         events |= set(re.findall(r'log_(?:kv|msg)\([^,"]*,\s*"([a-z_]+)"', src))
         events |= set(re.findall(r'log_conn\([^,"]*,[^,"]*,\s*"([a-z_]+)"', src))
+        events |= set(re.findall(r'log_folded\([^,"]*,[^,"]*,\s*"([a-z_]+)"', src))
     return events
 
 
