@@ -118,6 +118,9 @@ struct effects {
 	int64_t due_score;
 	enum lc_op open; /* gr:open: SET (score open_score) or REM */
 	int64_t open_score;
+	/* gr:deadlines: SET to the deadline the case must meet now (breached or not), or REM */
+	enum lc_op deadlines;
+	int64_t deadlines_score;
 	enum lc_op dedup; /* SET: gr:dedup:<key> -> this id; REM: delete it if it names this id */
 	const char *dedup_key; /* borrowed */
 	/* the normalized document, written to gr:doc:<id>; NULL: left as it is */

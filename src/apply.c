@@ -20,7 +20,7 @@ static const char apply_lua[] =
 static const char *const scripts[AS__COUNT] = {apply_lua};
 
 /* The shared KEYS every call starts with. */
-#define SHARED_KEYS 5
+#define SHARED_KEYS 6
 /* The shared ARGV: group, maxlen, channel, expire, the number of steps. */
 #define SHARED_ARGS 5
 
@@ -190,11 +190,13 @@ static void add_incident_step(struct apply_batch *b, const struct apply_ctx *c,
 	bulk_int(a, e->due_score);
 	bulks(a, op_code(e->open));
 	bulk_int(a, e->open_score);
+	bulks(a, op_code(e->deadlines));
+	bulk_int(a, e->deadlines_score);
 	bulks(a, e->dedup_key != NULL ? op_code(e->dedup) : "k");
 	bulks(a, expire_code(e->expire));
 	bulk(a, e->doc != NULL ? e->doc : "", e->doc != NULL ? e->doc_len : 0);
 	bulk_int(a, (int64_t)e->xkeys.n);
-	b->nargs += 14;
+	b->nargs += 16;
 	for (size_t i = 0; i < e->xkeys.n; i++)
 		bulk_cat(k, c->prefix, lc_item(&e->xkeys, i), NULL, NULL);
 	b->nkeys += e->xkeys.n;
@@ -237,6 +239,7 @@ void apply_batch_encode(const struct apply_batch *b, const struct apply_ctx *c, 
 	bulk_cat(out, c->prefix, "out:assignments", NULL, NULL);
 	bulk_cat(out, c->prefix, "out:notifications", NULL, NULL);
 	bulk_cat(out, c->prefix, "deadletter", NULL, NULL);
+	bulk_cat(out, c->prefix, "deadlines", NULL, NULL);
 	buf_append(out, b->keys.data, b->keys.len);
 	bulks(out, c->group);
 	bulk_int(out, c->out_maxlen);

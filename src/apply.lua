@@ -5,7 +5,7 @@
 -- behind; each step has its own answer.
 --
 -- KEYS: 1 gr:due, 2 gr:open, 3 gr:out:assignments, 4 gr:out:notifications,
--- 5 gr:deadletter; then per step: for a creation or an update, its
+-- 5 gr:deadletter, 6 gr:deadlines; then per step: for a creation or an update, its
 -- incident's hash, document, timeline and seen set, its dedup key, the
 -- source stream and its extra keys (KPI hashes, sets); for a dead letter
 -- or an acknowledgement, the source stream.
@@ -16,7 +16,7 @@
 --   'a' entry                                  acknowledge
 --   'd' entry reason error payload             dead-letter and acknowledge
 --   'c'|'u' id entry member expect sha due-op due-score open-op open-score
---       dedup-op expire-op doc n-extra-keys
+--       deadlines-op deadlines-score dedup-op expire-op doc n-extra-keys
 --       nfields field value ... nevents event ... nassignments ... nnotifications ...
 --       nops (op key-index arg arg) ...
 -- member is "<source>/<entry>": for an update, the seen-set member; for a
@@ -54,8 +54,9 @@ local res = {}
 -- one call each: the acknowledgements, per stream; gr:due and gr:open,
 -- the last operation on a member winning; the KPI increments, summed
 local acks, ackstreams = {}, {}
-local zsets = {{}, {}}
-local zorder = {{}, {}}
+local zsets = {{}, {}, {}}
+local zorder = {{}, {}, {}}
+local zkey = {1, 2, 6}
 local incr, incrorder = {}, {}
 local sadd, saddorder = {}, {}
 local pexp, pexporder = {}, {}
@@ -73,7 +74,7 @@ local function zop(z, op, score, id)
   if zsets[z][id] == nil then zorder[z][#zorder[z] + 1] = id end
   zsets[z][id] = op == 's' and score or false
 end
-local a, k = 6, 6
+local a, k = 6, 7
 for s = 1, tonumber(ARGV[5]) do
   local mode, r = ARGV[a], 'ok'
   if mode == 'd' or mode == 'a' then
@@ -98,10 +99,11 @@ for s = 1, tonumber(ARGV[5]) do
     local id, entry, member, expect, sha = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
       ARGV[a + 5]
     local dueop, duescore, openop, openscore = ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9]
-    local dedupop, expop, docv, nx = ARGV[a + 10], ARGV[a + 11], ARGV[a + 12], tonumber(ARGV[a + 13])
+    local dlop, dlscore = ARGV[a + 10], ARGV[a + 11]
+    local dedupop, expop, docv, nx = ARGV[a + 12], ARGV[a + 13], ARGV[a + 14], tonumber(ARGV[a + 15])
     local xk = k + 6
     k = xk + nx
-    local fi = a + 14
+    local fi = a + 16
     local nf = tonumber(ARGV[fi])
     local ei = fi + 2 * nf + 1
     local ne = tonumber(ARGV[ei])
@@ -116,6 +118,7 @@ for s = 1, tonumber(ARGV[5]) do
     if entry ~= '' and not shared(src, 'stream') then r = 'wrongtype:' .. src
     elseif dueop ~= 'k' and not shared(KEYS[1], 'zset') then r = 'wrongtype:' .. KEYS[1]
     elseif openop ~= 'k' and not shared(KEYS[2], 'zset') then r = 'wrongtype:' .. KEYS[2]
+    elseif dlop ~= 'k' and not shared(KEYS[6], 'zset') then r = 'wrongtype:' .. KEYS[6]
     elseif na > 0 and not shared(KEYS[3], 'stream') then r = 'wrongtype:' .. KEYS[3]
     elseif nn > 0 and not shared(KEYS[4], 'stream') then r = 'wrongtype:' .. KEYS[4]
     elseif mode == 'c' then
@@ -177,6 +180,7 @@ for s = 1, tonumber(ARGV[5]) do
       end
       zop(1, dueop, duescore, id)
       zop(2, openop, openscore, id)
+      zop(3, dlop, dlscore, id)
       if dedupop == 's' then redis.call('SET', dedup, id)
       elseif dedupop == 'r' then redis.call('DEL', dedup) end
       if mode == 'u' and member ~= '' then redis.call('SADD', seen, member) end
@@ -216,7 +220,7 @@ for s = 1, tonumber(ARGV[5]) do
   end
   res[s] = r
 end
-for z = 1, 2 do
+for z = 1, 3 do
   local add, rem = {}, {}
   for _, id in ipairs(zorder[z]) do
     local score = zsets[z][id]
@@ -227,11 +231,13 @@ for z = 1, 2 do
       rem[#rem + 1] = id
     end
   end
-  if #add > 0 then redis.call('ZADD', KEYS[z], unpack(add)) end
-  if #rem > 0 then redis.call('ZREM', KEYS[z], unpack(rem)) end
+  if #add > 0 then redis.call('ZADD', KEYS[zkey[z]], unpack(add)) end
+  if #rem > 0 then redis.call('ZREM', KEYS[zkey[z]], unpack(rem)) end
 end
 for _, key in ipairs(incrorder) do
-  for f, n in pairs(incr[key]) do redis.pcall('HINCRBY', key, f, n) end
+  for f, n in pairs(incr[key]) do
+    if n ~= 0 then redis.pcall('HINCRBY', key, f, n) end
+  end
 end
 for _, key in ipairs(saddorder) do
   local m = {}

@@ -261,7 +261,7 @@ void effects_init(struct effects *e)
 	buf_init(&e->xkeys.text);
 	buf_init(&e->xops.text);
 	buf_init(&e->doc_buf);
-	e->due = e->open = e->dedup = LC_KEEP;
+	e->due = e->open = e->dedup = e->deadlines = LC_KEEP;
 }
 
 void effects_free(struct effects *e)
@@ -780,6 +780,12 @@ static void notify(struct step *s, struct msg *m, const struct idlist *to, const
 	lc_end(l);
 }
 
+/* t + d, saturating. */
+static int64_t sat_add(int64_t t, int64_t d)
+{
+	return t > TIME_LATEST_MS - d ? TIME_LATEST_MS : t + d;
+}
+
 /* The index (1-based) of an extra key of the step, added when new. */
 static size_t xkey(struct step *s, const char *key)
 {
@@ -843,6 +849,28 @@ static void kpi_of(struct step *s, const char *unit, const char *cat, const char
 static void kpi(struct step *s, const char *counter)
 {
 	kpi_of(s, unit_id(s), category_key(s), counter);
+}
+
+#define DAILY_KEEP (40 * 86400000LL)
+
+/*
+ * A counter of today (the rules' zone) in gr:daily:<YYYY-MM-DD>, kept 40
+ * days: the breaches of the day for gridweb's overview.
+ */
+static void daily(struct step *s, const char *counter)
+{
+	const struct tz *z = s->r->tz;
+	int64_t day = calendar_day_of(z, s->act), y;
+	int mo, d;
+	char end[24];
+
+	time_civil_from_days(day, &y, &mo, &d);
+	buf_reset(&s->kpi_text);
+	buf_printf(&s->kpi_text, "daily:%04lld-%02d-%02d", (long long)y, mo, d);
+	size_t k = xkey(s, s->kpi_text.data);
+	fmt_int64(end, sat_add(calendar_day_start(z, day + 1), DAILY_KEEP));
+	xop(s, "h", k, counter, "1");
+	xop(s, "x", k, end, "");
 }
 
 /* ---- who may: the roles of SPEC §5 ----------------------------------------- */
@@ -1060,6 +1088,7 @@ static void breach(struct step *s, enum dl_kind k, const char *reason)
 	le->reason = reason;
 	copy_id(le->level_key, sizeof(le->level_key), v->level_key);
 	kpi(s, "breached");
+	daily(s, "breached");
 
 	if (k == DL_VERIFY) {
 		idlist_add_list(&to, &v->ver);
@@ -1262,6 +1291,81 @@ static void emit_fields(struct step *s)
 		field_str(s, "parked_from", v->parked_from_returned ? "returned" : "");
 }
 
+/* Not closed: counted in gr:stats. */
+static bool live(enum inc_state st)
+{
+	return st != STATE_RESOLVED && st != STATE_CANCELLED;
+}
+
+/*
+ * The deadline a case must meet now, passed or not (gr:deadlines, what
+ * "overdue" is read from): its state's ack, resolve, verify or review
+ * deadline, breached ones too, or its case deadline, the earliest. None
+ * for a closed or parked case (a parked case's clock stands still).
+ */
+static int64_t must_meet(const struct view *v)
+{
+	int64_t c[3] = {v->case_dl, TIME_NONE, TIME_NONE}, best = TIME_NONE;
+
+	switch (v->state) {
+	case STATE_OPEN:
+		c[1] = v->ack;
+		c[2] = v->resolve;
+		break;
+	case STATE_ACKED:
+		c[1] = v->resolve;
+		break;
+	case STATE_VERIFYING:
+		c[1] = v->verify_dl;
+		break;
+	case STATE_RETURNED:
+		c[1] = v->review_dl;
+		break;
+	default:
+		return TIME_NONE;
+	}
+	for (size_t i = 0; i < GR_NELEM(c); i++) {
+		if (c[i] != TIME_NONE && (best == TIME_NONE || c[i] < best))
+			best = c[i];
+	}
+	return best;
+}
+
+/* One live counter of gr:stats moved by delta. */
+static void stat(struct step *s, const char *kind, const char *name, int delta)
+{
+	if (name == NULL || name[0] == '\0')
+		return;
+	buf_reset(&s->kpi_text);
+	buf_printf(&s->kpi_text, "%s:%s", kind, name);
+	xop(s, "h", xkey(s, "stats"), s->kpi_text.data, delta > 0 ? "1" : "-1");
+}
+
+/*
+ * The live counters of the cases not closed (gr:stats, what gridweb's
+ * overview reads in one call): by state, by level and by resolved unit.
+ * What the step moves: out of the old, into the new.
+ */
+static void live_counters(struct step *s)
+{
+	const struct view *o = &s->old, *v = &s->v;
+	bool was = !s->created && live(o->state), is = live(v->state);
+
+	if (was && is && o->state == v->state && same_str(o->level_key, v->level_key) &&
+	    same_str(o->unit, v->unit))
+		return;
+	if (was) {
+		stat(s, "state", inc_state_name(o->state), -1);
+		stat(s, "level", o->level_key, -1);
+		stat(s, "unit", o->unit, -1);
+	}
+	if (is) {
+		stat(s, "state", inc_state_name(v->state), 1);
+		stat(s, "level", v->level_key, 1);
+		stat(s, "unit", v->unit, 1);
+	}
+}
+
 static void step_end(struct step *s)
 {
 	int64_t was, when;
@@ -1270,6 +1374,12 @@ static void step_end(struct step *s)
 
 	emit_fields(s);
 	field_int(s, "updated_at", s->now);
+	live_counters(s);
+	int64_t mm_was = s->created ? TIME_NONE : must_meet(&s->old), mm = must_meet(&s->v);
+	if (s->created || mm_was != mm) {
+		s->out->deadlines = mm != TIME_NONE ? LC_SET : LC_REM;
+		s->out->deadlines_score = mm != TIME_NONE ? mm : 0;
+	}
 	/* gr:due holds the earliest pending deadline: written when it changed */
 	if (!s->created && before == after_ && was == when)
 		return;
@@ -1296,12 +1406,6 @@ static void count_closed(struct step *s)
 	kpi(s, "closed");
 	if (!s->v.late && (s->v.case_dl == TIME_NONE || s->act <= s->v.case_dl))
 		kpi(s, "closed_on_time");
-}
-
-/* t + d, saturating. */
-static int64_t sat_add(int64_t t, int64_t d)
-{
-	return t > TIME_LATEST_MS - d ? TIME_LATEST_MS : t + d;
 }
 
 /* ---- creation and duplicates ----------------------------------------------------- */

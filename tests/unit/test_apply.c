@@ -108,6 +108,7 @@ static void check_head(const struct cmd *cmd, const struct apply_ctx *c, size_t 
 	arg_is(cmd, 5, "gr:out:assignments");
 	arg_is(cmd, 6, "gr:out:notifications");
 	arg_is(cmd, 7, "gr:deadletter");
+	arg_is(cmd, 8, "gr:deadlines");
 	size_t a = 3 + nkeys;
 	arg_is(cmd, a, "gridrouted");
 	arg_is(cmd, a + 1, "1000");
@@ -147,19 +148,21 @@ static void test_create_layout(void **state)
 	apply_batch_encode(&b, &c, &out);
 	parse(out.data, out.len, &cmd);
 	assert_int_equal(cmd.bytes, out.len); /* one command, nothing else */
-	check_head(&cmd, &c, 5 + 6 + 2, 1);
+	check_head(&cmd, &c, 6 + 6 + 3, 1);
 	/* the step's keys: every one of them the incident's own, under its v2 name */
-	arg_is(&cmd, 8, "gr:inc:p-1");
-	arg_is(&cmd, 9, "gr:doc:p-1");
-	arg_is(&cmd, 10, "gr:timeline:p-1");
-	arg_is(&cmd, 11, "gr:seen:p-1");
-	arg_is(&cmd, 12, "gr:dedup:k1");
-	arg_is(&cmd, 13, "gr:in:patrol");
-	/* its extra keys: the KPIs of the unit's month (§11, Asia/Shanghai: 2023-11) */
-	arg_is(&cmd, 14, "gr:kpi:2023-11:x/s/c/g03");
-	arg_is(&cmd, 15, "gr:kpiunits:2023-11");
+	arg_is(&cmd, 9, "gr:inc:p-1");
+	arg_is(&cmd, 10, "gr:doc:p-1");
+	arg_is(&cmd, 11, "gr:timeline:p-1");
+	arg_is(&cmd, 12, "gr:seen:p-1");
+	arg_is(&cmd, 13, "gr:dedup:k1");
+	arg_is(&cmd, 14, "gr:in:patrol");
+	/* its extra keys: the KPIs of the unit's month (§11, Asia/Shanghai: 2023-11), the live
+	 * counters */
+	arg_is(&cmd, 15, "gr:kpi:2023-11:x/s/c/g03");
+	arg_is(&cmd, 16, "gr:kpiunits:2023-11");
+	arg_is(&cmd, 17, "gr:stats");
 	/* the step's arguments */
-	size_t i = 16 + 5;
+	size_t i = 18 + 5;
 	arg_is(&cmd, i, "c");
 	arg_is(&cmd, i + 1, "p-1");
 	arg_is(&cmd, i + 2, "1700000000000-0");
@@ -169,11 +172,12 @@ static void test_create_layout(void **state)
 	arg_is(&cmd, i + 6, "s");             /* gr:due */
 	arg_is(&cmd, i + 8, "s");             /* gr:open */
 	arg_is(&cmd, i + 9, "1700000000001");
-	arg_is(&cmd, i + 10, "s");                  /* the dedup key */
-	arg_is(&cmd, i + 11, "k");                  /* no expiry */
-	assert_int_equal(cmd.argv[i + 12][0], '{'); /* the document */
-	arg_is(&cmd, i + 13, "2");                  /* extra keys */
-	i += 14;
+	arg_is(&cmd, i + 10, "s");                  /* gr:deadlines: the ack deadline */
+	arg_is(&cmd, i + 12, "s");                  /* the dedup key */
+	arg_is(&cmd, i + 13, "k");                  /* no expiry */
+	assert_int_equal(cmd.argv[i + 14][0], '{'); /* the document */
+	arg_is(&cmd, i + 15, "3");                  /* extra keys */
+	i += 16;
 	/* the fields, the version last, no document among them */
 	size_t nf = (size_t)strtoul(cmd.argv[i], NULL, 10);
 	assert_true(nf >= 17);
@@ -188,8 +192,11 @@ static void test_create_layout(void **state)
 		/* assigned; its assignment; its notification */
 		assert_int_equal(skip_list(&cmd, &i, 1), 1);
 	}
-	/* the extra ops: created counted, the unit in the month's set, both expiring */
-	arg_is(&cmd, i, "4");
+	/*
+	 * the extra ops: created counted, the unit in the month's set, both
+	 * expiring; one more open case of its state, level and unit
+	 */
+	arg_is(&cmd, i, "7");
 	arg_is(&cmd, i + 1, "h");
 	arg_is(&cmd, i + 2, "1");
 	arg_is(&cmd, i + 3, "urban_management:created");
@@ -199,7 +206,13 @@ static void test_create_layout(void **state)
 	arg_is(&cmd, i + 7, "x/s/c/g03");
 	arg_is(&cmd, i + 9, "x");
 	arg_is(&cmd, i + 13, "x");
-	assert_int_equal(skip_list(&cmd, &i, 4), 4);
+	arg_is(&cmd, i + 17, "h");
+	arg_is(&cmd, i + 18, "3");
+	arg_is(&cmd, i + 19, "state:open");
+	arg_is(&cmd, i + 20, "1");
+	arg_is(&cmd, i + 23, "level:member");
+	arg_is(&cmd, i + 27, "unit:x/s/c/g03");
+	assert_int_equal(skip_list(&cmd, &i, 4), 7);
 	assert_int_equal(i, cmd.argc);
 	apply_batch_free(&b);
 	buf_free(&out);
@@ -247,14 +260,14 @@ static void test_batch_layout(void **state)
 	apply_batch_encode(&b, &c, &out);
 	parse(out.data, out.len, &cmd);
 	assert_int_equal(cmd.bytes, out.len);
-	check_head(&cmd, &c, 5 + 6 + 2 + 1 + 1 + 6, 4);
-	arg_is(&cmd, 16, "gr:in:commands"); /* the dead letter's source */
-	arg_is(&cmd, 17, "gr:in:alert");    /* the acknowledgement's */
-	arg_is(&cmd, 18, "gr:inc:alert-1700000000000-5");
-	arg_is(&cmd, 23, "gr:in:none"); /* a deadline's placeholder source */
-	size_t i = 24 + 5;
+	check_head(&cmd, &c, 6 + 6 + 3 + 1 + 1 + 6, 4);
+	arg_is(&cmd, 18, "gr:in:commands"); /* the dead letter's source */
+	arg_is(&cmd, 19, "gr:in:alert");    /* the acknowledgement's */
+	arg_is(&cmd, 20, "gr:inc:alert-1700000000000-5");
+	arg_is(&cmd, 25, "gr:in:none"); /* a deadline's placeholder source */
+	size_t i = 26 + 5;
 	arg_is(&cmd, i, "c");
-	i += 14;
+	i += 16;
 	skip_list(&cmd, &i, 2);
 	skip_list(&cmd, &i, 1);
 	skip_list(&cmd, &i, 1);
@@ -277,9 +290,10 @@ static void test_batch_layout(void **state)
 	arg_is(&cmd, i + 4, "7");
 	arg_is(&cmd, i + 6, "r");
 	arg_is(&cmd, i + 8, "k");
-	arg_is(&cmd, i + 11, "p");
-	arg_is(&cmd, i + 12, ""); /* the document unchanged */
-	i += 14;
+	arg_is(&cmd, i + 10, "k");
+	arg_is(&cmd, i + 13, "p");
+	arg_is(&cmd, i + 14, ""); /* the document unchanged */
+	i += 16;
 	assert_int_equal(skip_list(&cmd, &i, 2), 1); /* the version alone */
 	arg_is(&cmd, i - 1, "8");
 	for (int list = 0; list < 4; list++)
