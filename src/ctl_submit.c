@@ -36,7 +36,7 @@ struct waiter {
 	const char *incident;
 	const char *entry;     /* the entry we wrote */
 	const char *source;    /* the stream we wrote it to */
-	const char *event;     /* WAIT_EVENT: the type that answers the command */
+	const char *event;     /* WAIT_EVENT: the types that answer the command, "a|b" */
 	const char *dedup_key; /* submit: a report may be merged into another incident */
 	char *watch_key;       /* where the answer appears */
 	const char *watch_field;
@@ -67,6 +67,20 @@ static bool json_str_is(json_t *o, const char *key, const char *want)
 	return v != NULL && strcmp(v, want) == 0;
 }
 
+/* Is type one of the "|"-separated names of list? */
+static bool type_in(const char *type, const char *list)
+{
+	size_t n = type != NULL ? strlen(type) : 0;
+
+	for (const char *p = list; type != NULL && *p != '\0';) {
+		size_t len = strcspn(p, "|");
+		if (len == n && strncmp(p, type, n) == 0)
+			return true;
+		p += len + (p[len] == '|');
+	}
+	return false;
+}
+
 /* One outcome, as JSON text: the answer? */
 static json_t *match_json(const struct waiter *w, const char *text, size_t len)
 {
@@ -75,7 +89,7 @@ static json_t *match_json(const struct waiter *w, const char *text, size_t len)
 	if (w->kind == WAIT_ASSIGNMENT
 	            ? json_str_is(j, "incident", w->incident)
 	            : json_str_is(j, "entry", w->entry) && json_str_is(j, "source", w->source) &&
-	                      json_str_is(j, "type", w->event))
+	                      type_in(json_string_value(json_object_get(j, "type")), w->event))
 		return j;
 	json_decref(j);
 	return NULL;
@@ -239,6 +253,27 @@ static void waiter_free(struct waiter *w)
 }
 
 /* The reason of a dead letter, escaped, for the one-line failure. */
+/* "no resolved or verify_requested event": the events the op may end in. */
+static int wait_timeout(struct ctl *c, const char *secs, const struct waiter *w)
+{
+	char events[128];
+	size_t n = 0;
+
+	for (const char *p = w->event; *p != '\0' && n + 5 < sizeof(events); p++) {
+		if (*p == '|') {
+			memcpy(events + n, " or ", 4);
+			n += 4;
+		} else {
+			events[n++] = *p;
+		}
+	}
+	events[n] = '\0';
+	return ctl_fail(c,
+	                "timed out after %s: no %s event or dead letter for entry %s (is "
+	                "gridrouted running?)",
+	                secs, events, w->entry);
+}
+
 static int report_deadletter(struct ctl *c, const struct result *res)
 {
 	struct buf b;
@@ -346,11 +381,7 @@ static int finish_wait(struct ctl *c, struct waiter *w, int64_t timeout_ms)
 			        "%s (is gridrouted running?)",
 			        secs, w->incident);
 		else
-			rc = ctl_fail(
-			        c,
-			        "timed out after %s: no %s event or dead letter for entry %s (is "
-			        "gridrouted running?)",
-			        secs, w->event, w->entry);
+			rc = wait_timeout(c, secs, w);
 		break;
 	case OUT_ERROR:
 		rc = CTL_EXIT_FAIL;
@@ -592,12 +623,39 @@ out:
 
 /* ---- ack, resolve, escalate, reassign, comment ---------------------------- */
 
+/* The options of the commands (SPEC §5's fields), and which each op takes or needs. */
+enum {
+	F_LEVEL = 1,
+	F_UNIT = 2,
+	F_CATEGORY = 4,
+	F_UNTIL = 8,
+	F_FOR = 16,
+	F_PASSED = 32,
+	N_NOTE = 64,      /* a note is required */
+	N_UNTIL_FOR = 128 /* until or for is required */
+};
+
 static const struct {
 	const char *op;
-	const char *event;
-} op_events[] = {
-        {"ack", "acked"},           {"resolve", "resolved"}, {"escalate", "escalated"},
-        {"reassign", "reassigned"}, {"comment", "comment"},
+	const char *events; /* the events that answer it, "a|b" */
+	unsigned fields;
+} op_specs[] = {
+        {"ack", "acked", 0},
+        {"resolve", "resolved|verify_requested", 0},
+        {"escalate", "escalated", 0},
+        {"reassign", "reassigned", F_LEVEL},
+        {"comment", "comment", 0},
+        {"return", "returned", N_NOTE},
+        {"redispatch", "redispatched", F_UNIT | F_CATEGORY},
+        {"cancel", "cancelled", N_NOTE},
+        {"extend", "extended|extension_requested", F_UNTIL | F_FOR | N_NOTE | N_UNTIL_FOR},
+        {"approve", "extended", 0},
+        {"deny", "extension_denied", 0},
+        {"park", "parked", F_UNTIL | F_FOR | N_NOTE},
+        {"unpark", "unparked", 0},
+        {"verify", "resolved|reworked", F_PASSED},
+        {"reopen", "reopened", N_NOTE},
+        {"urge", "urged", 0},
 };
 
 int ctl_cmd_op(struct ctl *c, int argc, char **argv)
@@ -606,23 +664,51 @@ int ctl_cmd_op(struct ctl *c, int argc, char **argv)
 	        {"by", required_argument, NULL, 'b'},
 	        {"note", required_argument, NULL, 'n'},
 	        {"level", required_argument, NULL, 'l'},
+	        {"unit", required_argument, NULL, 'u'},
+	        {"category", required_argument, NULL, 'k'},
+	        {"until", required_argument, NULL, 't'},
+	        {"for", required_argument, NULL, 'f'},
+	        {"passed", no_argument, NULL, 'P'},
+	        {"failed", no_argument, NULL, 'F'},
 	        {"wait", optional_argument, NULL, 'w'},
 	        {NULL, 0, NULL, 0},
 	};
-	const char *op = c->cmd->name, *event = NULL;
-	const char *by = NULL, *note = NULL, *level = NULL;
-	bool reassign = strcmp(op, "reassign") == 0, wait = false;
-	int64_t timeout_ms = 0;
+	const char *op = c->cmd->name, *events = NULL;
+	const char *by = NULL, *note = NULL, *level = NULL, *unit = NULL, *category = NULL,
+	           *until = NULL, *dur = NULL;
+	unsigned fields = 0;
+	int passed = -1;
+	bool wait = false;
+	int64_t timeout_ms = 0, ms;
 	char *key = NULL, *entry = NULL, *text = NULL;
 	int ch, rc;
 
-	for (size_t i = 0; i < GR_NELEM(op_events); i++) {
-		if (strcmp(op_events[i].op, op) == 0)
-			event = op_events[i].event;
+	for (size_t i = 0; i < GR_NELEM(op_specs); i++) {
+		if (strcmp(op_specs[i].op, op) == 0) {
+			events = op_specs[i].events;
+			fields = op_specs[i].fields;
+		}
 	}
-	if (event == NULL)
+	if (events == NULL)
 		fatalx("gridctl: no event for command %s", op);
 	while ((ch = ctl_getopt(c, argc, argv, opts)) != -1) {
+		unsigned needs = ch == 'l'                ? F_LEVEL
+		                 : ch == 'u'              ? F_UNIT
+		                 : ch == 'k'              ? F_CATEGORY
+		                 : ch == 't'              ? F_UNTIL
+		                 : ch == 'f'              ? F_FOR
+		                 : ch == 'P' || ch == 'F' ? F_PASSED
+		                                          : 0;
+		if (needs != 0 && (fields & needs) == 0)
+			return ctl_usage(c, "--%s is not an option of %s",
+			                 ch == 'l'   ? "level"
+			                 : ch == 'u' ? "unit"
+			                 : ch == 'k' ? "category"
+			                 : ch == 't' ? "until"
+			                 : ch == 'f' ? "for"
+			                 : ch == 'P' ? "passed"
+			                             : "failed",
+			                 op);
 		switch (ch) {
 		case 'b':
 			if (!person_id_valid(optarg, strlen(optarg)))
@@ -633,11 +719,45 @@ int ctl_cmd_op(struct ctl *c, int argc, char **argv)
 			note = optarg;
 			break;
 		case 'l':
-			if (!reassign)
-				return ctl_usage(c, "--level is for reassign only");
 			if (!key_valid(optarg, strlen(optarg)))
 				return ctl_usage(c, "--level: bad level key \"%s\"", optarg);
 			level = optarg;
+			break;
+		case 'u':
+			if (!unit_id_valid(optarg, strlen(optarg)))
+				return ctl_usage(c, "--unit: bad unit id \"%s\"", optarg);
+			unit = optarg;
+			break;
+		case 'k':
+			if (!key_valid(optarg, strlen(optarg)))
+				return ctl_usage(c, "--category: bad category key \"%s\"", optarg);
+			category = optarg;
+			break;
+		case 't':
+			if (time_parse_rfc3339(optarg, strlen(optarg), &ms) < 0)
+				return ctl_usage(c,
+				                 "--until: expected an RFC 3339 time such as "
+				                 "2026-12-03T17:30:00+08:00, got \"%s\"",
+				                 optarg);
+			until = optarg;
+			break;
+		case 'f': {
+			struct wdur d;
+			/* working units are counted on the rules' calendar, by the daemon */
+			if (wdur_parse(optarg, 1, &d) != DUR_OK)
+				return ctl_usage(
+				        c,
+				        "--for: expected a duration such as 2h, 3d or 2wd, got "
+				        "\"%s\"",
+				        optarg);
+			dur = optarg;
+			break;
+		}
+		case 'P':
+		case 'F':
+			if (passed >= 0 && passed != (ch == 'P'))
+				return ctl_usage(c, "--passed and --failed: give one of them");
+			passed = ch == 'P';
 			break;
 		case 'w':
 			if ((rc = ctl_wait_option(c, argc, argv, &timeout_ms)) != 0)
@@ -656,16 +776,28 @@ int ctl_cmd_op(struct ctl *c, int argc, char **argv)
 		        c, "bad incident id \"%s\": expected 1 to 128 of A-Z a-z 0-9 . _ : -", id);
 	if (by == NULL)
 		return ctl_usage(c, "--by PERSON is required");
-	if (reassign && level == NULL)
+	if ((fields & F_LEVEL) && level == NULL)
 		return ctl_usage(c, "--level KEY is required");
+	if ((fields & N_NOTE) && (note == NULL || note[0] == '\0'))
+		return ctl_usage(c, "--note TEXT is required: %s needs a reason", op);
+	if ((fields & N_UNTIL_FOR) && until == NULL && dur == NULL)
+		return ctl_usage(c, "--until TIME or --for DURATION is required");
+	if (until != NULL && dur != NULL)
+		return ctl_usage(c, "--until and --for: give one of them");
+	if ((fields & F_PASSED) && passed < 0)
+		return ctl_usage(c, "--passed or --failed is required");
 	if (note != NULL && !utf8_valid(note, strlen(note)))
 		return ctl_usage(c, "--note: not valid UTF-8");
 
 	json_t *cmd = json_pack("{s:s, s:s, s:s}", "op", op, "incident", id, "by", by);
-	if (note != NULL)
-		json_object_set_new(cmd, "note", json_string(note));
-	if (level != NULL)
-		json_object_set_new(cmd, "level", json_string(level));
+	const char *const names[] = {"note", "level", "unit", "category", "until", "for"};
+	const char *const values[] = {note, level, unit, category, until, dur};
+	for (size_t i = 0; i < GR_NELEM(names); i++) {
+		if (values[i] != NULL)
+			json_object_set_new(cmd, names[i], json_string(values[i]));
+	}
+	if (passed >= 0)
+		json_object_set_new(cmd, "passed", json_boolean(passed));
 	text = json_dumps(cmd, JSON_COMPACT);
 	json_decref(cmd);
 	if (text == NULL)
@@ -695,7 +827,7 @@ int ctl_cmd_op(struct ctl *c, int argc, char **argv)
 		        .incident = id,
 		        .entry = entry,
 		        .source = key,
-		        .event = event,
+		        .event = events,
 		        .watch_key = ctl_key(c, "timeline:%s", id),
 		        .watch_field = "event",
 		        .dl_key = ctl_key(c, "deadletter"),

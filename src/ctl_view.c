@@ -185,8 +185,10 @@ void ctl_view_event(struct buf *out, json_t *ev, bool with_incident, bool colour
 /* The hash fields that hold times in ms, and those that hold JSON. */
 static bool is_time_field(const char *f)
 {
-	static const char *const t[] = {"ack_deadline", "resolve_deadline", "created_at",
-	                                "updated_at", "last_seen_at"};
+	static const char *const t[] = {"ack_deadline",    "resolve_deadline", "created_at",
+	                                "updated_at",      "last_seen_at",     "case_deadline",
+	                                "verify_deadline", "review_deadline",  "parked_until",
+	                                "resolved_at",     "parked_at"};
 
 	for (size_t i = 0; i < GR_NELEM(t); i++) {
 		if (strcmp(t[i], f) == 0)
@@ -195,15 +197,43 @@ static bool is_time_field(const char *f)
 	return false;
 }
 
+static bool name_in(const char *f, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(names[i], f) == 0)
+			return true;
+	}
+	return false;
+}
+
 static bool is_int_field(const char *f)
 {
-	return strcmp(f, "level") == 0 || strcmp(f, "count") == 0 || strcmp(f, "version") == 0;
+	static const char *const n[] = {"level",   "count",   "version", "extensions",
+	                                "reworks", "reopens", "urges",   "late"};
+
+	return name_in(f, n, GR_NELEM(n));
 }
 
 static bool is_json_field(const char *f)
 {
-	return strcmp(f, "doc") == 0 || strcmp(f, "assignees") == 0 ||
-	       strcmp(f, "co_assignees") == 0;
+	static const char *const n[] = {"doc", "assignees", "co_assignees", "verifiers",
+	                                "pending_extension"};
+
+	return name_in(f, n, GR_NELEM(n));
+}
+
+/*
+ * A stored document as JSON; one with numbers Jansson cannot hold (any
+ * size is valid input, SPEC §4) is kept as its text.
+ */
+static json_t *doc_json(const char *text)
+{
+	json_t *d;
+
+	if (text == NULL)
+		return NULL;
+	d = json_loads(text, JSON_DECODE_INT_AS_REAL, NULL);
+	return d != NULL ? d : json_string(text);
 }
 
 static json_t *time_json(const char *ms_text)
@@ -222,7 +252,9 @@ static json_t *field_json(const char *f, const redisReply *v)
 	json_t *jv = NULL;
 	int64_t n;
 
-	if (is_json_field(f))
+	if (v->len == 0 && (is_time_field(f) || is_json_field(f)))
+		jv = json_null(); /* none */
+	else if (is_json_field(f))
 		jv = json_loadb(v->str, v->len, 0, NULL);
 	else if (is_time_field(f))
 		jv = time_json(v->str);
@@ -238,12 +270,42 @@ static json_t *field_json(const char *f, const redisReply *v)
 static json_t *incident_json(const char *id, const redisReply *h, const char *doc_text)
 {
 	static const char *const order[] = {
-	        "channel",      "state",        "level",        "level_key",        "assignees",
-	        "co_assignees", "policy",       "ack_deadline", "resolve_deadline", "created_at",
-	        "updated_at",   "last_seen_at", "count",        "version",          "breached",
+	        "channel",
+	        "state",
+	        "level",
+	        "level_key",
+	        "assignees",
+	        "co_assignees",
+	        "policy",
+	        "ack_deadline",
+	        "resolve_deadline",
+	        "created_at",
+	        "updated_at",
+	        "last_seen_at",
+	        "count",
+	        "version",
+	        "case_deadline",
+	        "verify_deadline",
+	        "review_deadline",
+	        "parked_until",
+	        "resolved_at",
+	        "verifiers",
+	        "resolved_by",
+	        "handled_by",
+	        "pending_extension",
+	        "extensions",
+	        "reworks",
+	        "reopens",
+	        "urges",
+	        "late",
+	        "parked_at",
+	        "unit",
+	        "category",
+	        "report_sha1",
+	        "breached",
 	};
 	json_t *o = json_object();
-	json_t *doc = doc_text != NULL ? json_loads(doc_text, 0, NULL) : NULL;
+	json_t *doc = doc_json(doc_text);
 
 	json_object_set_new(o, "id", json_string(id));
 	/* the document is a key of its own (gr:doc:<id>); shown here as before */
@@ -300,6 +362,7 @@ enum row_kind {
 	ROW_HASH_OPT,  /* the same, skipped when absent or empty */
 	ROW_LEVEL,     /* "3 community" */
 	ROW_LIST,      /* a JSON array of ids */
+	ROW_TIME_OPT,  /* a time, skipped when empty */
 	ROW_TIME,      /* ms since epoch, with how long ago or how soon */
 	ROW_TIME_ACK,  /* the same, relative only while the ack is pending */
 	ROW_TIME_LIVE, /* the same, relative only until resolved */
@@ -319,9 +382,24 @@ static const struct {
         {"level", ROW_LEVEL},
         {"assignees", ROW_LIST},
         {"co_assignees", ROW_LIST},
+        {"verifiers", ROW_LIST},
         {"policy", ROW_HASH},
         {"ack_deadline", ROW_TIME_ACK},
         {"resolve_deadline", ROW_TIME_LIVE},
+        {"verify_deadline", ROW_TIME_OPT},
+        {"review_deadline", ROW_TIME_OPT},
+        {"case_deadline", ROW_TIME_OPT},
+        {"pending_extension", ROW_HASH_OPT},
+        {"parked_at", ROW_TIME_OPT},
+        {"parked_until", ROW_TIME_OPT},
+        {"resolved_at", ROW_TIME_OPT},
+        {"resolved_by", ROW_HASH_OPT},
+        {"handled_by", ROW_HASH_OPT},
+        {"extensions", ROW_HASH},
+        {"reworks", ROW_HASH},
+        {"reopens", ROW_HASH},
+        {"urges", ROW_HASH},
+        {"late", ROW_HASH},
         {"breached", ROW_HASH_OPT},
         {"reported_at", ROW_DOC},
         {"due_at", ROW_DOC},
@@ -345,9 +423,10 @@ static void show_text(struct buf *b, const char *id, const redisReply *h, const 
                       json_t *timeline)
 {
 	const char *state = ctl_reply_str(h, "state");
-	json_t *doc = doc_text != NULL ? json_loads(doc_text, 0, NULL) : NULL;
-	bool live = state == NULL || strcmp(state, "resolved") != 0;
+	json_t *doc = doc_json(doc_text);
+	bool live = state != NULL && (strcmp(state, "open") == 0 || strcmp(state, "acked") == 0);
 	bool open = state != NULL && strcmp(state, "open") == 0;
+	const char *resolved_unit = ctl_reply_str(h, "unit");
 	int64_t now = time_now_ms();
 	size_t i;
 	json_t *ev;
@@ -362,7 +441,14 @@ static void show_text(struct buf *b, const char *id, const redisReply *h, const 
 
 		if (show_rows[k].kind == ROW_DOC && (dv == NULL || json_is_null(dv)))
 			continue;
-		if (show_rows[k].kind == ROW_HASH_OPT && (v == NULL || v[0] == '\0'))
+		if ((show_rows[k].kind == ROW_HASH_OPT || show_rows[k].kind == ROW_TIME_OPT ||
+		     (show_rows[k].kind == ROW_HASH && strcmp(name, "channel") != 0 &&
+		      strcmp(name, "state") != 0 && strcmp(name, "policy") != 0 &&
+		      strcmp(name, "count") != 0 && strcmp(name, "version") != 0)) &&
+		    (v == NULL || v[0] == '\0' || strcmp(v, "0") == 0))
+			continue; /* none, or a counter at zero: nothing to say */
+		if ((show_rows[k].kind == ROW_TIME_ACK || show_rows[k].kind == ROW_TIME_LIVE) &&
+		    (v == NULL || v[0] == '\0'))
 			continue;
 		buf_printf(b, "%-17s ", name);
 		switch (show_rows[k].kind) {
@@ -371,6 +457,14 @@ static void show_text(struct buf *b, const char *id, const redisReply *h, const 
 				ctl_put_clean(b, json_string_value(dv), json_string_length(dv));
 			else
 				put_value(b, dv);
+			if (strcmp(name, "unit") == 0 && resolved_unit != NULL &&
+			    strcmp(resolved_unit,
+			           json_string_value(dv) != NULL ? json_string_value(dv) : "") !=
+			            0) {
+				buf_puts(b, " (routed as ");
+				put_text(b, resolved_unit);
+				buf_putc(b, ')');
+			}
 			break;
 		case ROW_HASH:
 		case ROW_HASH_OPT:
@@ -390,6 +484,9 @@ static void show_text(struct buf *b, const char *id, const redisReply *h, const 
 			put_time(b, v, now,
 			         show_rows[k].kind == ROW_TIME ||
 			                 (show_rows[k].kind == ROW_TIME_ACK ? open : live));
+			break;
+		case ROW_TIME_OPT:
+			put_time(b, v, now, true);
 			break;
 		}
 		buf_putc(b, '\n');
@@ -521,31 +618,57 @@ enum ls_field {
 	LF_COUNT,
 	LF_POLICY,
 	LF_CHANNEL,
+	LF_UNIT,
+	LF_CATEGORY,
+	LF_VERIFY,
+	LF_REVIEW,
+	LF_CASE,
 	LF__COUNT
 };
 
 static const char *const ls_fields[LF__COUNT] = {
-        [LF_STATE] = "state",         [LF_LEVEL] = "level",
-        [LF_LEVEL_KEY] = "level_key", [LF_ASSIGNEES] = "assignees",
-        [LF_CO] = "co_assignees",     [LF_CREATED] = "created_at",
-        [LF_ACK] = "ack_deadline",    [LF_RESOLVE] = "resolve_deadline",
-        [LF_COUNT] = "count",         [LF_POLICY] = "policy",
+        [LF_STATE] = "state",
+        [LF_LEVEL] = "level",
+        [LF_LEVEL_KEY] = "level_key",
+        [LF_ASSIGNEES] = "assignees",
+        [LF_CO] = "co_assignees",
+        [LF_CREATED] = "created_at",
+        [LF_ACK] = "ack_deadline",
+        [LF_RESOLVE] = "resolve_deadline",
+        [LF_COUNT] = "count",
+        [LF_POLICY] = "policy",
         [LF_CHANNEL] = "channel",
+        [LF_UNIT] = "unit",
+        [LF_CATEGORY] = "category",
+        [LF_VERIFY] = "verify_deadline",
+        [LF_REVIEW] = "review_deadline",
+        [LF_CASE] = "case_deadline",
 };
 
 struct ls_opts {
 	const char *state;
-	const char *unit; /* segment-wise prefix of the reported unit */
+	const char *unit; /* segment-wise prefix of the resolved unit */
 	size_t unit_len;
 	const char *level;
+	const char *category;
+	bool overdue;
 	bool json;
 	int64_t limit; /* 0: all */
 	bool colour;
 };
 
+/* What ls has printed so far. */
+struct ls_run {
+	const struct ls_opts *o;
+	struct buf b;
+	int64_t shown, now;
+	bool done;
+	char *prefix;
+};
+
 static const char *field_text(const redisReply *v)
 {
-	return ctl_reply_string(v) ? v->str : NULL;
+	return ctl_reply_string(v) && v->len > 0 ? v->str : NULL;
 }
 
 static bool unit_under(const char *unit, const char *prefix, size_t plen)
@@ -569,6 +692,57 @@ static json_t *int_json(const char *s)
 	                                                                  : json_null();
 }
 
+static json_t *time_or_null(const char *s)
+{
+	return s != NULL ? time_json(s) : json_null();
+}
+
+/* The resolved unit (the hash's), else the document's. */
+static const char *ls_unit(const redisReply *h, json_t *doc)
+{
+	const char *u = field_text(h->element[LF_UNIT]);
+
+	return u != NULL ? u : json_string_value(json_object_get(doc, "unit"));
+}
+
+static const char *ls_category(const redisReply *h, json_t *doc)
+{
+	const char *k = field_text(h->element[LF_CATEGORY]);
+
+	return k != NULL ? k : json_string_value(json_object_get(doc, "category"));
+}
+
+/*
+ * Overdue (SPEC §10): the current state's ack, resolve, verify or review
+ * deadline, or the case deadline, is before now, breached or not.
+ */
+static bool ls_overdue(const redisReply *h, int64_t now)
+{
+	const char *state = field_text(h->element[LF_STATE]);
+	int f[3] = {LF_CASE, -1, -1};
+	int64_t t;
+
+	if (state == NULL || strcmp(state, "resolved") == 0 || strcmp(state, "cancelled") == 0 ||
+	    strcmp(state, "parked") == 0)
+		return false;
+	if (strcmp(state, "open") == 0) {
+		f[1] = LF_ACK;
+		f[2] = LF_RESOLVE;
+	} else if (strcmp(state, "acked") == 0) {
+		f[1] = LF_RESOLVE;
+	} else if (strcmp(state, "verifying") == 0) {
+		f[1] = LF_VERIFY;
+	} else if (strcmp(state, "returned") == 0) {
+		f[1] = LF_REVIEW;
+	}
+	for (size_t i = 0; i < GR_NELEM(f); i++) {
+		const char *v = f[i] >= 0 ? field_text(h->element[f[i]]) : NULL;
+		if (v != NULL && parse_int64(v, 0, INT64_MAX, &t) == 0 && t < now)
+			return true;
+	}
+	return false;
+}
+
 static json_t *ls_json(const char *id, const redisReply *h, json_t *doc, int64_t now)
 {
 	const char *created = field_text(h->element[LF_CREATED]);
@@ -581,7 +755,12 @@ static json_t *ls_json(const char *id, const redisReply *h, json_t *doc, int64_t
 	json_object_set_new(o, "level_key", json_string(field_text(h->element[LF_LEVEL_KEY])));
 	json_object_set_new(o, "assignees", json_of_text(field_text(h->element[LF_ASSIGNEES])));
 	json_object_set_new(o, "co_assignees", json_of_text(field_text(h->element[LF_CO])));
-	static const char *const docf[] = {"unit", "category", "severity", "title"};
+	const char *unit = ls_unit(h, doc), *cat = ls_category(h, doc);
+	json_object_set_new(o, "unit", unit != NULL ? json_string(unit) : json_null());
+	json_t *reported = json_object_get(doc, "unit");
+	json_object_set(o, "reported_unit", reported != NULL ? reported : json_null());
+	json_object_set_new(o, "category", cat != NULL ? json_string(cat) : json_null());
+	static const char *const docf[] = {"severity", "title"};
 	for (size_t i = 0; i < GR_NELEM(docf); i++) {
 		json_t *v = json_object_get(doc, docf[i]);
 		json_object_set(o, docf[i], v != NULL ? v : json_null());
@@ -589,13 +768,21 @@ static json_t *ls_json(const char *id, const redisReply *h, json_t *doc, int64_t
 	json_object_set_new(o, "channel", json_string(field_text(h->element[LF_CHANNEL])));
 	json_object_set_new(o, "policy", json_string(field_text(h->element[LF_POLICY])));
 	json_object_set_new(o, "count", int_json(field_text(h->element[LF_COUNT])));
-	json_object_set_new(o, "created_at", created != NULL ? time_json(created) : json_null());
+	json_object_set_new(o, "created_at", time_or_null(created));
 	if (created != NULL && parse_int64(created, INT64_MIN, INT64_MAX, &ms) == 0)
 		json_object_set_new(o, "age_ms", json_integer(now - ms));
-	const char *ack = field_text(h->element[LF_ACK]);
-	const char *res = field_text(h->element[LF_RESOLVE]);
-	json_object_set_new(o, "ack_deadline", ack != NULL ? time_json(ack) : json_null());
-	json_object_set_new(o, "resolve_deadline", res != NULL ? time_json(res) : json_null());
+	static const struct {
+		const char *name;
+		int f;
+	} times[] = {{"ack_deadline", LF_ACK},
+	             {"resolve_deadline", LF_RESOLVE},
+	             {"verify_deadline", LF_VERIFY},
+	             {"review_deadline", LF_REVIEW},
+	             {"case_deadline", LF_CASE}};
+	for (size_t i = 0; i < GR_NELEM(times); i++)
+		json_object_set_new(o, times[i].name,
+		                    time_or_null(field_text(h->element[times[i].f])));
+	json_object_set_new(o, "overdue", json_boolean(ls_overdue(h, now)));
 	return o;
 }
 
@@ -605,8 +792,8 @@ static void ls_line(struct buf *b, const char *id, const redisReply *h, json_t *
 	const char *state = field_text(h->element[LF_STATE]);
 	const char *level = field_text(h->element[LF_LEVEL_KEY]);
 	const char *created = field_text(h->element[LF_CREATED]);
+	const char *unit = ls_unit(h, doc);
 	json_t *title = json_object_get(doc, "title");
-	json_t *unit = json_object_get(doc, "unit");
 	const char *sgr = NULL;
 	struct buf people;
 	int64_t ms;
@@ -617,10 +804,13 @@ static void ls_line(struct buf *b, const char *id, const redisReply *h, json_t *
 	if (level == NULL)
 		level = "-";
 	if (colour)
-		sgr = strcmp(state, "open") == 0 ? "33" : "34";
+		sgr = ls_overdue(h, now)             ? "31"
+		      : strcmp(state, "open") == 0   ? "33"
+		      : strcmp(state, "parked") == 0 ? "2"
+		                                     : "34";
 	cell(b, id, strlen(id), NULL, 28);
 	buf_putc(b, ' ');
-	cell(b, state, strlen(state), sgr, 6);
+	cell(b, state, strlen(state), sgr, 9);
 	buf_putc(b, ' ');
 	cell(b, level, strlen(level), NULL, 10);
 	buf_putc(b, ' ');
@@ -629,10 +819,7 @@ static void ls_line(struct buf *b, const char *id, const redisReply *h, json_t *
 	cell(b, people.data, people.len, NULL, 16);
 	buf_free(&people);
 	buf_putc(b, ' ');
-	if (json_is_string(unit))
-		cell(b, json_string_value(unit), json_string_length(unit), NULL, 28);
-	else
-		cell(b, "-", 1, NULL, 28);
+	cell(b, unit != NULL ? unit : "-", unit != NULL ? strlen(unit) : 1, NULL, 28);
 	if (created != NULL && parse_int64(created, INT64_MIN, INT64_MAX, &ms) == 0)
 		ctl_age(now - ms, age);
 	buf_printf(b, " %6s ", age);
@@ -641,19 +828,23 @@ static void ls_line(struct buf *b, const char *id, const redisReply *h, json_t *
 	buf_putc(b, '\n');
 }
 
-static bool ls_keep(const struct ls_opts *o, const redisReply *h, json_t *doc)
+static bool ls_keep(const struct ls_opts *o, const redisReply *h, json_t *doc, int64_t now)
 {
 	const char *state = field_text(h->element[LF_STATE]);
 	const char *level = field_text(h->element[LF_LEVEL_KEY]);
+	const char *cat = ls_category(h, doc);
 
 	if (state == NULL)
-		return false; /* gone (resolved and expired) since the page was read */
+		return false; /* gone (closed and expired) since the page was read */
 	if (o->state != NULL && strcmp(state, o->state) != 0)
 		return false;
 	if (o->level != NULL && (level == NULL || strcmp(level, o->level) != 0))
 		return false;
-	if (o->unit != NULL &&
-	    !unit_under(json_string_value(json_object_get(doc, "unit")), o->unit, o->unit_len))
+	if (o->unit != NULL && !unit_under(ls_unit(h, doc), o->unit, o->unit_len))
+		return false;
+	if (o->category != NULL && (cat == NULL || strcmp(cat, o->category) != 0))
+		return false;
+	if (o->overdue && !ls_overdue(h, now))
 		return false;
 	return true;
 }
@@ -662,7 +853,8 @@ static int ls_parse(struct ctl *c, int argc, char **argv, struct ls_opts *o)
 {
 	static const struct option opts[] = {
 	        {"state", required_argument, NULL, 's'}, {"unit", required_argument, NULL, 'u'},
-	        {"level", required_argument, NULL, 'l'}, {"json", no_argument, NULL, 'j'},
+	        {"level", required_argument, NULL, 'l'}, {"category", required_argument, NULL, 'k'},
+	        {"overdue", no_argument, NULL, 'o'},     {"json", no_argument, NULL, 'j'},
 	        {"limit", required_argument, NULL, 'n'}, {NULL, 0, NULL, 0},
 	};
 	enum inc_state st;
@@ -673,7 +865,9 @@ static int ls_parse(struct ctl *c, int argc, char **argv, struct ls_opts *o)
 		case 's':
 			if (inc_state_parse(optarg, &st) < 0)
 				return ctl_usage(
-				        c, "--state: expected open, acked or resolved, got \"%s\"",
+				        c,
+				        "--state: expected open, acked, verifying, returned, "
+				        "parked, resolved or cancelled, got \"%s\"",
 				        optarg);
 			o->state = optarg;
 			break;
@@ -689,6 +883,14 @@ static int ls_parse(struct ctl *c, int argc, char **argv, struct ls_opts *o)
 			if (!key_valid(optarg, strlen(optarg)))
 				return ctl_usage(c, "--level: bad level key \"%s\"", optarg);
 			o->level = optarg;
+			break;
+		case 'k':
+			if (!key_valid(optarg, strlen(optarg)))
+				return ctl_usage(c, "--category: bad category key \"%s\"", optarg);
+			o->category = optarg;
+			break;
+		case 'o':
+			o->overdue = true;
 			break;
 		case 'j':
 			o->json = true;
@@ -708,34 +910,73 @@ static int ls_parse(struct ctl *c, int argc, char **argv, struct ls_opts *o)
 	return 0;
 }
 
-int ctl_cmd_ls(struct ctl *c, int argc, char **argv)
+/* The incidents ids[0..n): read pipelined, filtered, printed. 0, or -1 after reporting. */
+static int ls_page(struct ctl *c, struct ls_run *run, const char *const *ids, size_t n)
 {
-	struct ls_opts o = {0};
-	char min[64] = "-inf", offset[24], page[16];
-	int64_t shown = 0, tie = 0, now = time_now_ms();
-	char *open_key, *prefix;
-	int rc;
-	bool done = false;
-	struct buf b;
+	const struct ls_opts *o = run->o;
+	int rc = 0;
 
-	if ((rc = ls_parse(c, argc, argv, &o)) != 0 || (rc = ctl_redis_connect(c)) != 0 ||
-	    (rc = ctl_store_check(c)) != 0)
-		return rc;
-	o.colour = !o.json && ctl_use_colour(stdout);
-	open_key = ctl_key(c, "open");
-	prefix = ctl_key(c, "%s", "");
+	for (size_t i = 0; i < n; i++) {
+		char *key = xasprintf("%sinc:%s", run->prefix, ids[i]);
+		char *dkey = xasprintf("%sdoc:%s", run->prefix, ids[i]);
+		const char *argv2[2 + LF__COUNT], *get[] = {"GET", dkey};
+		argv2[0] = "HMGET";
+		argv2[1] = key;
+		for (int f = 0; f < LF__COUNT; f++)
+			argv2[2 + f] = ls_fields[f];
+		ctl_redis_append(c, 2 + LF__COUNT, argv2, NULL);
+		ctl_redis_append(c, 2, get, NULL);
+		free(key);
+		free(dkey);
+	}
+	for (size_t i = 0; i < n; i++) {
+		redisReply *h = ctl_redis_next(c);
+		redisReply *d = h != NULL ? ctl_redis_next(c) : NULL;
+		if (h == NULL || d == NULL) {
+			if (h != NULL)
+				freeReplyObject(h);
+			run->done = true;
+			return -1; /* the connection is gone: nothing more to read */
+		}
+		if (ctl_reply_array(h) && h->elements == LF__COUNT && !run->done) {
+			json_t *doc = ctl_reply_string(d) ? doc_json(d->str) : NULL;
+			if (ls_keep(o, h, doc, run->now)) {
+				if (o->json) {
+					json_t *j = ls_json(ids[i], h, doc, run->now);
+					char *s = json_dumps(j, JSON_COMPACT);
+					buf_puts(&run->b, run->shown > 0 ? ",\n" : "\n");
+					buf_puts(&run->b, s);
+					free(s);
+					json_decref(j);
+				} else {
+					ls_line(&run->b, ids[i], h, doc, run->now, o->colour);
+				}
+				if (++run->shown == o->limit)
+					run->done = true;
+			}
+			json_decref(doc);
+		}
+		freeReplyObject(h);
+		freeReplyObject(d);
+	}
+	ctl_write(&run->b);
+	buf_reset(&run->b);
+	return rc;
+}
+
+/* Open cases: gr:open, oldest first, in keyset pages by (score, member). */
+static int ls_open(struct ctl *c, struct ls_run *run)
+{
+	char min[64] = "-inf", offset[24], page[16];
+	char *open_key = ctl_key(c, "open");
+	int64_t tie = 0;
+	int rc = 0;
+
 	snprintf(page, sizeof(page), "%d", LS_PAGE);
-	buf_init(&b);
-	if (o.json)
-		buf_putc(&b, '[');
-	else if (o.colour)
-		buf_printf(&b, "\033[1m%-28s %-6s %-10s %-16s %-28s %6s %s\033[0m\n", "ID", "STATE",
-		           "LEVEL", "ASSIGNEES", "UNIT", "AGE", "TITLE");
-	rc = 0;
-	while (!done) {
+	while (!run->done) {
 		/*
-		 * Keyset paging by (score, member): the next page starts at the last
-		 * score seen, skipping the members of that score already read.
+		 * The next page starts at the last score seen, skipping the members
+		 * of that score already read.
 		 */
 		snprintf(offset, sizeof(offset), "%lld", (long long)tie);
 		redisReply *r = ctl_redis(c, "ZRANGEBYSCORE", open_key, min, "+inf", "WITHSCORES",
@@ -745,55 +986,12 @@ int ctl_cmd_ls(struct ctl *c, int argc, char **argv)
 			break;
 		}
 		size_t n = ctl_reply_array(r) ? r->elements / 2 : 0;
-		for (size_t i = 0; i < n; i++) {
-			char *key = xasprintf("%sinc:%s", prefix, r->element[2 * i]->str);
-			char *dkey = xasprintf("%sdoc:%s", prefix, r->element[2 * i]->str);
-			const char *argv2[2 + LF__COUNT], *get[] = {"GET", dkey};
-			argv2[0] = "HMGET";
-			argv2[1] = key;
-			for (int f = 0; f < LF__COUNT; f++)
-				argv2[2 + f] = ls_fields[f];
-			ctl_redis_append(c, 2 + LF__COUNT, argv2, NULL);
-			ctl_redis_append(c, 2, get, NULL);
-			free(key);
-			free(dkey);
-		}
-		for (size_t i = 0; i < n; i++) {
-			redisReply *h = ctl_redis_next(c);
-			redisReply *d = h != NULL ? ctl_redis_next(c) : NULL;
-			const char *id = r->element[2 * i]->str;
-			if (h == NULL || d == NULL) {
-				if (h != NULL)
-					freeReplyObject(h);
-				rc = CTL_EXIT_FAIL;
-				done = true;
-				break;
-			}
-			if (ctl_reply_array(h) && h->elements == LF__COUNT && !done) {
-				json_t *doc = ctl_reply_string(d)
-				                      ? json_loadb(d->str, d->len, 0, NULL)
-				                      : NULL;
-				if (ls_keep(&o, h, doc)) {
-					if (o.json) {
-						json_t *j = ls_json(id, h, doc, now);
-						char *s = json_dumps(j, JSON_COMPACT);
-						buf_puts(&b, shown > 0 ? ",\n" : "\n");
-						buf_puts(&b, s);
-						free(s);
-						json_decref(j);
-					} else {
-						ls_line(&b, id, h, doc, now, o.colour);
-					}
-					if (++shown == o.limit)
-						done = true;
-				}
-				json_decref(doc);
-			}
-			freeReplyObject(h);
-			freeReplyObject(d);
-		}
-		ctl_write(&b);
-		buf_reset(&b);
+		const char **ids = xcalloc(n + 1, sizeof(*ids));
+		for (size_t i = 0; i < n; i++)
+			ids[i] = r->element[2 * i]->str;
+		if (ls_page(c, run, ids, n) < 0)
+			rc = CTL_EXIT_FAIL;
+		free(ids);
 		if (n > 0) {
 			const char *last = r->element[2 * n - 1]->str;
 			int64_t same = 0;
@@ -804,14 +1002,81 @@ int ctl_cmd_ls(struct ctl *c, int argc, char **argv)
 			snprintf(min, sizeof(min), "%s", last);
 		}
 		if (n < LS_PAGE)
-			done = true;
+			run->done = true;
 		freeReplyObject(r);
 	}
-	if (o.json && rc == 0)
-		fputs(shown > 0 ? "\n]\n" : "]\n", stdout);
-	buf_free(&b);
 	free(open_key);
-	free(prefix);
+	return rc;
+}
+
+/* Closed cases are in no set: every incident hash, by SCAN (in no particular order). */
+static int ls_scan(struct ctl *c, struct ls_run *run)
+{
+	char *match = ctl_scan_pattern(c, "inc:*"), *inc = ctl_key(c, "inc:");
+	char cursor[32] = "0", count[16];
+	size_t plen = strlen(inc);
+	int rc = 0;
+
+	snprintf(count, sizeof(count), "%d", LS_PAGE);
+	do {
+		redisReply *r = ctl_redis(c, "SCAN", cursor, "MATCH", match, "COUNT", count, "TYPE",
+		                          "hash", NULL);
+		if (r == NULL || !ctl_reply_array(r) || r->elements != 2 ||
+		    !ctl_reply_array(r->element[1])) {
+			if (r != NULL)
+				freeReplyObject(r);
+			rc = CTL_EXIT_FAIL;
+			break;
+		}
+		size_t n = 0;
+		const char **ids = xcalloc(r->element[1]->elements + 1, sizeof(*ids));
+		for (size_t i = 0; i < r->element[1]->elements; i++) {
+			const redisReply *k = r->element[1]->element[i];
+			if (ctl_reply_string(k) && k->len > plen)
+				ids[n++] = k->str + plen;
+		}
+		if (ls_page(c, run, ids, n) < 0)
+			rc = CTL_EXIT_FAIL;
+		free(ids);
+		snprintf(cursor, sizeof(cursor), "%s",
+		         ctl_reply_string(r->element[0]) ? r->element[0]->str : "0");
+		freeReplyObject(r);
+	} while (rc == 0 && !run->done && strcmp(cursor, "0") != 0);
+	free(match);
+	free(inc);
+	return rc;
+}
+
+int ctl_cmd_ls(struct ctl *c, int argc, char **argv)
+{
+	struct ls_opts o = {0};
+	struct ls_run run = {&o, {0}, 0, 0, false, NULL};
+	int rc;
+
+	if ((rc = ls_parse(c, argc, argv, &o)) != 0 || (rc = ctl_redis_connect(c)) != 0 ||
+	    (rc = ctl_store_check(c)) != 0)
+		return rc;
+	bool closed = o.state != NULL &&
+	              (strcmp(o.state, "resolved") == 0 || strcmp(o.state, "cancelled") == 0);
+	o.colour = !o.json && ctl_use_colour(stdout);
+	run.now = time_now_ms();
+	run.prefix = ctl_key(c, "%s", "");
+	buf_init(&run.b);
+	if (closed)
+		ctl_warn(c,
+		         "%s incidents are in no index: found by SCAN of every incident key, "
+		         "in no particular order (slow on a big store)",
+		         o.state);
+	if (o.json)
+		buf_putc(&run.b, '[');
+	else if (o.colour)
+		buf_printf(&run.b, "\033[1m%-28s %-9s %-10s %-16s %-28s %6s %s\033[0m\n", "ID",
+		           "STATE", "LEVEL", "ASSIGNEES", "UNIT", "AGE", "TITLE");
+	rc = closed ? ls_scan(c, &run) : ls_open(c, &run);
+	if (o.json && rc == 0)
+		fputs(run.shown > 0 ? "\n]\n" : "]\n", stdout);
+	buf_free(&run.b);
+	free(run.prefix);
 	return rc;
 }
 

@@ -91,9 +91,25 @@ static json_t *time_json(int64_t ms)
 	return json_string(t);
 }
 
+/*
+ * The case deadline (SPEC §3.3): close_within from creation (now), capped
+ * by due_at; or due_at alone; TIME_NONE without either.
+ */
+static int64_t case_deadline(const struct rules *r, const struct rules_policy *p,
+                             const struct incident *inc, int64_t now)
+{
+	int64_t d = p->close_within.text != NULL
+	                    ? calendar_deadline(r->calendar, now, p->close_within.d)
+	                    : TIME_NONE;
+
+	if (inc->due_at != TIME_NONE && (d == TIME_NONE || inc->due_at < d))
+		d = inc->due_at;
+	return d;
+}
+
 static void emit_json(const struct rules *r, const struct incident *inc,
                       const struct route_result *rr, const struct xlevel *xl, size_t nxl,
-                      struct buf *out)
+                      int64_t now, struct buf *out)
 {
 	const struct rules_policy *p = &r->policies[rr->policy];
 	json_t *root = json_object();
@@ -103,8 +119,7 @@ static void emit_json(const struct rules *r, const struct incident *inc,
 	json_object_set_new(root, "unit", json_string(r->units[rr->unit].id));
 	json_object_set_new(root, "reported_unit", json_stringn(inc->unit, inc->unit_len));
 	json_object_set_new(root, "fallback", json_boolean(rr->fallback));
-	/* due_at alone sets the case deadline (SPEC §3.3) */
-	json_object_set_new(root, "case_deadline", time_json(inc->due_at));
+	json_object_set_new(root, "case_deadline", time_json(case_deadline(r, p, inc, now)));
 	for (size_t i = 0; i < nxl; i++) {
 		const struct rules_level *lv = &r->levels[xl[i].idx];
 		json_t *o = json_object();
@@ -176,6 +191,14 @@ static void emit_text(const struct rules *r, const struct incident *inc,
 	if (inc->due_at != TIME_NONE) {
 		time_format(inc->due_at, t);
 		buf_printf(out, "due:       %s\n", t);
+	}
+	int64_t cd = case_deadline(r, p, inc, now);
+	if (cd != TIME_NONE) {
+		time_format(cd, t);
+		buf_printf(out, "case:      closed on time by %s", t);
+		if (p->close_within.text != NULL)
+			buf_printf(out, " (close_within %s)", p->close_within.text);
+		buf_putc(out, '\n');
 	}
 	time_format(now, t);
 	buf_printf(out, "chain from %s, assigned now (%s):\n", r->levels[p->start_level].key, t);
@@ -251,7 +274,7 @@ int explain_incident(const struct rules *r, const char *buf, size_t len,
 	}
 
 	if (o->json)
-		emit_json(r, &inc, &rr, xl, nxl, out);
+		emit_json(r, &inc, &rr, xl, nxl, o->now, out);
 	else
 		emit_text(r, &inc, &rr, xl, nxl, o->now, out);
 	for (size_t i = 0; i < nxl; i++)

@@ -167,23 +167,76 @@ static const struct ctl_cmd cmds[] = {
          "prints the entry id and the incident id (the document's \"id\", else\n"
          "CHANNEL-ENTRY)\n"},
         {"ack", ctl_cmd_op, "ID --by PERSON [--note TEXT] [--wait[=SECONDS]]",
-         "acknowledge an incident", OP_DETAIL},
+         "acknowledge an incident (签收)", OP_DETAIL},
         {"resolve", ctl_cmd_op, "ID --by PERSON [--note TEXT] [--wait[=SECONDS]]",
-         "resolve an incident", OP_DETAIL},
+         "report the work done (处置完成): closed, or verified first when the policy says so",
+         OP_DETAIL},
         {"escalate", ctl_cmd_op, "ID --by PERSON [--note TEXT] [--wait[=SECONDS]]",
          "escalate an incident to the next level now (督办)", OP_DETAIL},
         {"reassign", ctl_cmd_op, "ID --level KEY --by PERSON [--note TEXT] [--wait[=SECONDS]]",
-         "assign an incident to another level",
+         "assign an incident to another level (改级)",
          "  --level KEY       the level key to assign to (required)\n" OP_DETAIL},
         {"comment", ctl_cmd_op, "ID --by PERSON [--note TEXT] [--wait[=SECONDS]]",
-         "add a comment to an incident's timeline", OP_DETAIL},
+         "add a comment to an incident's timeline (备注)", OP_DETAIL},
+        {"return", ctl_cmd_op, "ID --by PERSON --note TEXT [--wait[=SECONDS]]",
+         "return a case to the dispatchers (回退), with the reason",
+         "  (a current assignee; from open or acked)\n" OP_DETAIL},
+        {"redispatch", ctl_cmd_op,
+         "ID --by PERSON [--unit U] [--category C] [--note TEXT] [--wait[=SECONDS]]",
+         "send a case to another unit or category (改派), routed again like a new report",
+         "  --unit U          the new unit (a unit id of the rules)\n"
+         "  --category C      the new category\n"
+         "  (a dispatcher; from open, acked or returned)\n" OP_DETAIL},
+        {"cancel", ctl_cmd_op, "ID --by PERSON --note TEXT [--wait[=SECONDS]]",
+         "cancel a case (注销), with the reason",
+         "  (a dispatcher; from open, acked, returned or parked)\n" OP_DETAIL},
+        {"extend", ctl_cmd_op,
+         "ID --by PERSON (--until TIME|--for DURATION) --note TEXT [--wait[=SECONDS]]",
+         "extend the resolve deadline (延期): asked by an assignee, granted by someone above "
+         "or a dispatcher",
+         "  --until TIME      the new deadline (RFC 3339, e.g. 2026-12-05T17:30:00+08:00)\n"
+         "  --for DURATION    the resolve deadline plus this (2h, 1d, 2wd: working time)\n"
+         "  (from open or acked)\n" OP_DETAIL},
+        {"approve", ctl_cmd_op, "ID --by PERSON [--note TEXT] [--wait[=SECONDS]]",
+         "grant the pending extension request (批准延期)",
+         "  (someone above on the chain, or a dispatcher)\n" OP_DETAIL},
+        {"deny", ctl_cmd_op, "ID --by PERSON [--note TEXT] [--wait[=SECONDS]]",
+         "refuse the pending extension request (驳回延期)",
+         "  (someone above on the chain, or a dispatcher)\n" OP_DETAIL},
+        {"park", ctl_cmd_op,
+         "ID --by PERSON --note TEXT [--until TIME|--for DURATION] [--wait[=SECONDS]]",
+         "park a case (挂账): its clock stops until unparked or until the time given",
+         "  --until TIME      unpark by itself then (RFC 3339)\n"
+         "  --for DURATION    unpark by itself after this (2h, 3d, 2wd)\n"
+         "  (a dispatcher; from open, acked or returned)\n" OP_DETAIL},
+        {"unpark", ctl_cmd_op, "ID --by PERSON [--note TEXT] [--wait[=SECONDS]]",
+         "take a case off parking (解除挂账): back to its level, or to returned",
+         "  (a dispatcher)\n" OP_DETAIL},
+        {"verify", ctl_cmd_op,
+         "ID --by PERSON (--passed|--failed) [--note TEXT] [--wait[=SECONDS]]",
+         "verify a resolved case (核查): passed closes it (结案), failed sends it back (返工)",
+         "  --passed          the work is done: the case is closed\n"
+         "  --failed          it is not: rework at the same level\n"
+         "  (a current verifier; from verifying)\n" OP_DETAIL},
+        {"reopen", ctl_cmd_op, "ID --by PERSON --note TEXT [--wait[=SECONDS]]",
+         "reopen a closed case (重办), back to its policy's first level",
+         "  (a dispatcher; from resolved)\n" OP_DETAIL},
+        {"urge", ctl_cmd_op, "ID --by PERSON [--note TEXT] [--wait[=SECONDS]]",
+         "urge the people on a case (催办)",
+         "  (someone above on the chain, or a dispatcher)\n" OP_DETAIL},
         {"show", ctl_cmd_show, "ID [--json]", "an incident's state and timeline",
          "  --json            {\"incident\": {...}, \"timeline\": [...]}\n"},
-        {"ls", ctl_cmd_ls, "[--state S] [--unit PREFIX] [--level KEY] [--limit N] [--json]",
-         "unresolved incidents, oldest first",
-         "  --state S         open or acked\n"
-         "  --unit PREFIX     reported unit under PREFIX (segment-wise)\n"
+        {"ls", ctl_cmd_ls,
+         "[--state S] [--unit PREFIX] [--level KEY] [--category C] [--overdue] [--limit N] "
+         "[--json]",
+         "open cases, oldest first (closed ones with --state)",
+         "  --state S         open, acked, verifying, returned, parked (from gr:open), or\n"
+         "                    resolved, cancelled (found by SCAN of every incident key)\n"
+         "  --unit PREFIX     resolved unit under PREFIX (segment-wise)\n"
          "  --level KEY       current level\n"
+         "  --category C      category\n"
+         "  --overdue         the state's ack, resolve, verify or review deadline, or the\n"
+         "                    case deadline, is past (breached or not)\n"
          "  --limit N         at most N incidents\n"
          "  --json            a JSON array\n"},
         {"tail", ctl_cmd_tail, "[--json]", "live events, one line each, until interrupted",

@@ -112,7 +112,7 @@ def test_help_command_and_version():
     (["ack", "--by", "liuyang"], "expected one incident id"),
     (["ack", "bad id", "--by", "liuyang"], "bad incident id"),
     (["ack", "x", "--by", "no body"], "--by"),
-    (["ack", "x", "--by", "liuyang", "--level", "leader"], "reassign only"),
+    (["ack", "x", "--by", "liuyang", "--level", "leader"], "not an option of ack"),
     (["reassign", "x", "--by", "cc"], "--level KEY is required"),
     (["reassign", "x", "--by", "cc", "--level", "Leader!"], "--level"),
     (["show"], "expected one incident id"),
@@ -313,7 +313,7 @@ def test_command_wait_dead_letter_exits_1(r, server, daemon, args, reason):
 def test_command_wait_times_out_without_daemon(server):
     p = ctl(server, "resolve", "patrol-1-0", "--by", "cc", "--wait", "0.3")
     assert p.returncode == 1
-    assert "timed out after 300ms: no resolved event" in one_line(p)
+    assert "timed out after 300ms: no resolved or verify_requested event" in one_line(p)
 
 
 # ---- show --------------------------------------------------------------------
@@ -389,7 +389,9 @@ def test_ls_filters(r, server, daemon):
     assert ids(ctl(server, "ls", "--state", "acked")) == [c]
     assert ids(ctl(server, "ls", "--state", "open")) == [a, b, d]
     assert ids(ctl(server, "ls", "--level", "leader")) == [d]
-    assert ids(ctl(server, "ls", "--unit", G03 + "/sub1")) == [b]
+    # --unit matches the resolved unit (SPEC §10): sub1 has no rules of its own, so b is g03's
+    assert ids(ctl(server, "ls", "--unit", G03 + "/sub1")) == []
+    assert ids(ctl(server, "ls", "--unit", G03)) == [a, b, c, d]
     assert ids(ctl(server, "ls", "--unit", "xifeng/beijie/")) == [a, b, c, d]
     assert ids(ctl(server, "ls", "--unit", "xifeng/bei")) == []  # segment-wise, not by bytes
     assert ids(ctl(server, "ls", "--state", "open", "--level", "member")) == [a, b]
@@ -398,7 +400,8 @@ def test_ls_filters(r, server, daemon):
     p = ctl(server, "ls", "--json")
     rows = json.loads(p.stdout)
     assert [x["id"] for x in rows] == [a, b, c, d]
-    assert rows[1]["unit"] == G03 + "/sub1" and rows[1]["title"] == "B"
+    assert rows[1]["unit"] == G03 and rows[1]["reported_unit"] == G03 + "/sub1"
+    assert rows[1]["title"] == "B"
     assert rows[2]["state"] == "acked" and rows[3]["level_key"] == "leader"
     assert rows[3]["assignees"] == ["chenjing"] and rows[3]["level"] == 2
     assert json.loads(ctl(server, "ls", "--json", "--state", "resolved").stdout) == []
