@@ -1091,8 +1091,20 @@ static void test_sample_rules(void **state)
 	assert_int_equal(d.nwarnings, 0);
 	rules_summary(r, sum, sizeof(sum));
 	assert_string_equal(sum,
-	                    "5 levels, 9 categories, 14 units, 44 people, 12 policies, 1 schedule");
+	                    "5 levels, 9 categories, 14 units, 48 people, 12 policies, 1 schedule");
 	assert_string_equal(r->path, SAMPLE);
+	/* urban management is verified by the street's 监督员, dispatched by the command centre */
+	const struct rules_policy *um = NULL;
+	for (size_t i = 0; i < r->npolicies; i++)
+		if (strcmp(r->policies[i].name, "urban-management") == 0)
+			um = &r->policies[i];
+	assert_non_null(um);
+	assert_int_not_equal(um->verify_role, -1);
+	assert_string_equal(r->roles[um->verify_role], "supervisor");
+	assert_string_equal(um->verify_within.text, "4wh");
+	assert_string_equal(r->roles[um->dispatch_role], "dispatch");
+	assert_string_equal(um->close_within.text, "3wd");
+	assert_int_equal(um->max_extensions, 1);
 	assert_string_equal(r->levels[0].key, "member");
 	assert_string_equal(r->levels[4].name, "区");
 	assert_true(r->policies[11].catch_all);
