@@ -4,6 +4,7 @@ passing, parking across a restart, two daemons racing a command against a
 deadline, and the whole worked example of docs/cases.md through gridctl."""
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -639,3 +640,81 @@ def test_ls_states_category_and_overdue(r, server, daemon):
     # a past case deadline (as a report's due_at sets it) is overdue without being a timer
     g = new_case(r, due_at="2020-01-01T00:00:00Z")
     wait_for(lambda: ls("--overdue") == [g] or None, 5, "the overdue case listed")
+
+
+# ---- the rules change under open cases --------------------------------------
+
+def reload_rules(daemon, text):
+    with open(daemon.rules, "w") as f:
+        f.write(text)
+    n = len(daemon.events("reloaded"))
+    daemon.kill(signal.SIGHUP)
+    wait_for(lambda: len(daemon.events("reloaded")) > n, 10, "the rules reloaded")
+
+
+def rules_text(*edits):
+    text = open(RULES).read()
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+def test_a_rules_edit_hands_the_case_to_the_new_member(r, daemon):
+    inc = new_case(r)
+    reload_rules(daemon, rules_text(("member: {default: [liuyang]}", "member: {default: [zhangwei]}"),
+                                    ("  liuyang:   {name: 刘洋", "  zhangwei:  {name: 张伟, notify: []}\n"
+                                     "  liuyang:   {name: 刘洋")))
+    # the stored assignee is still one, and so is whoever the chain holds now
+    evs, h = applied(r, op="ack", incident=inc, by="zhangwei")
+    assert json.loads(h["assignees"]) == ["liuyang", "zhangwei"] and h["state"] == "acked"
+
+
+VACANT = [  # nobody at any level of g03's chain for sanitation
+    ("member: {default: [liuyang]}, leader: {default: [chenjing]}",
+     "member: {default: [liuyang], sanitation: []}, leader: {default: [chenjing], sanitation: []}"),
+    ("duty: {default: [zhangqian]}", "duty: {default: [zhangqian], sanitation: []}"),
+    ("duty: {default: [street1]}", "duty: {default: [street1], sanitation: []}"),
+    ("duty: {default: [cc]}", "duty: {default: [cc], sanitation: []}"),
+]
+
+
+def test_unpark_to_a_vacant_chain(r, daemon):
+    a = new_case(r, category="sanitation")
+    applied(r, op="park", incident=a, by="cc", note="等待", **{"for": "1500ms"})
+    b = new_case(r, category="sanitation")
+    applied(r, op="park", incident=b, by="cc", note="等待")
+    reload_rules(daemon, rules_text(*VACANT))
+    # a command finds nobody to hand the case to: dead-lettered, the case stays parked
+    dl = refused(r, "no_assignee", op="unpark", incident=b, by="cc")
+    assert "nobody is on duty at its level or above" in dl["error"]
+    # the timer's unpark breaches once and leaves the case as it was
+    wait_for(lambda: "breached" in types(r, a), 5, "the no_assignee breach")
+    ev = [e for e in timeline(r, a) if e["type"] == "breached"]
+    assert [e["reason"] for e in ev] == ["no_assignee"]
+    assert incident(r, a)["state"] == "parked" and r.zscore("gr:due", a) is None
+
+
+def test_a_moved_deadline_can_breach_again(r, daemon):
+    inc = new_case(r, attrs={"speed": "ack"})
+    applied(r, op="reassign", incident=inc, by="cc", level="district")
+    wait_for(lambda: types(r, inc).count("breached") == 1, 5, "the first breach")
+    applied(r, op="reassign", incident=inc, by="cc", level="district", note="再次督办")
+    wait_for(lambda: types(r, inc).count("breached") == 2, 5, "the second breach")
+    assert [e["reason"] for e in timeline(r, inc) if e["type"] == "breached"] == \
+        ["ack_timeout", "ack_timeout"]
+
+
+def test_a_grant_later_than_the_case_deadline_moves_it(r, daemon):
+    inc = new_case(r)
+    h = incident(r, inc)
+    until = int(h["case_deadline"]) + 2 * 24 * HOUR
+    _, h = applied(r, op="extend", incident=inc, by="cc", until=rfc3339(until), note="大修")
+    assert int(h["resolve_deadline"]) == until and int(h["case_deadline"]) == until
+
+
+def test_working_time_without_a_calendar_is_an_invalid_field(r, daemon):
+    inc = new_case(r)
+    dl = refused(r, "invalid_field", op="extend", incident=inc, by="cc", note="x",
+                 **{"for": "2wh"})
+    assert "calendar" in dl["error"]

@@ -794,6 +794,43 @@ static void test_policy_co_assign(void **state)
 	      "(policies[0].co_assign)\n");
 }
 
+/* SPEC §3.3: the case workflow keys, their forms and their references. */
+static void test_policy_workflow(void **state)
+{
+	(void)state;
+	check("policies:\n"
+	      "  - {name: all, match: {}, ack_within: 5m, resolve_within: 1h, verify: {role: "
+	      "janitor, within: 1h}, dispatch_role: boss}\n" VERSION LEVELS CATEGORIES PEOPLE UNITS,
+	      "rules.yaml:2:79: error: unknown role \"janitor\": no unit has it "
+	      "(policies[0].verify.role)\n"
+	      "rules.yaml:2:116: error: unknown role \"boss\": no unit has it "
+	      "(policies[0].dispatch_role)\n");
+	check("policies:\n"
+	      "  - {name: all, match: {}, ack_within: 5m, resolve_within: 1h, verify: {role: "
+	      "duty}, review_within: soon, max_extensions: -1, close_within: 3x}\n" VERSION LEVELS
+	              CATEGORIES PEOPLE UNITS,
+	      "rules.yaml:2:72: error: missing key \"within\" (policies[0].verify)\n"
+	      "rules.yaml:2:101: error: invalid duration \"soon\": expected a number and a unit "
+	      "(ms, s, m, h, d), e.g. 500ms, 90s or 1h30m (policies[0].review_within)\n"
+	      "rules.yaml:2:123: error: expected an integer from 0 to 100, got \"-1\" "
+	      "(policies[0].max_extensions)\n"
+	      "rules.yaml:2:141: error: invalid duration \"3x\": expected a number and a unit "
+	      "(ms, s, m, h, d), e.g. 500ms, 90s or 1h30m (policies[0].close_within)\n");
+	check("policies:\n"
+	      "  - {name: all, match: {}, ack_within: 5m, resolve_within: 1h, verify: {role: "
+	      "duty, within: 1h, by: me}, max_extensions: many}\n" VERSION LEVELS CATEGORIES PEOPLE
+	              UNITS,
+	      "rules.yaml:2:97: error: unknown key \"by\" (policies[0].verify.by)\n"
+	      "rules.yaml:2:122: error: expected an integer from 0 to 100, got \"many\" "
+	      "(policies[0].max_extensions)\n");
+	check("policies:\n"
+	      "  - {name: all, match: {}, ack_within: 5m, resolve_within: 1h, verify: duty, "
+	      "max_extensions: 101}\n" VERSION LEVELS CATEGORIES PEOPLE UNITS,
+	      "rules.yaml:2:72: error: expected a mapping, got a scalar (policies[0].verify)\n"
+	      "rules.yaml:2:94: error: expected an integer from 0 to 100, got \"101\" "
+	      "(policies[0].max_extensions)\n");
+}
+
 static void test_policy_durations(void **state)
 {
 	(void)state;
@@ -1380,6 +1417,7 @@ int main(void)
 	        cmocka_unit_test(test_policy_bad_match_is_not_catch_all),
 	        cmocka_unit_test(test_policy_start_level),
 	        cmocka_unit_test(test_policy_co_assign),
+	        cmocka_unit_test(test_policy_workflow),
 	        cmocka_unit_test(test_policy_durations),
 	        cmocka_unit_test(test_nul_in_string),
 	        cmocka_unit_test(test_nul_in_key),
