@@ -122,6 +122,49 @@ static void append(struct ctl *c, size_t *queued, int argc, const char **argv, c
 	(*queued)++;
 }
 
+/*
+ * The live counters a v2 step keeps (gr:stats, gr:deadlines), for a case
+ * v1 left open or acked: counted in the same MULTI as its conversion, so
+ * that a second run, which skips converted incidents, counts nothing twice.
+ */
+static void live_counters(struct ctl *c, size_t *queued, const redisReply *h, const char *id,
+                          const char *unit)
+{
+	const char *state = ctl_reply_str(h, "state"), *lk = ctl_reply_str(h, "level_key");
+	const char *ack = ctl_reply_str(h, "ack_deadline");
+	const char *res = ctl_reply_str(h, "resolve_deadline");
+	bool open = state != NULL && strcmp(state, "open") == 0;
+	int64_t a = -1, r = -1, best = -1;
+
+	if (!open && (state == NULL || strcmp(state, "acked") != 0))
+		return;
+	char *stats = ctl_key(c, "stats"), *deadlines = ctl_key(c, "deadlines");
+	char *fields[3];
+	fields[0] = xasprintf("state:%s", state);
+	fields[1] = lk != NULL && lk[0] != '\0' ? xasprintf("level:%s", lk) : NULL;
+	fields[2] = unit[0] != '\0' ? xasprintf("unit:%s", unit) : NULL;
+	for (size_t i = 0; i < GR_NELEM(fields); i++) {
+		if (fields[i] == NULL)
+			continue;
+		const char *incr[] = {"HINCRBY", stats, fields[i], "1"};
+		append(c, queued, 4, incr, NULL);
+		free(fields[i]);
+	}
+	if (open && ack != NULL)
+		(void)parse_int64(ack, 0, INT64_MAX, &a);
+	if (res != NULL)
+		(void)parse_int64(res, 0, INT64_MAX, &r);
+	best = a >= 0 && (r < 0 || a < r) ? a : r;
+	if (best >= 0) {
+		char score[24];
+		snprintf(score, sizeof(score), "%lld", (long long)best);
+		const char *zadd[] = {"ZADD", deadlines, score, id};
+		append(c, queued, 4, zadd, NULL);
+	}
+	free(stats);
+	free(deadlines);
+}
+
 /* One incident of the v1 layout, converted in one MULTI/EXEC. 0, or the exit code. */
 static int convert(struct ctl *c, const struct rules *rules, const char *id, struct tally *t)
 {
@@ -209,6 +252,7 @@ static int convert(struct ctl *c, const struct rules *rules, const char *id, str
 	}
 	const char *hset[] = {"HSET", inc, "unit", unit, "category", cat};
 	append(c, &queued, 6, hset, NULL);
+	live_counters(c, &queued, h, id, unit);
 	if (ms > 0) {
 		/* a closed incident: its new keys go when its hash does */
 		const char *keys[] = {doc_key, tl, seen};
