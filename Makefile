@@ -235,7 +235,7 @@ install: all
 	install -m 0644 systemd/gridroute.sysusers $(DESTDIR)$(SYSUSERSDIR)/gridroute.conf
 	$(INSTALL_SED) systemd/gridroute.tmpfiles > $(DESTDIR)$(TMPFILESDIR)/gridroute.conf
 	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/gridroute.conf
-	install -m 0644 README.md $(wildcard docs/*.md) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 README.md $(wildcard docs/*.md docs/*.svg docs/*.png) $(DESTDIR)$(DOCDIR)/
 	install -m 0644 conf/gridrouted.yaml conf/rules.yaml conf/redis-acl.conf \
 		$(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 $(wildcard conf/holidays/*.yaml) $(DESTDIR)$(DOCDIR)/examples/holidays/

@@ -57,7 +57,7 @@ void calendar_free(struct calendar *c);
  */
 int64_t calendar_deadline(const struct calendar *c, int64_t t, struct wdur d);
 
-/* t plus work ms of working time (calendar_deadline's working case). */
+/* t plus work ms of working time (calendar_deadline's working case); t itself for 0. */
 int64_t calendar_add(const struct calendar *c, int64_t t, int64_t work);
 
 /* The working time in [from, to) (ms). */

@@ -204,8 +204,8 @@ int64_t calendar_add(const struct calendar *c, int64_t t, int64_t work)
 		return TIME_LATEST_MS;
 	if (t < EARLIEST_MS)
 		t = EARLIEST_MS;
-	if (work < 0)
-		work = 0;
+	if (work <= 0)
+		return t; /* nothing to add: t itself, even outside working time */
 	int64_t r = walk(c, t, work, TIME_LATEST_MS + 1, &used);
 	return r > TIME_LATEST_MS ? TIME_LATEST_MS : r;
 }

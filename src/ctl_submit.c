@@ -743,13 +743,23 @@ int ctl_cmd_op(struct ctl *c, int argc, char **argv)
 			break;
 		case 'f': {
 			struct wdur d;
-			/* working units are counted on the rules' calendar, by the daemon */
-			if (wdur_parse(optarg, 1, &d) != DUR_OK)
+			/*
+			 * Working units are counted on the rules' calendar, by the daemon:
+			 * here only the form is checked, a working day taken as at most 24 h.
+			 */
+			int drc = wdur_parse(optarg, 24 * 3600 * 1000LL, &d);
+			if (drc == DUR_MIXED)
 				return ctl_usage(
 				        c,
-				        "--for: expected a duration such as 2h, 3d or 2wd, got "
-				        "\"%s\"",
+				        "--for: \"%s\" mixes clock and working units: write "
+				        "it in one kind, such as 90m or 90wm",
 				        optarg);
+			if (drc != DUR_OK)
+				return ctl_usage(c,
+				                 "--for: expected a duration such as 2h, 3d, 4wh "
+				                 "or 2wd, got "
+				                 "\"%s\"",
+				                 optarg);
 			dur = optarg;
 			break;
 		}

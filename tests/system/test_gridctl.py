@@ -125,6 +125,12 @@ def test_help_command_and_version():
     (["--redis", "nohost:notaport", "ls"], "--redis"),
     (["--db", "-1", "ls"], "--db"),
     (["--user", "ops", "ls"], "--user needs --password-file"),
+    (["extend", "x", "--by", "cc", "--note", "n", "--for", "1h30wm"], "mixes clock and working"),
+    (["extend", "x", "--by", "cc", "--note", "n", "--for", "soon"], "--for: expected a duration"),
+    (["extend", "x", "--by", "cc", "--note", "n"], "--until TIME or --for"),
+    (["park", "x", "--by", "cc", "--note", "n", "--until", "tomorrow"], "--until: expected"),
+    (["verify", "x", "--by", "cc", "--passed", "--failed"], "give one of them"),
+    (["return", "x", "--by", "cc"], "--note"),
     (["diff", "only-one.yaml"], "expected two rules files"),
     (["check"], "expected one rules file"),
 ])
@@ -135,6 +141,14 @@ def test_usage_errors_exit_2(args, what):
     assert what in p.stderr
     assert "usage" in p.stderr
     assert p.stdout == ""
+
+
+@pytest.mark.parametrize("d", ["4wh", "30wm", "1wd4wh", "2wd", "90m"])
+def test_working_durations_pass_gridctl(d):
+    # the form is gridctl's to check, the calendar the daemon's: past the usage check,
+    # the command fails only for want of a Redis on port 1
+    p = run("--redis", "127.0.0.1:1", "extend", "x", "--by", "cc", "--note", "n", "--for", d)
+    assert p.returncode == 1 and "cannot connect" in p.stderr, p.stderr
 
 
 # ---- Redis that cannot be reached ----------------------------------------

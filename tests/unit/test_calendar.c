@@ -344,6 +344,18 @@ static void test_worked_examples(void **state)
 	assert_int_equal(calendar_worktime(c, at("2026-10-01T00:00:00+08:00"),
 	                                   at("2026-10-08T00:00:00+08:00")),
 	                 0);
+	/*
+	 * Adding no working time is the instant itself, at a period's end too: a case
+	 * deadline of 17:30, parked from 18:00 to 20:00, stays 17:30 (not 08:30 the
+	 * next morning).
+	 */
+	int64_t end = at("2026-10-08T17:30:00+08:00");
+	assert_int_equal(calendar_add(c, end,
+	                              calendar_worktime(c, at("2026-10-08T18:00:00+08:00"),
+	                                                at("2026-10-08T20:00:00+08:00"))),
+	                 end);
+	assert_int_equal(calendar_add(c, at("2026-10-08T22:00:00+08:00"), 0),
+	                 at("2026-10-08T22:00:00+08:00"));
 	/* route_deadlines counts in working time too, and due_at still caps */
 	int64_t ack, res, t = at("2026-09-30T16:50:00+08:00");
 	route_deadlines(r, &r->policies[0], 0, t, TIME_NONE, &ack, &res);
@@ -468,6 +480,8 @@ static void check_properties(const struct calendar *c, int64_t from, int64_t to,
 		if (calendar_add(c, t, ms) > got ||
 		    calendar_add(c, t, ms - 1) > calendar_add(c, t, ms))
 			fail_msg("%s: not monotonic within a minute", t1);
+		if (calendar_add(c, t, 0) != t)
+			fail_msg("%s + 0: not the instant itself", t1);
 		/* and worktime is its inverse */
 		if (calendar_worktime(c, t, got) != a * MIN)
 			fail_msg("%s: worktime to the deadline is not the duration", t1);
