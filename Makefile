@@ -52,7 +52,8 @@ CORE := util log timeutil tz calendar diag reason htab yamldoc yamlfast config s
 	apply ctl_diff sha1
 CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
 DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o $(BUILD)/intake.o $(BUILD)/escalate.o \
-	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/http.o $(BUILD)/notify.o $(BUILD)/reload.o
+	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/http.o $(BUILD)/httpd.o \
+	$(BUILD)/notify.o $(BUILD)/reload.o
 GRIDCTL_OBJS := $(BUILD)/gridctl.o $(BUILD)/ctl_cli.o $(BUILD)/ctl_redis.o $(BUILD)/ctl_submit.o \
 	$(BUILD)/ctl_view.o $(BUILD)/ctl_deadletter.o $(BUILD)/ctl_stats.o $(BUILD)/ctl_migrate.o \
 	$(BUILD)/ctl_calendar.o
