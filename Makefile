@@ -16,7 +16,8 @@ PKGS       := libevent hiredis jansson yaml-0.1
 DEB_PKGS := gcc make pkg-config libevent-dev libhiredis-dev libjansson-dev \
 	libyaml-dev libcmocka-dev redis-server python3 python3-pytest python3-redis \
 	clang-format prometheus libsystemd-dev valgrind binutils clang libclang-rt-dev \
-	systemd groff-base man-db tzdata
+	systemd groff-base man-db tzdata libcrypt-dev chromium chromium-driver python3-selenium \
+	fonts-noto-cjk
 
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wcast-qual -Wpointer-arith
@@ -50,6 +51,8 @@ ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD) $(LDFLAGS)
 # The pure modules: no libevent, no hiredis; unit tests and fuzzers drive them.
 CORE := util log timeutil tz calendar diag reason htab yamldoc yamlfast config schedule rules jscan incident route explain message lifecycle \
 	apply ctl_diff sha1
+# gridweb's pure parts: its pages, their documents and the month's KPI rows
+CORE += web_html web_model web_page web_kpi
 CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
 DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o $(BUILD)/intake.o $(BUILD)/escalate.o \
 	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/http.o $(BUILD)/httpd.o \
@@ -58,10 +61,13 @@ GRIDCTL_OBJS := $(BUILD)/gridctl.o $(BUILD)/ctl_cli.o $(BUILD)/ctl_redis.o $(BUI
 	$(BUILD)/ctl_view.o $(BUILD)/ctl_deadletter.o $(BUILD)/ctl_stats.o $(BUILD)/ctl_migrate.o \
 	$(BUILD)/ctl_calendar.o
 
+GRIDWEB_OBJS := $(BUILD)/gridweb.o $(BUILD)/web.o $(BUILD)/web_auth.o $(BUILD)/httpd.o \
+	$(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/notify.o
+
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-BINS := $(BUILD)/gridrouted $(BUILD)/gridctl
+BINS := $(BUILD)/gridrouted $(BUILD)/gridctl $(BUILD)/gridweb
 
 .PHONY: all deps check unit system valgrind fuzz install clean format format-check help bench run \
 	bench-route bench-calendar bench-plot bench-doc
@@ -79,6 +85,11 @@ $(BUILD)/gen/apply_lua.h: src/apply.lua
 	@mkdir -p $(dir $@)
 	$(TO_C_STRING) $< > $@
 $(BUILD)/apply.o: $(BUILD)/gen/apply_lua.h
+# gridweb's stylesheet, script and icon: src/gridweb.{css,js,svg}
+$(BUILD)/gen/gridweb_%.h: src/gridweb.%
+	@mkdir -p $(dir $@)
+	$(TO_C_STRING) $< > $@
+$(BUILD)/web.o: $(BUILD)/gen/gridweb_css.h $(BUILD)/gen/gridweb_js.h $(BUILD)/gen/gridweb_svg.h
 
 $(BUILD)/libgridroute.a: $(CORE_OBJS) Makefile
 	rm -f $@
@@ -89,6 +100,9 @@ $(BUILD)/gridrouted: $(DAEMON_OBJS) $(BUILD)/libgridroute.a
 
 $(BUILD)/gridctl: $(GRIDCTL_OBJS) $(BUILD)/libgridroute.a
 	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(DEPLIBS) -lm
+
+$(BUILD)/gridweb: $(GRIDWEB_OBJS) $(BUILD)/libgridroute.a
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(DEPLIBS) -lcrypt -lm
 
 $(BUILD)/tests/%.o: tests/unit/%.c | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -Itests/unit -c -o $@ $<
