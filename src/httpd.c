@@ -32,10 +32,11 @@
 #include "log.h"
 #include "timeutil.h"
 
-#define HTTPD_IDLE_MAX_S 30  /* no request completed for this long: closed */
-#define HTTPD_MAX_CONNS  256 /* at most a quarter of RLIMIT_NOFILE */
-#define SWEEP_MS         100
-#define PAUSE_MS         1000 /* after accept(2) failed */
+#define HTTPD_IDLE_MAX_S     30  /* no request completed for this long: closed */
+#define HTTPD_MAX_CONNS      256 /* at most a quarter of RLIMIT_NOFILE */
+#define SWEEP_MS             100
+#define PAUSE_MS             1000 /* after accept(2) failed */
+#define HTTPD_STREAM_WRITE_S 60   /* a stream whose peer takes nothing for this long: closed */
 
 struct conn {
 	struct bufferevent *bev; /* referenced: it stays ours to look at */
@@ -175,9 +176,17 @@ static void on_request(struct evhttp_request *req, void *arg)
 void httpd_stream(struct httpd *h, struct evhttp_request *req)
 {
 	struct conn *c = conn_of(h, req);
+	struct timeval wtv = {HTTPD_STREAM_WRITE_S, 0};
 
-	if (c != NULL)
-		c->stream = true;
+	if (c == NULL)
+		return;
+	c->stream = true;
+	/*
+	 * The peer sends nothing more: evhttp's read timeout would end the
+	 * stream. A write that does not drain (a peer that stopped reading)
+	 * still ends it.
+	 */
+	bufferevent_set_timeouts(c->bev, NULL, &wtv);
 }
 
 /* A quarter of the descriptors at the most, so that Redis and the rest keep theirs. */

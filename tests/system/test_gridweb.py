@@ -216,6 +216,14 @@ def test_server_sent_events_and_sigterm_with_a_listener(env):
     ev = read_event(f, time.monotonic() + 5)
     assert ev is not None and ev["type"] == "assigned" and ev["incident"] == inc
     assert json.loads(env.admin.lrange("gr:timeline:" + inc, 0, 0)[0]) == ev
+    # evhttp's 10 s read timeout does not end a stream whose browser sends nothing
+    s.settimeout(20)
+    deadline = time.monotonic() + 11
+    while time.monotonic() < deadline:
+        assert f.readline() != b"", "the stream ended"
+    other = env.report()
+    ev = read_event(f, time.monotonic() + 5)
+    assert ev is not None and ev["incident"] == other
     start = time.monotonic()
     env.web.proc.send_signal(signal.SIGTERM)
     assert env.web.proc.wait(5) == 0
