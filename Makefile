@@ -231,6 +231,7 @@ SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 DOCDIR      ?= $(PREFIX)/share/doc/gridroute
 INSTALL_SED := sed -e 's|/usr/sbin/gridrouted|$(SBINDIR)/gridrouted|g' \
+	-e 's|/usr/sbin/gridweb|$(SBINDIR)/gridweb|g' \
 	-e 's|/etc/gridroute|$(SYSCONFDIR)/gridroute|g' -e 's|/usr/share/doc/gridroute|$(DOCDIR)|g'
 CONFDIR := $(DESTDIR)$(SYSCONFDIR)/gridroute
 
@@ -242,6 +243,10 @@ install: all
 		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR)/examples/holidays $(CONFDIR)/holidays
 	install -m 0755 $(BUILD)/gridrouted $(DESTDIR)$(SBINDIR)/gridrouted
 	install -m 0755 $(BUILD)/gridctl $(DESTDIR)$(BINDIR)/gridctl
+	install -m 0755 $(BUILD)/gridweb $(DESTDIR)$(SBINDIR)/gridweb
+	install -m 0644 docs/gridweb.8 $(DESTDIR)$(MANDIR)/man8/gridweb.8
+	$(INSTALL_SED) systemd/gridweb.service > $(DESTDIR)$(UNITDIR)/gridweb.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/gridweb.service
 	install -m 0644 docs/gridctl.1 $(DESTDIR)$(MANDIR)/man1/gridctl.1
 	install -m 0644 docs/gridroute-rules.5 $(DESTDIR)$(MANDIR)/man5/gridroute-rules.5
 	install -m 0644 docs/gridrouted.8 $(DESTDIR)$(MANDIR)/man8/gridrouted.8
@@ -251,11 +256,11 @@ install: all
 	$(INSTALL_SED) systemd/gridroute.tmpfiles > $(DESTDIR)$(TMPFILESDIR)/gridroute.conf
 	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/gridroute.conf
 	install -m 0644 README.md $(wildcard docs/*.md) $(DESTDIR)$(DOCDIR)/
-	install -m 0644 conf/gridrouted.yaml conf/rules.yaml conf/redis-acl.conf \
+	install -m 0644 conf/gridrouted.yaml conf/gridweb.yaml conf/rules.yaml conf/redis-acl.conf \
 		$(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 $(wildcard conf/holidays/*.yaml) $(DESTDIR)$(DOCDIR)/examples/holidays/
 	@# the holidays files beside the rules (rules.yaml names holidays/cn-2026.yaml)
-	@for f in gridrouted.yaml:0644 rules.yaml:0644 redis-acl.conf:0600 \
+	@for f in gridrouted.yaml:0644 gridweb.yaml:0644 rules.yaml:0644 redis-acl.conf:0600 \
 		$(patsubst conf/%,%:0644,$(wildcard conf/holidays/*.yaml)); do \
 		name=$${f%:*}; mode=$${f#*:}; \
 		if [ -e "$(CONFDIR)/$$name" ]; then \
@@ -267,9 +272,15 @@ install: all
 	done
 	@# the Redis password credential (LoadCredential=); empty: no password
 	@[ -e "$(CONFDIR)/redis-password" ] || install -m 0600 /dev/null "$(CONFDIR)/redis-password"
+	@# gridweb.service's credentials: the viewer's Redis password and the users file
+	@for f in gridweb-redis-password gridweb-users; do \
+		[ -e "$(CONFDIR)/$$f" ] || install -m 0600 /dev/null "$(CONFDIR)/$$f"; \
+	done
 
 # Removes what install put there, except the config under SYSCONFDIR/gridroute.
 uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/gridweb $(DESTDIR)$(MANDIR)/man8/gridweb.8 \
+		$(DESTDIR)$(UNITDIR)/gridweb.service
 	rm -f $(DESTDIR)$(SBINDIR)/gridrouted $(DESTDIR)$(BINDIR)/gridctl \
 		$(DESTDIR)$(MANDIR)/man1/gridctl.1 $(DESTDIR)$(MANDIR)/man5/gridroute-rules.5 \
 		$(DESTDIR)$(MANDIR)/man8/gridrouted.8 $(DESTDIR)$(UNITDIR)/gridrouted.service \
@@ -280,7 +291,7 @@ clean:
 	rm -rf build
 
 help:
-	@echo "make            build build/gridrouted and build/gridctl"
+	@echo "make            build build/gridrouted, build/gridctl and build/gridweb"
 	@echo "make deps       install the Debian packages that are missing"
 	@echo "make check      deps, build, unit tests (plain and sanitized), system tests"
 	@echo "make unit       unit tests only (SANITIZE=address,undefined for sanitized)"
@@ -293,8 +304,9 @@ help:
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d $(FUZZ_BUILD)/lib/*.d)
 
-# A private Redis on a unix socket under ./run/ and the daemon on conf/, in
-# the foreground; Ctrl-C stops both.
+# A private Redis on a unix socket under ./run/, gridweb in the background
+# (its URL printed) and the daemon on conf/ in the foreground; Ctrl-C
+# stops all three.
 RUNDIR := $(CURDIR)/run
 run: deps all
 	@mkdir -p $(RUNDIR)
@@ -307,6 +319,13 @@ run: deps all
 	@echo "   redis-cli -s $(RUNDIR)/redis.sock XADD gr:in:patrol '*' incident '{\"category\":\"urban_management\",\"unit\":\"xifeng/beijie/beidajie/g03\",\"title\":\"井盖缺失\"}'"
 	@echo "   redis-cli -s $(RUNDIR)/redis.sock SUBSCRIBE gr:events"
 	@echo "   redis-cli -s $(RUNDIR)/redis.sock XRANGE gr:out:assignments - +"
+	@sed -e 's|^rules:.*|rules: $(CURDIR)/conf/rules.yaml|' \
+	     -e 's|^\(  *socket:\).*|\1 "$(RUNDIR)/redis.sock"|' \
+	     -e 's|^\(  *username:\).*|\1 ""|' -e 's|^\(  *password_file:\).*|\1 ""|' \
+	     conf/gridweb.yaml > $(RUNDIR)/gridweb.yaml
+	@$(BUILD)/gridweb --check -c $(RUNDIR)/gridweb.yaml >/dev/null
 	@redis-server $(RUNDIR)/redis.conf --daemonize yes --pidfile $(RUNDIR)/redis.pid --logfile $(RUNDIR)/redis.log
-	@trap 'kill $$(cat $(RUNDIR)/redis.pid) 2>/dev/null' EXIT INT TERM; \
+	@$(BUILD)/gridweb -c $(RUNDIR)/gridweb.yaml 2> $(RUNDIR)/gridweb.log & echo $$! > $(RUNDIR)/gridweb.pid
+	@echo "== gridweb, the dashboard: http://$$(sed -n 's/^  listen: "\(.*\)"/\1/p' $(RUNDIR)/gridweb.yaml)/ (log: $(RUNDIR)/gridweb.log)"
+	@trap 'kill $$(cat $(RUNDIR)/gridweb.pid) $$(cat $(RUNDIR)/redis.pid) 2>/dev/null' EXIT INT TERM; \
 		$(BUILD)/gridrouted -c $(RUNDIR)/gridrouted.yaml
