@@ -70,7 +70,7 @@ UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 BINS := $(BUILD)/gridrouted $(BUILD)/gridctl $(BUILD)/gridweb
 
 .PHONY: all deps check unit system valgrind fuzz install clean format format-check help bench run \
-	bench-route bench-calendar bench-plot bench-doc
+	bench-route bench-calendar bench-plot bench-doc bench-web
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -207,6 +207,12 @@ bench:
 	$(MAKE) deps DEB_PKGS="$(DEB_PKGS) $(BENCH_DEB_PKGS)"
 	$(MAKE) all
 	$(MAKE) -C tests/bench perf
+	$(MAKE) -C tests/bench web
+
+# gridweb alone: the overview and pages of 100 cases with 100,000 open incidents
+bench-web:
+	$(MAKE) all
+	$(MAKE) -C tests/bench web
 
 bench-route:
 	$(MAKE) -C tests/bench
@@ -297,6 +303,7 @@ help:
 	@echo "make unit       unit tests only (SANITIZE=address,undefined for sanitized)"
 	@echo "make bench      end-to-end benchmark: one table, docs/perf-p99.png (not part of check)"
 	@echo "make bench-route the routing micro-benchmark (tests/bench/bench_route)"
+	@echo "make bench-web  gridweb with 100,000 open incidents (also a phase of make bench)"
 	@echo "make bench-calendar  the working-time micro-benchmark (>= 2 million additions/s)"
 	@echo "make bench-plot / bench-doc  redraw the plot / copy the table of the last make bench"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=..."
