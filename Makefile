@@ -16,7 +16,8 @@ PKGS       := libevent hiredis jansson yaml-0.1
 DEB_PKGS := gcc make pkg-config libevent-dev libhiredis-dev libjansson-dev \
 	libyaml-dev libcmocka-dev redis-server python3 python3-pytest python3-redis \
 	clang-format prometheus libsystemd-dev valgrind binutils clang libclang-rt-dev \
-	systemd groff-base man-db tzdata
+	systemd groff-base man-db tzdata libcrypt-dev chromium chromium-driver python3-selenium \
+	fonts-noto-cjk
 
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wcast-qual -Wpointer-arith
@@ -50,20 +51,26 @@ ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD) $(LDFLAGS)
 # The pure modules: no libevent, no hiredis; unit tests and fuzzers drive them.
 CORE := util log timeutil tz calendar diag reason htab yamldoc yamlfast config schedule rules jscan incident route explain message lifecycle \
 	apply ctl_diff sha1
+# gridweb's pure parts: its pages, their documents and the month's KPI rows
+CORE += web_html web_model web_page web_kpi
 CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
 DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o $(BUILD)/intake.o $(BUILD)/escalate.o \
-	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/http.o $(BUILD)/notify.o $(BUILD)/reload.o
+	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/http.o $(BUILD)/httpd.o \
+	$(BUILD)/notify.o $(BUILD)/reload.o
 GRIDCTL_OBJS := $(BUILD)/gridctl.o $(BUILD)/ctl_cli.o $(BUILD)/ctl_redis.o $(BUILD)/ctl_submit.o \
 	$(BUILD)/ctl_view.o $(BUILD)/ctl_deadletter.o $(BUILD)/ctl_stats.o $(BUILD)/ctl_migrate.o \
 	$(BUILD)/ctl_calendar.o
 
+GRIDWEB_OBJS := $(BUILD)/gridweb.o $(BUILD)/web.o $(BUILD)/web_auth.o $(BUILD)/httpd.o \
+	$(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/notify.o
+
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-BINS := $(BUILD)/gridrouted $(BUILD)/gridctl
+BINS := $(BUILD)/gridrouted $(BUILD)/gridctl $(BUILD)/gridweb
 
 .PHONY: all deps check unit system valgrind fuzz install clean format format-check help bench run \
-	bench-route bench-calendar bench-plot bench-doc
+	bench-route bench-calendar bench-plot bench-doc bench-web bench-build
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -78,6 +85,11 @@ $(BUILD)/gen/apply_lua.h: src/apply.lua
 	@mkdir -p $(dir $@)
 	$(TO_C_STRING) $< > $@
 $(BUILD)/apply.o: $(BUILD)/gen/apply_lua.h
+# gridweb's stylesheet, script and icon: src/gridweb.{css,js,svg}
+$(BUILD)/gen/gridweb_%.h: src/gridweb.%
+	@mkdir -p $(dir $@)
+	$(TO_C_STRING) $< > $@
+$(BUILD)/web.o: $(BUILD)/gen/gridweb_css.h $(BUILD)/gen/gridweb_js.h $(BUILD)/gen/gridweb_svg.h
 
 $(BUILD)/libgridroute.a: $(CORE_OBJS) Makefile
 	rm -f $@
@@ -88,6 +100,9 @@ $(BUILD)/gridrouted: $(DAEMON_OBJS) $(BUILD)/libgridroute.a
 
 $(BUILD)/gridctl: $(GRIDCTL_OBJS) $(BUILD)/libgridroute.a
 	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(DEPLIBS) -lm
+
+$(BUILD)/gridweb: $(GRIDWEB_OBJS) $(BUILD)/libgridroute.a
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(DEPLIBS) -lcrypt -lm
 
 $(BUILD)/tests/%.o: tests/unit/%.c | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -Itests/unit -c -o $@ $<
@@ -133,7 +148,7 @@ valgrind: all
 # Every test tier: the normal build, the sanitizer build, the system tests,
 # and a subset of them with the daemon under valgrind.
 check: deps
-	$(MAKE) all unit
+	$(MAKE) all unit bench-build
 	$(MAKE) SANITIZE=address,undefined unit
 	$(MAKE) system
 	$(MAKE) valgrind VALGRIND_TESTS="$(CHECK_VALGRIND)"
@@ -192,6 +207,16 @@ bench:
 	$(MAKE) deps DEB_PKGS="$(DEB_PKGS) $(BENCH_DEB_PKGS)"
 	$(MAKE) all
 	$(MAKE) -C tests/bench perf
+	$(MAKE) -C tests/bench web
+
+# gridweb alone: the overview and pages of 100 cases with 100,000 open incidents
+bench-web:
+	$(MAKE) all
+	$(MAKE) -C tests/bench web
+
+# The benchmarks' programs, built and not run (make check: they must keep compiling).
+bench-build:
+	$(MAKE) -C tests/bench build
 
 bench-route:
 	$(MAKE) -C tests/bench
@@ -216,6 +241,7 @@ SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 DOCDIR      ?= $(PREFIX)/share/doc/gridroute
 INSTALL_SED := sed -e 's|/usr/sbin/gridrouted|$(SBINDIR)/gridrouted|g' \
+	-e 's|/usr/sbin/gridweb|$(SBINDIR)/gridweb|g' \
 	-e 's|/etc/gridroute|$(SYSCONFDIR)/gridroute|g' -e 's|/usr/share/doc/gridroute|$(DOCDIR)|g'
 CONFDIR := $(DESTDIR)$(SYSCONFDIR)/gridroute
 
@@ -227,6 +253,10 @@ install: all
 		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR)/examples/holidays $(CONFDIR)/holidays
 	install -m 0755 $(BUILD)/gridrouted $(DESTDIR)$(SBINDIR)/gridrouted
 	install -m 0755 $(BUILD)/gridctl $(DESTDIR)$(BINDIR)/gridctl
+	install -m 0755 $(BUILD)/gridweb $(DESTDIR)$(SBINDIR)/gridweb
+	install -m 0644 docs/gridweb.8 $(DESTDIR)$(MANDIR)/man8/gridweb.8
+	$(INSTALL_SED) systemd/gridweb.service > $(DESTDIR)$(UNITDIR)/gridweb.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/gridweb.service
 	install -m 0644 docs/gridctl.1 $(DESTDIR)$(MANDIR)/man1/gridctl.1
 	install -m 0644 docs/gridroute-rules.5 $(DESTDIR)$(MANDIR)/man5/gridroute-rules.5
 	install -m 0644 docs/gridrouted.8 $(DESTDIR)$(MANDIR)/man8/gridrouted.8
@@ -236,11 +266,11 @@ install: all
 	$(INSTALL_SED) systemd/gridroute.tmpfiles > $(DESTDIR)$(TMPFILESDIR)/gridroute.conf
 	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/gridroute.conf
 	install -m 0644 README.md $(wildcard docs/*.md docs/*.svg docs/*.png) $(DESTDIR)$(DOCDIR)/
-	install -m 0644 conf/gridrouted.yaml conf/rules.yaml conf/redis-acl.conf \
+	install -m 0644 conf/gridrouted.yaml conf/gridweb.yaml conf/rules.yaml conf/redis-acl.conf \
 		$(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 $(wildcard conf/holidays/*.yaml) $(DESTDIR)$(DOCDIR)/examples/holidays/
 	@# the holidays files beside the rules (rules.yaml names holidays/cn-2026.yaml)
-	@for f in gridrouted.yaml:0644 rules.yaml:0644 redis-acl.conf:0600 \
+	@for f in gridrouted.yaml:0644 gridweb.yaml:0644 rules.yaml:0644 redis-acl.conf:0600 \
 		$(patsubst conf/%,%:0644,$(wildcard conf/holidays/*.yaml)); do \
 		name=$${f%:*}; mode=$${f#*:}; \
 		if [ -e "$(CONFDIR)/$$name" ]; then \
@@ -252,9 +282,15 @@ install: all
 	done
 	@# the Redis password credential (LoadCredential=); empty: no password
 	@[ -e "$(CONFDIR)/redis-password" ] || install -m 0600 /dev/null "$(CONFDIR)/redis-password"
+	@# gridweb.service's credentials: the viewer's Redis password and the users file
+	@for f in gridweb-redis-password gridweb-users; do \
+		[ -e "$(CONFDIR)/$$f" ] || install -m 0600 /dev/null "$(CONFDIR)/$$f"; \
+	done
 
 # Removes what install put there, except the config under SYSCONFDIR/gridroute.
 uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/gridweb $(DESTDIR)$(MANDIR)/man8/gridweb.8 \
+		$(DESTDIR)$(UNITDIR)/gridweb.service
 	rm -f $(DESTDIR)$(SBINDIR)/gridrouted $(DESTDIR)$(BINDIR)/gridctl \
 		$(DESTDIR)$(MANDIR)/man1/gridctl.1 $(DESTDIR)$(MANDIR)/man5/gridroute-rules.5 \
 		$(DESTDIR)$(MANDIR)/man8/gridrouted.8 $(DESTDIR)$(UNITDIR)/gridrouted.service \
@@ -265,12 +301,13 @@ clean:
 	rm -rf build
 
 help:
-	@echo "make            build build/gridrouted and build/gridctl"
+	@echo "make            build build/gridrouted, build/gridctl and build/gridweb"
 	@echo "make deps       install the Debian packages that are missing"
 	@echo "make check      deps, build, unit tests (plain and sanitized), system tests"
 	@echo "make unit       unit tests only (SANITIZE=address,undefined for sanitized)"
 	@echo "make bench      end-to-end benchmark: one table, docs/perf-p99.png (not part of check)"
 	@echo "make bench-route the routing micro-benchmark (tests/bench/bench_route)"
+	@echo "make bench-web  gridweb with 100,000 open incidents (also a phase of make bench)"
 	@echo "make bench-calendar  the working-time micro-benchmark (>= 2 million additions/s)"
 	@echo "make bench-plot / bench-doc  redraw the plot / copy the table of the last make bench"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=..."
@@ -278,8 +315,9 @@ help:
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d $(FUZZ_BUILD)/lib/*.d)
 
-# A private Redis on a unix socket under ./run/ and the daemon on conf/, in
-# the foreground; Ctrl-C stops both.
+# A private Redis on a unix socket under ./run/, gridweb in the background
+# (its URL printed) and the daemon on conf/ in the foreground; Ctrl-C
+# stops all three.
 RUNDIR := $(CURDIR)/run
 run: deps all
 	@mkdir -p $(RUNDIR)
@@ -292,6 +330,13 @@ run: deps all
 	@echo "   redis-cli -s $(RUNDIR)/redis.sock XADD gr:in:patrol '*' incident '{\"category\":\"urban_management\",\"unit\":\"xifeng/beijie/beidajie/g03\",\"title\":\"井盖缺失\"}'"
 	@echo "   redis-cli -s $(RUNDIR)/redis.sock SUBSCRIBE gr:events"
 	@echo "   redis-cli -s $(RUNDIR)/redis.sock XRANGE gr:out:assignments - +"
+	@sed -e 's|^rules:.*|rules: $(CURDIR)/conf/rules.yaml|' \
+	     -e 's|^\(  *socket:\).*|\1 "$(RUNDIR)/redis.sock"|' \
+	     -e 's|^\(  *username:\).*|\1 ""|' -e 's|^\(  *password_file:\).*|\1 ""|' \
+	     conf/gridweb.yaml > $(RUNDIR)/gridweb.yaml
+	@$(BUILD)/gridweb --check -c $(RUNDIR)/gridweb.yaml >/dev/null
 	@redis-server $(RUNDIR)/redis.conf --daemonize yes --pidfile $(RUNDIR)/redis.pid --logfile $(RUNDIR)/redis.log
-	@trap 'kill $$(cat $(RUNDIR)/redis.pid) 2>/dev/null' EXIT INT TERM; \
+	@$(BUILD)/gridweb -c $(RUNDIR)/gridweb.yaml 2> $(RUNDIR)/gridweb.log & echo $$! > $(RUNDIR)/gridweb.pid
+	@echo "== gridweb, the dashboard: http://$$(sed -n 's/^  listen: "\(.*\)"/\1/p' $(RUNDIR)/gridweb.yaml)/ (log: $(RUNDIR)/gridweb.log)"
+	@trap 'kill $$(cat $(RUNDIR)/gridweb.pid) $$(cat $(RUNDIR)/redis.pid) 2>/dev/null' EXIT INT TERM; \
 		$(BUILD)/gridrouted -c $(RUNDIR)/gridrouted.yaml

@@ -1,6 +1,7 @@
 /*
- * config.h: the daemon config (SPEC §9), described by one table of keys
- * (name, type, bounds, default) and read as strictly as the rules file.
+ * config.h: the daemon config (SPEC §9), and gridweb's (§12) in the same
+ * format, described by tables of keys (name, type, bounds, default) and
+ * read as strictly as the rules file.
  */
 #ifndef GR_CONFIG_H
 #define GR_CONFIG_H
@@ -9,8 +10,12 @@
 #include "log.h"
 #include "message.h"
 
+/* Which program's keys a file may have: gridweb shares redis, prefix, rules and log. */
+enum config_prog { CONFIG_DAEMON, CONFIG_WEB };
+
 struct config {
 	char *path; /* the config file as named */
+	enum config_prog prog;
 
 	char *redis_host;
 	int64_t redis_port;
@@ -43,6 +48,9 @@ struct config {
 
 	enum msg_lang notify_lang; /* notify.language */
 	char *notify_timezone;     /* notify.timezone: "", "UTC" or the rules' zone */
+
+	char *web_listen;    /* gridweb: web.listen */
+	char *web_auth_file; /* gridweb: web.auth_file, resolved; "" for no authentication */
 };
 
 /* Defaults only (no file): what a missing key means. */
@@ -56,6 +64,10 @@ void config_defaults(struct config *c);
 int config_load(const char *path, struct config *c, struct diags *d);
 int config_load_buf(const char *name, const char *buf, size_t len, struct config *c,
                     struct diags *d);
+/* The same for another program's keys (config_load is CONFIG_DAEMON). */
+int config_load_as(enum config_prog prog, const char *path, struct config *c, struct diags *d);
+int config_load_buf_as(enum config_prog prog, const char *name, const char *buf, size_t len,
+                       struct config *c, struct diags *d);
 void config_free(struct config *c);
 
 /*

@@ -16,6 +16,9 @@ enum log_format { LOG_FORMAT_LOGFMT, LOG_FORMAT_JSON };
 void log_init(enum log_format format, enum log_level level);
 int log_level_parse(const char *s, enum log_level *out);
 int log_format_parse(const char *s, enum log_format *out);
+/* A --log-format or --log-level value on prog's command line: 0, or -1 after a line on stderr. */
+int log_option_format(const char *prog, const char *arg, enum log_format *out);
+int log_option_level(const char *prog, const char *arg, enum log_level *out);
 const char *log_level_name(enum log_level level);
 bool log_enabled(enum log_level level);
 

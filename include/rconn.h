@@ -43,6 +43,12 @@ void rconn_reconnect(struct rconn *c);
 /* Stop reconnecting and close once the replies in flight have come. */
 void rconn_close(struct rconn *c);
 
+/*
+ * The first line of redis.password_file (caller frees, and zeroes), or
+ * NULL without one. A file that cannot be read or is empty is fatal.
+ */
+char *rconn_read_password(const struct config *cfg);
+
 /* hiredis 1.x adds RESP3 types; these are the ones RESP2 gives. */
 #define REPLY_IS_ERROR(r) ((r) != NULL && (r)->type == REDIS_REPLY_ERROR)
 #define REPLY_IS_ARRAY(r) ((r) != NULL && (r)->type == REDIS_REPLY_ARRAY)

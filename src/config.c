@@ -1,7 +1,9 @@
 /*
- * config.c: the daemon config. Every key is one row of the table below
- * (section, key, type, bounds, default); the loader, the defaults and the
- * documentation checks all read the same rows, so adding a key is one line.
+ * config.c: the daemon config, and gridweb's (SPEC §12), which shares its
+ * format. Every key is one row of a table below (section, key, type,
+ * bounds, default); the loader, the defaults and the documentation checks
+ * all read the same rows, so adding a key is one line. A program reads
+ * the rows it shares with the daemon and those of its own table.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -69,6 +71,49 @@ static const struct ckey table[] = {
 };
 
 static const char *const sections[] = {"redis", "http", "log", "limits", "retention", "notify"};
+
+/* gridweb's own keys; it shares the daemon's redis and log sections, prefix and rules. */
+static const struct ckey web_table[] = {
+        {"web", "listen", C_HOSTPORT, OFF(web_listen), 0, 0, "127.0.0.1:9465"},
+        {"web", "auth_file", C_PATH, OFF(web_auth_file), 0, 0, ""},
+};
+
+static const char *const web_sections[] = {"redis", "log", "web"};
+
+#define MAX_ROWS (GR_NELEM(table) + GR_NELEM(web_table))
+
+/* The rows and sections a program reads. */
+struct cprog {
+	const struct ckey *rows[MAX_ROWS];
+	size_t nrows;
+	const char *const *sections;
+	size_t nsections;
+};
+
+static bool web_shares(const struct ckey *k)
+{
+	if (k->section == NULL)
+		return strcmp(k->key, "prefix") == 0 || strcmp(k->key, "rules") == 0;
+	return strcmp(k->section, "redis") == 0 || strcmp(k->section, "log") == 0;
+}
+
+static void prog_init(struct cprog *p, enum config_prog prog)
+{
+	p->nrows = 0;
+	for (size_t i = 0; i < GR_NELEM(table); i++) {
+		if (prog == CONFIG_DAEMON || web_shares(&table[i]))
+			p->rows[p->nrows++] = &table[i];
+	}
+	if (prog == CONFIG_WEB) {
+		for (size_t i = 0; i < GR_NELEM(web_table); i++)
+			p->rows[p->nrows++] = &web_table[i];
+		p->sections = web_sections;
+		p->nsections = GR_NELEM(web_sections);
+	} else {
+		p->sections = sections;
+		p->nsections = GR_NELEM(sections);
+	}
+}
 
 #define FIELD(c, k, T) ((T *)(void *)((char *)(c) + (k)->off))
 
@@ -205,16 +250,24 @@ static int set_value(struct config *c, const struct ckey *k, struct ydoc *y, con
 	return -1;
 }
 
-void config_defaults(struct config *c)
+static void defaults(struct config *c, const struct cprog *p)
 {
 	char *path = c->path;
 
 	memset(c, 0, sizeof(*c));
 	c->path = path;
-	for (size_t i = 0; i < GR_NELEM(table); i++) {
-		if (set_value(c, &table[i], NULL, NULL, table[i].dflt) < 0)
-			fatalx("config default for %s is invalid", table[i].key);
+	for (size_t i = 0; i < p->nrows; i++) {
+		if (set_value(c, p->rows[i], NULL, NULL, p->rows[i]->dflt) < 0)
+			fatalx("config default for %s is invalid", p->rows[i]->key);
 	}
+}
+
+void config_defaults(struct config *c)
+{
+	struct cprog p;
+
+	prog_init(&p, CONFIG_DAEMON);
+	defaults(c, &p);
 }
 
 static void read_sentinels(struct config *c, struct ydoc *y, const struct ynode *n)
@@ -262,18 +315,18 @@ static void read_key(struct config *c, struct ydoc *y, const struct ckey *k, con
 }
 
 /* Reads the keys of one section (NULL: the top level's scalar keys). */
-static void read_section(struct config *c, struct ydoc *y, const char *section,
-                         const struct ynode *n)
+static void read_section(struct config *c, const struct cprog *p, struct ydoc *y,
+                         const char *section, const struct ynode *n)
 {
-	const char *names[GR_NELEM(table)];
-	const struct ckey *rows[GR_NELEM(table)];
-	const struct ynode *vals[GR_NELEM(table)];
+	const char *names[MAX_ROWS];
+	const struct ckey *rows[MAX_ROWS];
+	const struct ynode *vals[MAX_ROWS];
 	size_t nk = 0;
 
-	for (size_t i = 0; i < GR_NELEM(table); i++) {
-		if (table[i].section != NULL && strcmp(table[i].section, section) == 0) {
-			names[nk] = table[i].key;
-			rows[nk++] = &table[i];
+	for (size_t i = 0; i < p->nrows; i++) {
+		if (p->rows[i]->section != NULL && strcmp(p->rows[i]->section, section) == 0) {
+			names[nk] = p->rows[i]->key;
+			rows[nk++] = p->rows[i];
 		}
 	}
 	if (ydoc_fields(y, n, names, nk, NULL, vals) < 0)
@@ -287,22 +340,25 @@ static void read_section(struct config *c, struct ydoc *y, const char *section,
 	}
 }
 
-int config_load_buf(const char *name, const char *buf, size_t len, struct config *c,
-                    struct diags *d)
+int config_load_buf_as(enum config_prog prog, const char *name, const char *buf, size_t len,
+                       struct config *c, struct diags *d)
 {
-	const char *names[GR_NELEM(table) + GR_NELEM(sections)];
+	const char *names[MAX_ROWS + GR_NELEM(sections) + GR_NELEM(web_sections)];
 	const struct ynode *vals[GR_NELEM(names)];
 	size_t nk = 0, errors = d->nerrors;
 	struct ydoc y;
+	struct cprog p;
 
+	prog_init(&p, prog);
 	c->path = xstrdup(name);
-	config_defaults(c);
+	defaults(c, &p);
+	c->prog = prog;
 	if (ydoc_load(&y, buf, len, d) == 0) {
-		for (size_t i = 0; i < GR_NELEM(sections); i++)
-			names[nk++] = sections[i];
-		for (size_t i = 0; i < GR_NELEM(table); i++) {
-			if (table[i].section == NULL)
-				names[nk++] = table[i].key;
+		for (size_t i = 0; i < p.nsections; i++)
+			names[nk++] = p.sections[i];
+		for (size_t i = 0; i < p.nrows; i++) {
+			if (p.rows[i]->section == NULL)
+				names[nk++] = p.rows[i]->key;
 		}
 		const struct ynode *root = ydoc_root(&y);
 		if (ydoc_fields(&y, root, names, nk, NULL, vals) == 0) {
@@ -310,13 +366,13 @@ int config_load_buf(const char *name, const char *buf, size_t len, struct config
 				if (vals[i] == NULL)
 					continue;
 				size_t o = ydoc_push_key(&y, names[i]);
-				if (i < GR_NELEM(sections)) {
-					read_section(c, &y, names[i], vals[i]);
+				if (i < p.nsections) {
+					read_section(c, &p, &y, names[i], vals[i]);
 				} else {
-					for (size_t t = 0; t < GR_NELEM(table); t++) {
-						if (table[t].section == NULL &&
-						    strcmp(table[t].key, names[i]) == 0)
-							read_key(c, &y, &table[t], vals[i]);
+					for (size_t t = 0; t < p.nrows; t++) {
+						if (p.rows[t]->section == NULL &&
+						    strcmp(p.rows[t]->key, names[i]) == 0)
+							read_key(c, &y, p.rows[t], vals[i]);
 					}
 				}
 				ydoc_pop(&y, o);
@@ -335,7 +391,7 @@ int config_load_buf(const char *name, const char *buf, size_t len, struct config
 		config_free(c);
 		return -1;
 	}
-	if (c->consumer[0] == '\0') {
+	if (prog == CONFIG_DAEMON && c->consumer[0] == '\0') {
 		char host[256];
 		if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == '\0')
 			snprintf(host, sizeof(host), "gridrouted");
@@ -346,7 +402,13 @@ int config_load_buf(const char *name, const char *buf, size_t len, struct config
 	return 0;
 }
 
-int config_load(const char *path, struct config *c, struct diags *d)
+int config_load_buf(const char *name, const char *buf, size_t len, struct config *c,
+                    struct diags *d)
+{
+	return config_load_buf_as(CONFIG_DAEMON, name, buf, len, c, d);
+}
+
+int config_load_as(enum config_prog prog, const char *path, struct config *c, struct diags *d)
 {
 	char *text;
 	size_t len;
@@ -354,15 +416,21 @@ int config_load(const char *path, struct config *c, struct diags *d)
 	memset(c, 0, sizeof(*c));
 	if (ydoc_read_file(path, CONFIG_MAX_FILE, &text, &len, d) < 0)
 		return -1;
-	int rc = config_load_buf(path, text, len, c, d);
+	int rc = config_load_buf_as(prog, path, text, len, c, d);
 	free(text);
 	return rc;
 }
 
+int config_load(const char *path, struct config *c, struct diags *d)
+{
+	return config_load_as(CONFIG_DAEMON, path, c, d);
+}
+
 void config_free(struct config *c)
 {
-	for (size_t i = 0; i < GR_NELEM(table); i++) {
-		const struct ckey *k = &table[i];
+	for (size_t i = 0; i < GR_NELEM(table) + GR_NELEM(web_table); i++) {
+		const struct ckey *k =
+		        i < GR_NELEM(table) ? &table[i] : &web_table[i - GR_NELEM(table)];
 		if (k->type == C_STR || k->type == C_NAME || k->type == C_OPTNAME ||
 		    k->type == C_PATH || k->type == C_HOSTPORT) {
 			free(*FIELD(c, k, char *));

@@ -21,24 +21,6 @@
 
 int daemon_main(struct config *cfg);
 
-static char *read_password(const char *path)
-{
-	FILE *fp = fopen(path, "r");
-	char line[1024];
-
-	if (fp == NULL)
-		fatal("cannot open redis.password_file %s", path);
-	if (fgets(line, sizeof(line), fp) == NULL)
-		line[0] = '\0';
-	fclose(fp);
-	line[strcspn(line, "\r\n")] = '\0';
-	if (line[0] == '\0')
-		fatalx("redis.password_file %s is empty", path);
-	char *p = xstrdup(line);
-	explicit_bzero(line, sizeof(line));
-	return p;
-}
-
 static void on_conn(struct rconn *c, bool up, void *arg)
 {
 	struct daemon *d = arg;
@@ -216,8 +198,7 @@ int daemon_main(struct config *cfg)
 		d.utc = tz_fixed("UTC", 0);
 		d.lconf.tz = d.utc; /* else NULL: the rules' zone, whatever a reload makes it */
 	}
-	if (cfg->redis_password_file[0] != '\0')
-		password = read_password(cfg->redis_password_file);
+	password = rconn_read_password(cfg);
 
 	d.base = event_base_new();
 	if (d.base == NULL)

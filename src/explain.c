@@ -15,18 +15,6 @@
 
 #define EXPLAIN_MAX_BYTES (64 * 1024)
 
-/* One level of the explanation, with its people and deadlines worked out. */
-struct xlevel {
-	int idx;
-	bool vacant;
-	const struct rules_dur *ack_within, *resolve_within;
-	int64_t ack_ms, resolve_ms;   /* their clock length from the level's assignment time */
-	int64_t ack, resolve;         /* TIME_NONE for vacant levels */
-	struct rules_plist assignees; /* at the level's assignment time */
-	int *co;                      /* the co-assignees then (freed by the caller) */
-	size_t nco;
-};
-
 /*
  * The channel the incident would arrive on: the one given, else a valid
  * "channel" field of the document, else patrol. A document that does not
@@ -108,7 +96,7 @@ static int64_t case_deadline(const struct rules *r, const struct rules_policy *p
 }
 
 static void emit_json(const struct rules *r, const struct incident *inc,
-                      const struct route_result *rr, const struct xlevel *xl, size_t nxl,
+                      const struct route_result *rr, const struct explain_level *xl, size_t nxl,
                       int64_t now, struct buf *out)
 {
 	const struct rules_policy *p = &r->policies[rr->policy];
@@ -167,7 +155,7 @@ static void put_people(struct buf *out, const struct rules *r, const int *ids, s
 }
 
 static void emit_text(const struct rules *r, const struct incident *inc,
-                      const struct route_result *rr, const struct xlevel *xl, size_t nxl,
+                      const struct route_result *rr, const struct explain_level *xl, size_t nxl,
                       int64_t now, struct buf *out)
 {
 	const struct rules_policy *p = &r->policies[rr->policy];
@@ -225,36 +213,18 @@ static void emit_text(const struct rules *r, const struct incident *inc,
 	}
 }
 
-int explain_incident(const struct rules *r, const char *buf, size_t len,
-                     const struct explain_opts *o, struct buf *out, struct rejection *rj)
+size_t explain_chain(const struct rules *r, int unit, int cat, const struct rules_policy *p,
+                     int from, int64_t t, int64_t due_at, struct explain_level *out)
 {
-	struct incident_ctx ctx = {
-	        .channel = pick_channel(buf, len, o),
-	        .entry_id = NULL,
-	        .entry_ms = o->now,
-	        .max_bytes = EXPLAIN_MAX_BYTES,
-	};
-	struct incident inc;
-	struct route_result rr;
-	struct xlevel xl[RULES_MAX_LEVELS];
-	size_t nxl = 0;
-
-	if (incident_parse(buf, len, &ctx, &inc, rj) != 0)
-		return -1;
-	if (route_incident(r, &inc, o->now, &rr, rj) != 0) {
-		incident_free(&inc);
-		return -1;
-	}
-
-	const struct rules_policy *p = &r->policies[rr.policy];
-	int64_t t = o->now;
+	size_t n = 0;
 	bool first = true;
-	for (size_t l = (size_t)p->start_level; l < rr.chain.nlevels; l++) {
-		struct xlevel *x = &xl[nxl++];
+
+	for (size_t l = (size_t)from; l < r->nlevels; l++) {
+		struct explain_level *x = &out[n++];
 		struct route_chain ch;
 
 		/* who serves the level when it would be assigned: at t */
-		route_chain(r, rr.unit, rr.category, p, t, &ch);
+		route_chain(r, unit, cat, p, t, &ch);
 		x->idx = (int)l;
 		x->vacant = ch.levels[l].vacant;
 		x->assignees = ch.levels[l].assignees;
@@ -267,18 +237,47 @@ int explain_incident(const struct rules *r, const char *buf, size_t len,
 		x->ack = x->resolve = TIME_NONE;
 		if (x->vacant)
 			continue;
-		route_deadlines(r, p, (int)l, t, first ? inc.due_at : TIME_NONE, &x->ack,
-		                &x->resolve);
+		route_deadlines(r, p, (int)l, t, first ? due_at : TIME_NONE, &x->ack, &x->resolve);
 		t = x->ack;
 		first = false;
 	}
+	return n;
+}
+
+void explain_chain_free(struct explain_level *levels, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(levels[i].co);
+}
+
+int explain_incident(const struct rules *r, const char *buf, size_t len,
+                     const struct explain_opts *o, struct buf *out, struct rejection *rj)
+{
+	struct incident_ctx ctx = {
+	        .channel = pick_channel(buf, len, o),
+	        .entry_id = NULL,
+	        .entry_ms = o->now,
+	        .max_bytes = EXPLAIN_MAX_BYTES,
+	};
+	struct incident inc;
+	struct route_result rr;
+	struct explain_level xl[RULES_MAX_LEVELS];
+
+	if (incident_parse(buf, len, &ctx, &inc, rj) != 0)
+		return -1;
+	if (route_incident(r, &inc, o->now, &rr, rj) != 0) {
+		incident_free(&inc);
+		return -1;
+	}
+
+	size_t nxl = explain_chain(r, rr.unit, rr.category, &r->policies[rr.policy],
+	                           r->policies[rr.policy].start_level, o->now, inc.due_at, xl);
 
 	if (o->json)
 		emit_json(r, &inc, &rr, xl, nxl, o->now, out);
 	else
 		emit_text(r, &inc, &rr, xl, nxl, o->now, out);
-	for (size_t i = 0; i < nxl; i++)
-		free(xl[i].co);
+	explain_chain_free(xl, nxl);
 	incident_free(&inc);
 	return 0;
 }

@@ -1,181 +1,30 @@
 /*
  * http.c: three read-only endpoints for operators and orchestrators.
  * Anything but GET or HEAD on a known path is 405, an unknown path is
- * 404; headers and bodies are capped so that a peer cannot make the
- * daemon buffer much.
- *
- * Nor hold many descriptors: the daemon needs some for Redis whatever
- * the HTTP peers do. libevent 2.1 has no evhttp_set_max_connections (2.2
- * has), so the connections are counted here: evhttp makes each one's
- * bufferevent through our callback, which keeps a reference to it; evhttp
- * freeing the connection clears its callbacks, and a sweep every
- * SWEEP_MS drops those. At HTTP_MAX_CONNS open (fewer under a low
- * RLIMIT_NOFILE) the listener stops accepting: the next peers wait in the
- * kernel's backlog, costing no descriptor and no CPU. A connection that
- * has not finished a request for HTTP_IDLE_MAX_S (a peer feeding its
- * headers a byte at a time, which evhttp's timeout does not catch) is shut
- * down. accept(2) failing (EMFILE) pauses the listener for a second
- * rather than retrying on every turn of the loop, and is logged at most
- * once a second.
+ * 404. The server's bounds (sizes, timeouts, connections) are httpd.c's.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <event2/listener.h>
 
 #include "http.h"
+#include "httpd.h"
 #include "log.h"
 #include "metrics.h"
 
-#define HTTP_MAX_HEADERS 8192
-#define HTTP_MAX_BODY    1024
-#define HTTP_TIMEOUT_S   10  /* evhttp's: reading or writing with nothing moving */
-#define HTTP_IDLE_MAX_S  30  /* no request completed for this long: closed */
-#define HTTP_MAX_CONNS   256 /* at most a quarter of RLIMIT_NOFILE */
-#define SWEEP_MS         100
-#define PAUSE_MS         1000 /* after accept(2) failed */
-
-struct conn {
-	struct bufferevent *bev; /* referenced: it stays ours to look at */
-	int64_t since;           /* accepted, or its last request answered */
+static const struct httpd_limits limits = {
+        .max_headers = 8192,
+        .max_body = 1024,
+        .timeout_s = 10,
 };
 
 struct http {
 	struct daemon *d;
-	struct evhttp *eh;
-	struct evconnlistener *listener;
-	struct conn *conns;
-	size_t nconns, cap, max;
-	bool accepting;
-	int64_t paused_until;
-	struct event *sweep;
-	struct log_fold accept_fold;
+	struct httpd *srv;
 };
-
-static void set_accepting(struct http *h, bool on)
-{
-	if (on == h->accepting || h->listener == NULL)
-		return;
-	if (on)
-		evconnlistener_enable(h->listener);
-	else
-		evconnlistener_disable(h->listener);
-	h->accepting = on;
-}
-
-/* evhttp freed it: its callbacks are cleared (our reference keeps the memory). */
-static bool conn_gone(struct bufferevent *bev)
-{
-	bufferevent_data_cb r, w;
-	bufferevent_event_cb e;
-	void *arg;
-
-	bufferevent_getcb(bev, &r, &w, &e, &arg);
-	return (r == NULL && w == NULL && e == NULL) || bufferevent_getfd(bev) < 0;
-}
-
-static void sweep(struct http *h)
-{
-	int64_t now = time_now_ms();
-	size_t keep = 0;
-
-	for (size_t i = 0; i < h->nconns; i++) {
-		struct conn *c = &h->conns[i];
-		if (conn_gone(c->bev)) {
-			bufferevent_decref(c->bev); /* the last reference: closes the socket */
-			continue;
-		}
-		if (now - c->since > HTTP_IDLE_MAX_S * 1000) {
-			/* evhttp reads the end of the stream and frees it; the next sweep drops it
-			 */
-			shutdown(bufferevent_getfd(c->bev), SHUT_RDWR);
-			c->since = now;
-		}
-		h->conns[keep++] = *c;
-	}
-	h->nconns = keep;
-	set_accepting(h, h->nconns < h->max && now >= h->paused_until);
-}
-
-static void on_sweep(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	sweep(arg);
-}
-
-/* evhttp's new connection: a bufferevent as evhttp makes it, counted. */
-static struct bufferevent *new_conn(struct event_base *base, void *arg)
-{
-	struct http *h = arg;
-	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-
-	if (bev == NULL)
-		return NULL; /* evhttp tries its own, and fails the connection */
-	if (h->nconns == h->cap) {
-		h->cap = h->cap == 0 ? 64 : h->cap * 2;
-		h->conns = xreallocarray(h->conns, h->cap, sizeof(*h->conns));
-	}
-	bufferevent_incref(bev);
-	h->conns[h->nconns].bev = bev;
-	h->conns[h->nconns].since = time_now_ms();
-	h->nconns++;
-	if (h->nconns >= h->max)
-		set_accepting(h, false);
-	return bev;
-}
-
-/*
- * The listener's error callback gets evhttp's argument, not ours; there
- * is one HTTP server in a daemon.
- */
-static struct http *the_http;
-
-/* accept(2) failed for other reasons than a peer's (EMFILE, ENFILE, ENOMEM): pause. */
-static void on_accept_error(struct evconnlistener *lev, void *arg)
-{
-	struct http *h = the_http;
-	int err = EVUTIL_SOCKET_ERROR();
-
-	(void)lev;
-	(void)arg;
-	log_folded(&h->accept_fold, LOG_WARN, "http_accept_failed", strerror(err));
-	h->paused_until = time_now_ms() + PAUSE_MS;
-	set_accepting(h, false);
-}
-
-/* A request answered: the connection is not idle. */
-static void touch(struct http *h, struct evhttp_request *req)
-{
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
-
-	for (size_t i = 0; i < h->nconns; i++) {
-		if (h->conns[i].bev == bev) {
-			h->conns[i].since = time_now_ms();
-			return;
-		}
-	}
-}
-
-/* A quarter of the descriptors at the most, so that Redis and the rest keep theirs. */
-static size_t max_conns(void)
-{
-	struct rlimit rl;
-	size_t max = HTTP_MAX_CONNS;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur / 4 < max)
-		max = rl.rlim_cur / 4;
-	return max > 0 ? max : 1;
-}
 
 static bool ready(const struct daemon *d)
 {
@@ -205,7 +54,6 @@ static void handle(struct evhttp_request *req, void *arg)
 	static const char *const known[] = {"/healthz", "/readyz", "/metrics"};
 	int which = -1;
 
-	touch(h, req);
 	for (size_t i = 0; i < GR_NELEM(known); i++) {
 		if (strlen(known[i]) == plen && strncmp(path, known[i], plen) == 0)
 			which = (int)i;
@@ -252,43 +100,13 @@ static void handle(struct evhttp_request *req, void *arg)
 
 struct http *http_start(struct daemon *d)
 {
-	char host[256];
-	int port;
 	struct http *h;
 
 	if (d->cfg->http_listen[0] == '\0')
 		return NULL;
-	if (config_split_hostport(d->cfg->http_listen, host, sizeof(host), &port) < 0)
-		fatalx("http.listen \"%s\" is not host:port", d->cfg->http_listen);
 	h = xcalloc(1, sizeof(*h));
 	h->d = d;
-	h->eh = evhttp_new(d->base);
-	if (h->eh == NULL)
-		fatalx("cannot create the HTTP server");
-	evhttp_set_max_headers_size(h->eh, HTTP_MAX_HEADERS);
-	evhttp_set_max_body_size(h->eh, HTTP_MAX_BODY);
-	evhttp_set_timeout(h->eh, HTTP_TIMEOUT_S);
-	evhttp_set_allowed_methods(h->eh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-	                                          EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	                                          EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-	evhttp_set_gencb(h->eh, handle, h);
-	evhttp_set_bevcb(h->eh, new_conn, h);
-	h->max = max_conns();
-	struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(
-	        h->eh, host[0] != '\0' ? host : "0.0.0.0", (ev_uint16_t)port);
-	if (bound == NULL)
-		fatal("cannot listen for HTTP on %s", d->cfg->http_listen);
-	h->listener = evhttp_bound_socket_get_listener(bound);
-	the_http = h;
-	evconnlistener_set_error_cb(h->listener, on_accept_error);
-	h->accepting = true;
-	h->sweep = event_new(d->base, -1, EV_PERSIST, on_sweep, h);
-	struct timeval tv = {0, SWEEP_MS * 1000};
-	evtimer_add(h->sweep, &tv);
-	char max[24];
-	snprintf(max, sizeof(max), "%zu", h->max);
-	log_kv(LOG_INFO, "http_listening", "listen", d->cfg->http_listen, "max_connections", max,
-	       NULL);
+	h->srv = httpd_new(d->base, d->cfg->http_listen, &limits, handle, h);
 	return h;
 }
 
@@ -296,11 +114,6 @@ void http_free(struct http *h)
 {
 	if (h == NULL)
 		return;
-	event_free(h->sweep);
-	evhttp_free(h->eh); /* frees the connections; then ours are the last references */
-	for (size_t i = 0; i < h->nconns; i++)
-		bufferevent_decref(h->conns[i].bev);
-	free(h->conns);
+	httpd_free(h->srv);
 	free(h);
-	the_http = NULL;
 }

@@ -46,6 +46,23 @@ int log_format_parse(const char *s, enum log_format *out)
 	return 0;
 }
 
+int log_option_format(const char *prog, const char *arg, enum log_format *out)
+{
+	if (log_format_parse(arg, out) == 0)
+		return 0;
+	fprintf(stderr, "%s: --log-format: expected logfmt or json, got \"%s\"\n", prog, arg);
+	return -1;
+}
+
+int log_option_level(const char *prog, const char *arg, enum log_level *out)
+{
+	if (log_level_parse(arg, out) == 0)
+		return 0;
+	fprintf(stderr, "%s: --log-level: expected debug, info, warn or error, got \"%s\"\n", prog,
+	        arg);
+	return -1;
+}
+
 const char *log_level_name(enum log_level level)
 {
 	return level_names[level];

@@ -86,23 +86,13 @@ int main(int argc, char **argv)
 			break;
 		case 'F':
 			fmt = optarg;
-			if (log_format_parse(fmt, &lf) < 0) {
-				fprintf(stderr,
-				        "gridrouted: --log-format: expected logfmt or json, got "
-				        "\"%s\"\n",
-				        fmt);
+			if (log_option_format("gridrouted", fmt, &lf) < 0)
 				return 2;
-			}
 			break;
 		case 'L':
 			lvl = optarg;
-			if (log_level_parse(lvl, &ll) < 0) {
-				fprintf(stderr,
-				        "gridrouted: --log-level: expected debug, info, warn or "
-				        "error, got \"%s\"\n",
-				        lvl);
+			if (log_option_level("gridrouted", lvl, &ll) < 0)
 				return 2;
-			}
 			break;
 		case 'V':
 			printf("gridrouted %s\n", GRIDROUTE_VERSION);

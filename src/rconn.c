@@ -439,3 +439,18 @@ void rconn_free(struct rconn *c)
 	free(c->name);
 	free(c);
 }
+
+char *rconn_read_password(const struct config *cfg)
+{
+	char *text;
+	size_t len;
+
+	if (cfg->redis_password_file[0] == '\0')
+		return NULL;
+	if (read_small_file(cfg->redis_password_file, 4096, &text, &len) < 0)
+		fatal("cannot read redis.password_file %s", cfg->redis_password_file);
+	text[strcspn(text, "\r\n")] = '\0';
+	if (text[0] == '\0')
+		fatalx("redis.password_file %s is empty", cfg->redis_password_file);
+	return text;
+}

@@ -238,13 +238,14 @@ static int plan_minimal(struct planner *pl, struct fetched *fe, struct buf *cmd)
 	    stream_id_ms(fe->id->str, &ictx.entry_ms) < 0 ||
 	    incident_parse(fe->payload->str, fe->payload->len, &ictx, &inc, &rj) < 0)
 		return -1;
-	if (route_incident(pl->r, &inc, &rt, &rj) < 0) {
+	if (route_incident(pl->r, &inc, pl->now, &rt, &rj) < 0) {
 		incident_free(&inc);
 		return -1;
 	}
 	struct lc_source src = {.stream = stream, .entry = fe->id->str};
 	effects_init(&e);
-	lifecycle_create(pl->r, &inc, &rt, pl->now, &src, NULL, &e);
+	struct lc_env env = {pl->r, pl->now, pl->now, &src, NULL};
+	lifecycle_create(&env, &inc, &rt, "0000000000000000000000000000000000000000", &e);
 	snprintf(deadline, sizeof(deadline), "%lld", (long long)e.due_score);
 	snprintf(key, sizeof(key), "%sinc:%s", pl->ctx->prefix, inc.id);
 	snprintf(due, sizeof(due), "%sdue", pl->ctx->prefix);

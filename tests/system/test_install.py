@@ -125,7 +125,8 @@ def test_uninstall_leaves_only_the_config(tmp):
     left = sorted(os.path.relpath(os.path.join(d, f), tmp)
                   for d, _, fs in os.walk(tmp) for f in fs)
     assert left == ["etc/gridroute/" + n for n in
-                    ("gridrouted.yaml", "holidays/cn-2026.yaml", "redis-acl.conf",
+                    ("gridrouted.yaml", "gridweb-redis-password", "gridweb-users",
+                     "gridweb.yaml", "holidays/cn-2026.yaml", "redis-acl.conf",
                      "redis-password", "rules.yaml")]
 
 
@@ -275,9 +276,12 @@ def test_man_page_is_ascii_with_a_header(name):
         assert re.search(r"^\.SH %s$" % sh, src, re.M), (name, sh)
 
 
-def config_keys():
-    """(section, key) from config.c's table: the loader's own list."""
+def config_keys(table="table"):
+    """(section, key) from a table of config.c (the daemon's, or gridweb's
+    web_table): the loader's own list."""
     src = read(ROOT, "src", "config.c")
+    src = src[src.index("static const struct ckey %s[] = {" % table):]
+    src = src[:src.index("\n};")]
     return re.findall(r'\{(?:"([a-z_]+)"|NULL), "([a-z_]+)", C_[A-Z]+,', src)
 
 
@@ -311,7 +315,7 @@ def log_events():
     events = {"fatal", "assigned", "escalated", "reassigned", "skipped", "acked", "resolved",
               "breached", "duplicate", "comment"}
     for f in os.listdir(os.path.join(ROOT, "src")):
-        if not f.endswith(".c") or f.startswith(("ctl_", "gridctl")):
+        if not f.endswith(".c") or f.startswith(("ctl_", "gridctl", "gridweb", "web")):
             continue
         src = read(ROOT, "src", f)
         events |= set(re.findall(r'log_(?:kv|msg)\([^,"]*,\s*"([a-z_]+)"', src))
