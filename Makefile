@@ -55,7 +55,7 @@ DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o $(BUILD)/intake.o $(BUILD)/esca
 	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/http.o $(BUILD)/notify.o $(BUILD)/reload.o
 GRIDCTL_OBJS := $(BUILD)/gridctl.o $(BUILD)/ctl_cli.o $(BUILD)/ctl_redis.o $(BUILD)/ctl_submit.o \
 	$(BUILD)/ctl_view.o $(BUILD)/ctl_deadletter.o $(BUILD)/ctl_stats.o $(BUILD)/ctl_migrate.o \
-	$(BUILD)/ctl_calendar.o
+	$(BUILD)/ctl_calendar.o $(BUILD)/ctl_report.o
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
