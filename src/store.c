@@ -451,6 +451,10 @@ static void count_event(const struct applied *a, const struct lc_event *ev)
 		metrics.breaches++;
 	else if (strcmp(ev->type, "duplicate") == 0)
 		metrics.duplicates++;
+	else if (strcmp(ev->type, "acked") == 0)
+		metrics_observe(&metrics.time_to_ack, (double)ev->since / 1000.0);
+	else if (strcmp(ev->type, "resolved") == 0)
+		metrics_observe(&metrics.time_to_resolve, (double)ev->since / 1000.0);
 }
 
 /*
