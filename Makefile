@@ -16,7 +16,7 @@ PKGS       := libevent hiredis jansson yaml-0.1
 DEB_PKGS := gcc make pkg-config libevent-dev libhiredis-dev libjansson-dev \
 	libyaml-dev libcmocka-dev redis-server python3 python3-pytest python3-redis \
 	clang-format prometheus libsystemd-dev valgrind binutils clang libclang-rt-dev \
-	systemd groff-base man-db tzdata
+	systemd groff-base man-db tzdata python3-yaml python3-jsonschema
 
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wcast-qual -Wpointer-arith
@@ -236,7 +236,7 @@ install: all
 	$(INSTALL_SED) systemd/gridroute.tmpfiles > $(DESTDIR)$(TMPFILESDIR)/gridroute.conf
 	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/gridroute.conf
 	install -m 0644 README.md $(wildcard docs/*.md) $(DESTDIR)$(DOCDIR)/
-	install -m 0644 conf/gridrouted.yaml conf/rules.yaml conf/redis-acl.conf \
+	install -m 0644 conf/gridrouted.yaml conf/rules.yaml conf/redis-acl.conf conf/alerts.yml \
 		$(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 $(wildcard conf/holidays/*.yaml) $(DESTDIR)$(DOCDIR)/examples/holidays/
 	@# the holidays files beside the rules (rules.yaml names holidays/cn-2026.yaml)
