@@ -224,7 +224,8 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(CONFDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
-		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR)/examples/holidays $(CONFDIR)/holidays
+		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR)/examples/holidays $(CONFDIR)/holidays \
+		$(DESTDIR)$(DOCDIR)/schemas
 	install -m 0755 $(BUILD)/gridrouted $(DESTDIR)$(SBINDIR)/gridrouted
 	install -m 0755 $(BUILD)/gridctl $(DESTDIR)$(BINDIR)/gridctl
 	install -m 0644 docs/gridctl.1 $(DESTDIR)$(MANDIR)/man1/gridctl.1
@@ -239,6 +240,8 @@ install: all
 	install -m 0644 conf/gridrouted.yaml conf/rules.yaml conf/redis-acl.conf conf/alerts.yml \
 		$(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 $(wildcard conf/holidays/*.yaml) $(DESTDIR)$(DOCDIR)/examples/holidays/
+	install -m 0644 $(wildcard docs/schemas/*.json) $(DESTDIR)$(DOCDIR)/schemas/
+	install -m 0644 $(wildcard docs/examples/*.py) $(DESTDIR)$(DOCDIR)/examples/
 	@# the holidays files beside the rules (rules.yaml names holidays/cn-2026.yaml)
 	@for f in gridrouted.yaml:0644 rules.yaml:0644 redis-acl.conf:0600 \
 		$(patsubst conf/%,%:0644,$(wildcard conf/holidays/*.yaml)); do \

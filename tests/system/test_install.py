@@ -72,6 +72,9 @@ def test_the_tree(dest):
         "usr/share/doc/gridroute/examples/rules.yaml": 0o644,
         "usr/share/doc/gridroute/examples/redis-acl.conf": 0o644,
         "usr/share/doc/gridroute/examples/alerts.yml": 0o644,
+        "usr/share/doc/gridroute/backends.md": 0o644,
+        "usr/share/doc/gridroute/schemas/event.json": 0o644,
+        "usr/share/doc/gridroute/examples/gateway.py": 0o644,
         "usr/share/doc/gridroute/examples/holidays/cn-2026.yaml": 0o644,
     }
     for name in MAN.values():
