@@ -17,7 +17,7 @@ DEB_PKGS := gcc make pkg-config libevent-dev libhiredis-dev libjansson-dev \
 	libyaml-dev libcmocka-dev redis-server python3 python3-pytest python3-redis \
 	clang-format prometheus libsystemd-dev valgrind binutils clang libclang-rt-dev \
 	systemd groff-base man-db tzdata libcrypt-dev chromium chromium-driver python3-selenium \
-	fonts-noto-cjk
+	fonts-noto-cjk python3-yaml python3-jsonschema
 
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wcast-qual -Wpointer-arith
@@ -50,16 +50,16 @@ ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD) $(LDFLAGS)
 
 # The pure modules: no libevent, no hiredis; unit tests and fuzzers drive them.
 CORE := util log timeutil tz calendar diag reason htab yamldoc yamlfast config schedule rules jscan incident route explain message lifecycle \
-	apply ctl_diff sha1
-# gridweb's pure parts: its pages, their documents and the month's KPI rows
-CORE += web_html web_model web_page web_kpi
+	apply ctl_diff sha1 kpi
+# gridweb's pure parts: its pages and their documents (the KPI rows are kpi's)
+CORE += web_html web_model web_page
 CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
 DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o $(BUILD)/intake.o $(BUILD)/escalate.o \
 	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/http.o $(BUILD)/httpd.o \
 	$(BUILD)/notify.o $(BUILD)/reload.o
 GRIDCTL_OBJS := $(BUILD)/gridctl.o $(BUILD)/ctl_cli.o $(BUILD)/ctl_redis.o $(BUILD)/ctl_submit.o \
 	$(BUILD)/ctl_view.o $(BUILD)/ctl_deadletter.o $(BUILD)/ctl_stats.o $(BUILD)/ctl_migrate.o \
-	$(BUILD)/ctl_calendar.o
+	$(BUILD)/ctl_calendar.o $(BUILD)/ctl_report.o
 
 GRIDWEB_OBJS := $(BUILD)/gridweb.o $(BUILD)/web.o $(BUILD)/web_auth.o $(BUILD)/httpd.o \
 	$(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/notify.o
@@ -250,7 +250,8 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(CONFDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
-		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR)/examples/holidays $(CONFDIR)/holidays
+		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR)/examples/holidays $(CONFDIR)/holidays \
+		$(DESTDIR)$(DOCDIR)/schemas
 	install -m 0755 $(BUILD)/gridrouted $(DESTDIR)$(SBINDIR)/gridrouted
 	install -m 0755 $(BUILD)/gridctl $(DESTDIR)$(BINDIR)/gridctl
 	install -m 0755 $(BUILD)/gridweb $(DESTDIR)$(SBINDIR)/gridweb
@@ -267,8 +268,11 @@ install: all
 	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/gridroute.conf
 	install -m 0644 README.md $(wildcard docs/*.md docs/*.svg docs/*.png) $(DESTDIR)$(DOCDIR)/
 	install -m 0644 conf/gridrouted.yaml conf/gridweb.yaml conf/rules.yaml conf/redis-acl.conf \
+		conf/alerts.yml \
 		$(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 $(wildcard conf/holidays/*.yaml) $(DESTDIR)$(DOCDIR)/examples/holidays/
+	install -m 0644 $(wildcard docs/schemas/*.json) $(DESTDIR)$(DOCDIR)/schemas/
+	install -m 0644 $(wildcard docs/examples/*.py) $(DESTDIR)$(DOCDIR)/examples/
 	@# the holidays files beside the rules (rules.yaml names holidays/cn-2026.yaml)
 	@for f in gridrouted.yaml:0644 gridweb.yaml:0644 rules.yaml:0644 redis-acl.conf:0600 \
 		$(patsubst conf/%,%:0644,$(wildcard conf/holidays/*.yaml)); do \

@@ -111,6 +111,13 @@ int ctl_read_file(const char *path, struct buf *b);
  */
 void ctl_put_clean(struct buf *b, const char *s, size_t len);
 
+/*
+ * Terminal columns of clean UTF-8 text (as ctl_put_clean leaves it): the
+ * East Asian wide and fullwidth characters (汉字, 全角 punctuation, Hangul,
+ * kana) count two, the others one.
+ */
+size_t ctl_columns(const char *s, size_t len);
+
 /* "3m", "2h5m", "4d3h": the two largest units; negative as "-3m". */
 #define CTL_AGE_BUFSZ 48
 void ctl_age(int64_t ms, char out[CTL_AGE_BUFSZ]);

@@ -1,7 +1,11 @@
 /*
  * log.h: one line per event on stderr, logfmt or JSON. Every line carries
  * ts, level and event; further fields are key/value string pairs. Values
- * are escaped, so anything a peer sent may be logged safely.
+ * are escaped, so anything a peer sent may be logged safely. In JSON the
+ * values of counts, milliseconds, ports and versions (log.c's number_keys)
+ * are numbers. A key is written once per line: a repeated one (ts, level
+ * and event included) is dropped. When stderr is the journal's stream
+ * (JOURNAL_STREAM names it), each line starts with its priority ("<4>").
  */
 #ifndef GR_LOG_H
 #define GR_LOG_H

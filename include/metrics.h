@@ -13,7 +13,15 @@ enum esc_reason { ESC_ACK_TIMEOUT, ESC_RESOLVE_TIMEOUT, ESC_MANUAL, ESC__COUNT }
 enum cmd_result { CMD_APPLIED, CMD_REJECTED, CMD__RESULTS };
 enum reload_result { RELOAD_SUCCESS, RELOAD_FAILURE, RELOAD__COUNT };
 
-#define LAT_BUCKETS 13
+/* A histogram: counts per bucket (made cumulative when rendered), of its bounds. */
+#define HIST_MAX_BUCKETS 16
+struct histogram {
+	const double *bounds; /* upper bounds in seconds, ascending */
+	size_t nbounds;
+	uint64_t buckets[HIST_MAX_BUCKETS];
+	uint64_t count;
+	double sum;
+};
 
 struct metrics {
 	uint64_t received[CH__COUNT];
@@ -32,15 +40,16 @@ struct metrics {
 	double redis_up;
 	double open_incidents;
 	double due_backlog;
-	uint64_t lat_buckets[LAT_BUCKETS]; /* cumulative counts are made when rendering */
-	uint64_t lat_count;
-	double lat_sum;
+	struct histogram latency;         /* stream entry to assignment written */
+	struct histogram time_to_ack;     /* creation to an ack */
+	struct histogram time_to_resolve; /* creation to resolved (结案) */
 };
 
 extern struct metrics metrics;
 
 struct rules;
 
+void metrics_observe(struct histogram *h, double seconds);
 void metrics_observe_latency(double seconds);
 /* What the metrics say of the rules in use, set when they are loaded or reloaded. */
 void metrics_rules_loaded(const struct rules *r);

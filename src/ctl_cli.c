@@ -396,6 +396,44 @@ void ctl_put_clean(struct buf *b, const char *s, size_t len)
 	}
 }
 
+/* The wide ranges of Unicode's EastAsianWidth.txt (W and F), coarsened to blocks. */
+static bool wide(uint32_t cp)
+{
+	static const uint32_t ranges[][2] = {
+	        {0x1100, 0x115f},   {0x2e80, 0x303e},   {0x3041, 0x33ff},   {0x3400, 0x4dbf},
+	        {0x4e00, 0x9fff},   {0xa000, 0xa4cf},   {0xac00, 0xd7a3},   {0xf900, 0xfaff},
+	        {0xfe30, 0xfe4f},   {0xff00, 0xff60},   {0xffe0, 0xffe6},   {0x1f300, 0x1f64f},
+	        {0x1f900, 0x1f9ff}, {0x20000, 0x2fffd}, {0x30000, 0x3fffd},
+	};
+
+	for (size_t i = 0; i < GR_NELEM(ranges); i++) {
+		if (cp >= ranges[i][0] && cp <= ranges[i][1])
+			return true;
+	}
+	return false;
+}
+
+size_t ctl_columns(const char *s, size_t len)
+{
+	size_t cols = 0;
+
+	for (size_t i = 0; i < len;) {
+		unsigned char ch = (unsigned char)s[i];
+		size_t n = utf8_seqlen(ch);
+		uint32_t cp = ch;
+
+		if (n == 0 || i + n > len)
+			n = 1;
+		else if (n > 1)
+			cp = ch & (0x7fu >> n);
+		for (size_t k = 1; k < n; k++)
+			cp = cp << 6 | ((unsigned char)s[i + k] & 0x3fu);
+		cols += wide(cp) ? 2 : 1;
+		i += n;
+	}
+	return cols;
+}
+
 void ctl_age(int64_t ms, char out[CTL_AGE_BUFSZ])
 {
 	static const struct {

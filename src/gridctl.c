@@ -16,6 +16,7 @@
 #include "ctl_diff.h"
 #include "ctl_migrate.h"
 #include "ctl_redis.h"
+#include "ctl_report.h"
 #include "ctl_stats.h"
 #include "ctl_submit.h"
 #include "ctl_view.h"
@@ -254,6 +255,25 @@ static const struct ctl_cmd cmds[] = {
          "                    refuses while one of its consumers read in the last 10 s\n"
          "converts every incident whole (a run cut short is finished by the next),\n"
          "prints what it did, and writes schema 2 to the prefix's meta key\n"},
+        {"report", ctl_cmd_report,
+         "[--rules FILE] [--month YYYY-MM] [--unit PREFIX] [--by-kind KIND] [--category C] "
+         "[--json|--csv]",
+         "every unit's KPIs of a month (按期结案率 ...), worst first",
+         "  --rules FILE      the rules: units' names, --by-kind, and the time zone of the\n"
+         "                    current month\n"
+         "  --month YYYY-MM   the month (default: the current one in the rules' zone,\n"
+         "                    else Asia/Shanghai)\n"
+         "  --unit PREFIX     only this unit and those below it (segment-wise)\n"
+         "  --by-kind KIND    one row per unit of this kind (street, community ...)\n"
+         "                    holding the units below it; needs --rules\n"
+         "  --category C      count one category only\n"
+         "  --json            {\"month\", \"rows\": [{\"unit\", \"name\", counters...,\n"
+         "                    \"rates\": {...}}]}\n"
+         "  --csv             a header line and one line per row: counters, then rates\n"
+         "                    as fractions (empty for none)\n"
+         "one row per unit with counts and per ancestor of one, its descendants summed\n"
+         "in; rates are \"-\" where nothing was there to count; the worst on-time closure\n"
+         "first, rows without closures last\n"},
         {"stats", ctl_cmd_stats, "[--json]",
          "stream lengths, consumer groups, open incidents, due backlog, dead letters", NULL},
         {"explain", cmd_explain, "RULES INCIDENT.json [--channel C] [--at TIME] [--json]",

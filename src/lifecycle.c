@@ -1375,6 +1375,9 @@ static void step_end(struct step *s)
 	emit_fields(s);
 	field_int(s, "updated_at", s->now);
 	live_counters(s);
+	/* the unit the step's log line names (SPEC §9), assigned or not */
+	if (s->out->unit[0] == '\0')
+		copy_id(s->out->unit, sizeof(s->out->unit), unit_id(s));
 	int64_t mm_was = s->created ? TIME_NONE : must_meet(&s->old), mm = must_meet(&s->v);
 	if (s->created || mm_was != mm) {
 		s->out->deadlines = mm != TIME_NONE ? LC_SET : LC_REM;

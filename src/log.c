@@ -2,11 +2,15 @@
  * log.c: structured log lines on stderr. Each line is built whole and
  * written with one write(2), so lines never interleave. Values are
  * escaped: a peer's bytes can neither break a line nor fake a field.
+ * JSON lines give the values of the keys in number_keys as numbers; a key
+ * is written once per line; under journald (SPEC §9 v2) each line starts
+ * with its sd-daemon priority.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "diag.h"
@@ -17,6 +21,24 @@ static enum log_format log_format = LOG_FORMAT_LOGFMT;
 static enum log_level log_min = LOG_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+/* sd-daemon(3) priorities: <7> debug, <6> info, <4> warning, <3> error */
+static const char *const level_prefixes[] = {"<7>", "<6>", "<4>", "<3>"};
+
+/*
+ * The keys whose values the daemon computes as numbers (counts,
+ * milliseconds, ports, versions): JSON numbers in JSON lines. Every other
+ * key's value is text (ids, names, errors). A value that is not a decimal
+ * integer stays a string, so that a line is valid JSON whatever it says.
+ */
+static const char *const number_keys[] = {
+        "count", "max_connections", "ms", "port", "repeats_folded", "schema",
+};
+
+/* The most keys a line may have; the rest are dropped. */
+#define LOG_MAX_KEYS 32
+
+/* -1: not known yet; 0 or 1: whether stderr is the journal's stream. */
+static int to_journal = -1;
 
 void log_init(enum log_format format, enum log_level level)
 {
@@ -73,6 +95,44 @@ bool log_enabled(enum log_level level)
 	return level >= log_min;
 }
 
+/*
+ * systemd sets JOURNAL_STREAM to "<device>:<inode>" of the stream it
+ * connects stderr to; a child whose stderr went elsewhere inherits the
+ * variable, so it counts only while it names our stderr.
+ */
+static bool journal_stream(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char tail;
+
+	if (v == NULL || sscanf(v, "%llu:%llu%c", &dev, &ino, &tail) != 2)
+		return false;
+	return fstat(STDERR_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
+}
+
+static bool is_number_key(const char *key)
+{
+	for (size_t i = 0; i < GR_NELEM(number_keys); i++) {
+		if (strcmp(key, number_keys[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* A JSON integer: -?(0|[1-9][0-9]*), at most 19 digits (so that every reader keeps it). */
+static bool json_integer_text(const char *s)
+{
+	size_t n;
+
+	if (*s == '-')
+		s++;
+	n = strspn(s, "0123456789");
+	return n > 0 && n <= 19 && s[n] == '\0' && (s[0] != '0' || n == 1);
+}
+
 /* Bytes that are not printable ASCII or valid UTF-8 are written as \xNN. */
 static void put_escaped(struct buf *b, const char *s, bool json)
 {
@@ -120,17 +180,39 @@ static bool needs_quotes(const char *s)
 	return false;
 }
 
-static void put_field(struct buf *b, const char *key, const char *val)
+/* A line being built: the keys it has, so that none is written twice. */
+struct line {
+	struct buf b;
+	size_t start; /* where the fields begin, after the priority prefix */
+	const char *keys[LOG_MAX_KEYS];
+	size_t nkeys;
+};
+
+static void put_field(struct line *l, const char *key, const char *val)
 {
+	struct buf *b = &l->b;
+
+	for (size_t i = 0; i < l->nkeys; i++) {
+		if (strcmp(l->keys[i], key) == 0)
+			return;
+	}
+	if (l->nkeys == LOG_MAX_KEYS)
+		return;
+	l->keys[l->nkeys++] = key;
 	if (log_format == LOG_FORMAT_JSON) {
-		buf_puts(b, b->len > 1 ? ",\"" : "\"");
+		bool number = is_number_key(key) && json_integer_text(val);
+		buf_puts(b, b->len > l->start + 1 ? ",\"" : "\"");
 		put_escaped(b, key, true);
-		buf_puts(b, "\":\"");
+		buf_puts(b, number ? "\":" : "\":\"");
+		if (number) {
+			buf_puts(b, val);
+			return;
+		}
 		put_escaped(b, val, true);
 		buf_putc(b, '"');
 		return;
 	}
-	if (b->len > 0)
+	if (b->len > l->start)
 		buf_putc(b, ' ');
 	buf_puts(b, key);
 	buf_putc(b, '=');
@@ -146,31 +228,37 @@ static void put_field(struct buf *b, const char *key, const char *val)
 static void emit(enum log_level level, const char *event, const char *msg, va_list *ap)
 {
 	char ts[TIME_BUFSZ];
-	struct buf b;
+	struct line l = {.nkeys = 0};
+	struct buf *b = &l.b;
 
+	if (to_journal < 0)
+		to_journal = journal_stream();
 	time_format(time_now_ms(), ts);
-	buf_init(&b);
+	buf_init(b);
+	if (to_journal)
+		buf_puts(b, level_prefixes[level]);
+	l.start = b->len;
 	if (log_format == LOG_FORMAT_JSON)
-		buf_putc(&b, '{');
-	put_field(&b, "ts", ts);
-	put_field(&b, "level", level_names[level]);
-	put_field(&b, "event", event);
+		buf_putc(b, '{');
+	put_field(&l, "ts", ts);
+	put_field(&l, "level", level_names[level]);
+	put_field(&l, "event", event);
 	if (ap != NULL) {
 		const char *k, *v;
 		while ((k = va_arg(*ap, const char *)) != NULL) {
 			v = va_arg(*ap, const char *);
 			if (v != NULL)
-				put_field(&b, k, v);
+				put_field(&l, k, v);
 		}
 	}
 	if (msg != NULL)
-		put_field(&b, "msg", msg);
+		put_field(&l, "msg", msg);
 	if (log_format == LOG_FORMAT_JSON)
-		buf_putc(&b, '}');
-	buf_putc(&b, '\n');
+		buf_putc(b, '}');
+	buf_putc(b, '\n');
 
-	const char *p = b.data;
-	size_t left = b.len;
+	const char *p = b->data;
+	size_t left = b->len;
 	while (left > 0) {
 		ssize_t n = write(STDERR_FILENO, p, left);
 		if (n < 0 && errno == EINTR)
@@ -180,7 +268,7 @@ static void emit(enum log_level level, const char *event, const char *msg, va_li
 		p += n;
 		left -= (size_t)n;
 	}
-	buf_free(&b);
+	buf_free(b);
 }
 
 void log_kvv(enum log_level level, const char *event, va_list ap)

@@ -6,11 +6,26 @@
 
 #include "metrics.h"
 #include "rules.h"
+#include "version.h"
 
-struct metrics metrics;
+static const double lat_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                    0.25,  0.5,    1,     2.5,  5,     10};
+/* a minute to a week: cases are acknowledged in minutes and closed in hours or days */
+static const double case_bounds[] = {60,    300,   900,   1800,   3600,  7200,
+                                     14400, 28800, 86400, 172800, 604800};
 
-static const double lat_bounds[LAT_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                               0.25,  0.5,    1,     2.5,  5,     10};
+_Static_assert(GR_NELEM(lat_bounds) <= HIST_MAX_BUCKETS &&
+                       GR_NELEM(case_bounds) <= HIST_MAX_BUCKETS,
+               "more bounds than a histogram has buckets");
+
+struct metrics metrics = {
+        .latency = {lat_bounds, GR_NELEM(lat_bounds), {0}, 0, 0},
+        .time_to_ack = {case_bounds, GR_NELEM(case_bounds), {0}, 0, 0},
+        .time_to_resolve = {case_bounds, GR_NELEM(case_bounds), {0}, 0, 0},
+};
+
+static const char *const versions[] = {GRIDROUTE_VERSION};
+static const uint64_t one = 1;
 
 static const char *const channels[] = {"patrol", "feedback", "scheduled", "alert"};
 static const char *const esc_reasons[] = {"ack_timeout", "resolve_timeout", "manual"};
@@ -40,6 +55,8 @@ struct family {
 };
 
 #define METRIC_FAMILIES(X)                                                                         \
+	X("gridroute_build_info", "The version of gridrouted running (always 1).", M_GAUGE,        \
+	  "version", versions, 1, NULL, NULL, 0, &one, NULL)                                       \
 	X("gridroute_incidents_received_total", "Incident entries read from the channel streams.", \
 	  M_COUNTER, "channel", channels, GR_NELEM(channels), NULL, NULL, 0, metrics.received,     \
 	  NULL)                                                                                    \
@@ -86,7 +103,7 @@ static void render_family(struct buf *out, const struct family *f)
 {
 	buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
 	           f->type == M_COUNTER ? "counter" : "gauge");
-	if (f->gauge != NULL) {
+	if (f->label1 == NULL && f->gauge != NULL) {
 		buf_printf(out, "%s %.17g\n", f->name, *f->gauge);
 		return;
 	}
@@ -107,6 +124,34 @@ static void render_family(struct buf *out, const struct family *f)
 	}
 }
 
+static const struct {
+	const char *name, *help;
+	const struct histogram *h;
+} histograms[] = {
+        {"gridroute_route_latency_seconds",
+         "From the stream entry's time to its assignment written.", &metrics.latency},
+        {"gridroute_time_to_ack_seconds", "From an incident's creation to its acknowledgement.",
+         &metrics.time_to_ack},
+        {"gridroute_time_to_resolve_seconds",
+         "From an incident's creation to its resolution (after verification, where verified).",
+         &metrics.time_to_resolve},
+};
+
+static void render_histogram(struct buf *out, const char *name, const char *help,
+                             const struct histogram *h)
+{
+	uint64_t cum = 0;
+
+	buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (size_t i = 0; i < h->nbounds; i++) {
+		cum += h->buckets[i];
+		buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, h->bounds[i],
+		           (unsigned long long)cum);
+	}
+	buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.9g\n%s_count %llu\n", name,
+	           (unsigned long long)h->count, name, h->sum, name, (unsigned long long)h->count);
+}
+
 void metrics_render(struct buf *out)
 {
 	for (size_t i = 0; i < GR_NELEM(reasons); i++)
@@ -116,34 +161,27 @@ void metrics_render(struct buf *out)
 	for (size_t i = 0; i < GR_NELEM(families); i++)
 		render_family(out, &families[i]);
 
-	const char *h = "gridroute_route_latency_seconds";
-	uint64_t cum = 0;
-	buf_printf(out,
-	           "# HELP %s From the stream entry's time to its assignment written.\n"
-	           "# TYPE %s histogram\n",
-	           h, h);
-	for (size_t i = 0; i < LAT_BUCKETS; i++) {
-		cum += metrics.lat_buckets[i];
-		buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", h, lat_bounds[i],
-		           (unsigned long long)cum);
+	for (size_t i = 0; i < GR_NELEM(histograms); i++)
+		render_histogram(out, histograms[i].name, histograms[i].help, histograms[i].h);
+}
+
+void metrics_observe(struct histogram *h, double seconds)
+{
+	if (seconds < 0)
+		seconds = 0;
+	for (size_t i = 0; i < h->nbounds; i++) {
+		if (seconds <= h->bounds[i]) {
+			h->buckets[i]++;
+			break;
+		}
 	}
-	buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.9g\n%s_count %llu\n", h,
-	           (unsigned long long)metrics.lat_count, h, metrics.lat_sum, h,
-	           (unsigned long long)metrics.lat_count);
+	h->count++;
+	h->sum += seconds;
 }
 
 void metrics_observe_latency(double seconds)
 {
-	if (seconds < 0)
-		seconds = 0;
-	for (size_t i = 0; i < LAT_BUCKETS; i++) {
-		if (seconds <= lat_bounds[i]) {
-			metrics.lat_buckets[i]++;
-			break;
-		}
-	}
-	metrics.lat_count++;
-	metrics.lat_sum += seconds;
+	metrics_observe(&metrics.latency, seconds);
 }
 
 void metrics_escalation(const char *reason)

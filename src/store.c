@@ -451,9 +451,18 @@ static void count_event(const struct applied *a, const struct lc_event *ev)
 		metrics.breaches++;
 	else if (strcmp(ev->type, "duplicate") == 0)
 		metrics.duplicates++;
+	else if (strcmp(ev->type, "acked") == 0)
+		metrics_observe(&metrics.time_to_ack, (double)ev->since / 1000.0);
+	else if (strcmp(ev->type, "resolved") == 0)
+		metrics_observe(&metrics.time_to_resolve, (double)ev->since / 1000.0);
 }
 
-/* One log line (and the counters) per applied event: only now is it true. */
+/*
+ * One log line (and the counters) per applied event: only now is it true.
+ * A move names its levels as from= and to=, other events their level as
+ * level_key= (level= is the line's severity); unit= is the resolved unit
+ * wherever the step knows it.
+ */
 static void log_applied(const struct applied *a)
 {
 	for (size_t i = 0; i < a->nev; i++) {
@@ -469,15 +478,15 @@ static void log_applied(const struct applied *a)
 			lvl = LOG_WARN;
 		if (!log_enabled(lvl))
 			continue;
-		snprintf(num, sizeof(num), "%lld", (long long)ev->count);
+		fmt_int64(num, ev->count);
 		bool moved = strcmp(type, "escalated") == 0 || strcmp(type, "reassigned") == 0;
 		bool assigned = strcmp(type, "assigned") == 0;
 		log_kv(lvl, type, "incident", a->id, "from", moved ? nonempty(a->from) : NULL, "to",
-		       moved || assigned ? nonempty(ev->level_key) : NULL, "level",
+		       moved || assigned ? nonempty(ev->level_key) : NULL, "level_key",
 		       moved || assigned ? NULL : nonempty(ev->level_key), "reason", ev->reason,
 		       "by", nonempty(ev->by), "count", strcmp(type, "duplicate") == 0 ? num : NULL,
-		       "unit", a->assigned ? nonempty(a->unit) : NULL, "source",
-		       nonempty(a->source), "entry", nonempty(a->entry), NULL);
+		       "unit", nonempty(a->unit), "source", nonempty(a->source), "entry",
+		       nonempty(a->entry), NULL);
 	}
 }
 

@@ -37,7 +37,7 @@
 #include "version.h"
 #include "web.h"
 #include "web_html.h"
-#include "web_kpi.h"
+#include "kpi.h"
 #include "web_model.h"
 #include "web_page.h"
 
@@ -456,25 +456,52 @@ static json_t *feed_json(const struct web *w, int64_t now)
 
 /* ---- the month's KPIs --------------------------------------------------------------------- */
 
-/* The month's document from SMEMBERS kpiunits and one HGETALL per unit (rv from first on). */
+/*
+ * The month's document (§11's --json, src/kpi.c) from SMEMBERS kpiunits
+ * and one HGETALL per unit (hashes[i] for units[i]).
+ */
 static json_t *kpi_doc(const struct web *w, const char *month, const struct rval *units,
                        const struct rval *hashes, size_t n)
 {
-	struct web_kpi *k = web_kpi_new();
+	size_t nu = units != NULL && units->type == RV_ARR ? units->n : 0;
+	struct kpi_hash *in = xcalloc(nu > 0 ? nu : 1, sizeof(*in));
+	const char **strs = NULL;
+	size_t nin = 0, total = 0;
 
-	for (size_t i = 0; units != NULL && i < units->n && i < n; i++) {
+	for (size_t i = 0; i < nu && i < n; i++)
+		if (hashes[i].type == RV_ARR)
+			total += hashes[i].n;
+	strs = xcalloc(total > 0 ? total : 1, sizeof(*strs));
+	total = 0;
+	for (size_t i = 0; i < nu && i < n; i++) {
 		const struct rval *h = &hashes[i];
 		if (units->e[i].type != RV_STR || h->type != RV_ARR)
 			continue;
-		for (size_t f = 0; f + 1 < h->n; f += 2) {
-			int64_t v;
-			if (h->e[f].type == RV_STR && h->e[f + 1].type == RV_STR &&
-			    parse_int64(h->e[f + 1].s, INT64_MIN + 1, INT64_MAX, &v) == 0)
-				web_kpi_add(k, units->e[i].s, h->e[f].s, h->e[f].len, v);
+		const char **f = strs + total, **v = strs + total + h->n / 2;
+		size_t k = 0;
+		for (size_t j = 0; j + 1 < h->n; j += 2) {
+			if (h->e[j].type != RV_STR || h->e[j + 1].type != RV_STR)
+				continue;
+			f[k] = h->e[j].s;
+			v[k] = h->e[j + 1].s;
+			k++;
 		}
+		total += h->n;
+		in[nin++] = (struct kpi_hash){units->e[i].s, f, v, k};
 	}
-	json_t *doc = web_kpi_json(k, w->r, month);
-	web_kpi_free(k);
+	struct kpi_report rep;
+	struct kpi_opts o = {0};
+	char err[256];
+	json_t *doc;
+	if (kpi_report_build(month, in, nin, w->r, &o, &rep, err, sizeof(err)) == 0) {
+		doc = kpi_report_json(&rep);
+		kpi_report_free(&rep);
+	} else {
+		log_kv(LOG_WARN, "kpi_unreadable", "month", month, "error", err, NULL);
+		doc = json_pack("{s:s, s:[]}", "month", month, "rows");
+	}
+	free(strs);
+	free(in);
 	return doc;
 }
 

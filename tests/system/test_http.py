@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from conftest import Daemon, RedisServer, free_port, submit, wait_for
+from conftest import GRIDROUTED, Daemon, RedisServer, command, free_port, submit, wait_for
 
 G03 = "xifeng/beijie/beidajie/g03"
 FAMILIES = [
@@ -17,8 +17,12 @@ FAMILIES = [
     "gridroute_duplicates_total", "gridroute_breaches_total", "gridroute_route_latency_seconds",
     "gridroute_redis_up", "gridroute_redis_reconnects_total", "gridroute_rules_reloads_total",
     "gridroute_rules_last_reload_success_timestamp_seconds", "gridroute_open_incidents",
-    "gridroute_due_backlog",
+    "gridroute_due_backlog", "gridroute_build_info", "gridroute_time_to_ack_seconds",
+    "gridroute_time_to_resolve_seconds", "gridroute_reports_existing_total",
+    "gridroute_calendar_covered_until_timestamp_seconds",
 ]
+CASE_BOUNDS = ["60", "300", "900", "1800", "3600", "7200", "14400", "28800", "86400", "172800",
+               "604800", "+Inf"]
 
 
 def get(port, path, method="GET"):
@@ -126,8 +130,48 @@ def test_readyz_503_while_redis_is_down(tmp):
         server.stop()
 
 
+def test_build_info_names_the_version(hd):
+    version = subprocess.run([GRIDROUTED, "--version"], capture_output=True, text=True,
+                             timeout=10).stdout.split()[-1]
+    _, v = scrape(hd.port)
+    assert v['gridroute_build_info{version="%s"}' % version] == 1
+    assert [k for k in v if k.startswith("gridroute_build_info")] == \
+        ['gridroute_build_info{version="%s"}' % version]
+
+
+def ack_and_resolve(r, hd):
+    """One case acknowledged and resolved at once (the slow policy: nothing escalates)."""
+    submit(r, "patrol", {"id": "h-1", "category": "urban_management", "unit": G03, "title": "x",
+                         "attrs": {"speed": "slow"}})
+    wait_for(lambda: r.hget("gr:inc:h-1", "state") == "open", 10, "routed")
+    command(r, op="ack", incident="h-1", by="liuyang")
+    wait_for(lambda: r.hget("gr:inc:h-1", "state") == "acked", 10, "acked")
+    command(r, op="resolve", incident="h-1", by="liuyang", note="done")
+    wait_for(lambda: r.hget("gr:inc:h-1", "state") == "resolved", 10, "resolved")
+    return wait_for(lambda: (lambda v: v if v["gridroute_time_to_resolve_seconds_count"] == 1
+                             else None)(scrape(hd.port)[1]), 10, "the histograms")
+
+
+def test_time_to_ack_and_resolve_histograms(r, hd):
+    text, v = scrape(hd.port)
+    for h in ("gridroute_time_to_ack_seconds", "gridroute_time_to_resolve_seconds"):
+        assert re.search(r"^# TYPE %s histogram$" % h, text, re.M), h
+        assert re.findall(r'^%s_bucket\{le="([^"]+)"\}' % h, text, re.M) == CASE_BOUNDS
+        assert v[h + "_count"] == 0 and v[h + "_sum"] == 0
+    v = ack_and_resolve(r, hd)
+    created = int(r.hget("gr:inc:h-1", "created_at"))
+    resolved = int(r.hget("gr:inc:h-1", "resolved_at"))
+    for h in ("gridroute_time_to_ack_seconds", "gridroute_time_to_resolve_seconds"):
+        assert v[h + "_count"] == 1
+        # seconds from creation, in the first bucket and in every one above it
+        assert all(v['%s_bucket{le="%s"}' % (h, b)] == 1 for b in CASE_BOUNDS)
+        assert 0 <= v[h + "_sum"] <= (resolved - created) / 1000.0 + 0.001
+    assert v["gridroute_time_to_ack_seconds_sum"] <= v["gridroute_time_to_resolve_seconds_sum"]
+
+
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
-def test_promtool_lints_the_output(hd):
+def test_promtool_lints_the_output(r, hd):
+    ack_and_resolve(r, hd)
     text, _ = scrape(hd.port)
     p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
                        capture_output=True)

@@ -833,7 +833,7 @@ static void test_breach_last_level(void **state)
 	assert_string_equal(sget(n, "type"), "breached");
 	assert_string_equal(sget(n, "level_key"), "district");
 	assert_string_equal(joined(json_object_get(n, "to"), "id"), "yduty,cc,cc2");
-	assert_non_null(strstr(sget(n, "text"), "ack_timeout deadline passed"));
+	assert_non_null(strstr(sget(n, "text"), "not acknowledged by "));
 	apply(h, &e, &rec);
 	assert_int_equal(rec.breached, LC_BREACHED_ACK);
 	assert_int_equal(rec.state, STATE_OPEN);
@@ -971,8 +971,8 @@ static void test_cmd_ack(void **state)
 	assert_string_equal(joined(json_object_get(n, "to"), "id"), "wuye");
 	assert_string_equal(sget(n, "level_key"), "member");
 	assert_string_equal(sget(n, "text"), "[北大街社区第三网格 · 城市管理] 井盖缺失: "
-	                                     "acknowledged by 刘洋: on my way; resolve by Nov "
-	                                     "27 12:00.");
+	                                     "acknowledged by 刘洋: \"on my way\"; resolve by "
+	                                     "Nov 27 12:00.");
 	assert_due(&e, LC_SET, t0 + DAY);
 	assert_int_equal(e.open, LC_KEEP);
 	assert_int_equal(e.dedup, LC_KEEP);

@@ -13,7 +13,6 @@
 #include <cmocka.h>
 
 #include "web_html.h"
-#include "web_kpi.h"
 #include "web_model.h"
 
 static char *esc(const char *s, size_t len)
@@ -91,43 +90,12 @@ static void test_filters_and_cursor(void **state)
 	assert_int_equal(wm_cursor_parse("12", &ms, id, sizeof(id)), -1);
 }
 
-static void test_kpi_rows(void **state)
-{
-	struct web_kpi *k = web_kpi_new();
-
-	(void)state;
-	web_kpi_add(k, "x/a/g1", "urban:closed", 12, 4);
-	web_kpi_add(k, "x/a/g1", "urban:closed_on_time", 20, 3);
-	web_kpi_add(k, "x/b", "urban:closed", 12, 2);
-	web_kpi_add(k, "x/b", "sanitation:closed_on_time", 25, 1);
-	web_kpi_add(k, "x/c", "urban:created", 13, 5);
-	web_kpi_add(k, "x/c", "urban:bogus", 11, 5);
-	json_t *doc = web_kpi_json(k, NULL, "2026-12");
-	json_t *rows = json_object_get(doc, "rows");
-	const char *order[] = {"x/b", "x", "x/a", "x/a/g1", "x/c"};
-	assert_int_equal(json_array_size(rows), 5);
-	for (size_t i = 0; i < 5; i++)
-		assert_string_equal(
-		        json_string_value(json_object_get(json_array_get(rows, i), "unit")),
-		        order[i]);
-	json_t *x = json_array_get(rows, 1);
-	assert_int_equal(json_integer_value(json_object_get(x, "closed")), 6);
-	assert_int_equal(json_integer_value(json_object_get(x, "created")), 5);
-	double r = json_real_value(json_object_get(json_object_get(x, "rates"), "on_time_closure"));
-	assert_true(r > 0.666 && r < 0.667);
-	assert_true(json_is_null(json_object_get(json_object_get(json_array_get(rows, 4), "rates"),
-	                                         "on_time_closure")));
-	json_decref(doc);
-	web_kpi_free(k);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_escaping),
 	        cmocka_unit_test(test_durations),
 	        cmocka_unit_test(test_filters_and_cursor),
-	        cmocka_unit_test(test_kpi_rows),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
