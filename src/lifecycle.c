@@ -1062,6 +1062,7 @@ static int assign(struct step *s, int from, const char *type, const char *reason
 	m.reason = reason;
 	m.names = nb.data;
 	m.by_name = cmd != NULL ? person_name(r, cmd->by) : NULL;
+	m.note = cmd != NULL ? cmd->note : NULL;
 	m.target_unit = unit_name(s);
 	notify(s, &m, &to, cmd != NULL ? cmd->by : NULL);
 	buf_free(&nb);
@@ -1547,6 +1548,7 @@ static int unpark(struct step *s, const struct command *cmd, const char *reason)
 	m.reason = reason;
 	m.names = nb.data;
 	m.by_name = cmd != NULL ? person_name(s->r, cmd->by) : NULL;
+	m.note = cmd != NULL ? cmd->note : NULL;
 	notify(s, &m, &v->as, cmd != NULL ? cmd->by : NULL);
 	buf_free(&nb);
 	return 0;
