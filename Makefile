@@ -52,9 +52,9 @@ CORE := util log timeutil tz calendar diag reason htab yamldoc yamlfast config s
 	apply ctl_diff sha1
 CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
 DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o $(BUILD)/intake.o $(BUILD)/escalate.o \
-	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/http.o $(BUILD)/notify.o $(BUILD)/reload.o
-GRIDCTL_OBJS := $(BUILD)/gridctl.o $(BUILD)/ctl_cli.o $(BUILD)/ctl_redis.o $(BUILD)/ctl_submit.o \
-	$(BUILD)/ctl_view.o $(BUILD)/ctl_deadletter.o $(BUILD)/ctl_stats.o $(BUILD)/ctl_migrate.o \
+	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/cluster.o $(BUILD)/metrics.o $(BUILD)/http.o $(BUILD)/notify.o $(BUILD)/reload.o
+GRIDCTL_OBJS := $(BUILD)/gridctl.o $(BUILD)/ctl_cli.o $(BUILD)/ctl_redis.o $(BUILD)/cluster.o \
+	$(BUILD)/ctl_submit.o $(BUILD)/ctl_view.o $(BUILD)/ctl_deadletter.o $(BUILD)/ctl_stats.o $(BUILD)/ctl_migrate.o \
 	$(BUILD)/ctl_calendar.o
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
@@ -93,6 +93,10 @@ $(BUILD)/tests/%.o: tests/unit/%.c | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -Itests/unit -c -o $@ $<
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libgridroute.a
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(DEPLIBS) -lcmocka -lm
+
+# cluster.c talks to Redis (hiredis), so it is not in the pure library
+$(BUILD)/tests/test_cluster: $(BUILD)/tests/test_cluster.o $(BUILD)/cluster.o $(BUILD)/libgridroute.a
 	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(DEPLIBS) -lcmocka -lm
 
 $(BUILD) $(BUILD)/tests:
