@@ -49,11 +49,11 @@ ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD) $(LDFLAGS)
 
 # The pure modules: no libevent, no hiredis; unit tests and fuzzers drive them.
 CORE := util log timeutil tz calendar diag reason htab yamldoc yamlfast config schedule rules jscan incident route explain message lifecycle \
-	apply ctl_diff sha1
+	apply ctl_diff sha1 cluster
 CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
 DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o $(BUILD)/intake.o $(BUILD)/escalate.o \
-	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/cluster.o $(BUILD)/metrics.o $(BUILD)/http.o $(BUILD)/notify.o $(BUILD)/reload.o
-GRIDCTL_OBJS := $(BUILD)/gridctl.o $(BUILD)/ctl_cli.o $(BUILD)/ctl_redis.o $(BUILD)/cluster.o \
+	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/cluster_seed.o $(BUILD)/metrics.o $(BUILD)/http.o $(BUILD)/notify.o $(BUILD)/reload.o
+GRIDCTL_OBJS := $(BUILD)/gridctl.o $(BUILD)/ctl_cli.o $(BUILD)/ctl_redis.o $(BUILD)/cluster_seed.o \
 	$(BUILD)/ctl_submit.o $(BUILD)/ctl_view.o $(BUILD)/ctl_deadletter.o $(BUILD)/ctl_stats.o $(BUILD)/ctl_migrate.o \
 	$(BUILD)/ctl_calendar.o
 
@@ -95,8 +95,8 @@ $(BUILD)/tests/%.o: tests/unit/%.c | $(BUILD)/tests
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libgridroute.a
 	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(DEPLIBS) -lcmocka -lm
 
-# cluster.c talks to Redis (hiredis), so it is not in the pure library
-$(BUILD)/tests/test_cluster: $(BUILD)/tests/test_cluster.o $(BUILD)/cluster.o $(BUILD)/libgridroute.a
+# cluster_seed.c talks to Redis (hiredis), so it is not in the pure library
+$(BUILD)/tests/test_cluster: $(BUILD)/tests/test_cluster.o $(BUILD)/cluster_seed.o $(BUILD)/libgridroute.a
 	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(DEPLIBS) -lcmocka -lm
 
 $(BUILD) $(BUILD)/tests:

@@ -6,17 +6,19 @@
  * with CLUSTER SHARDS, or CLUSTER SLOTS before Redis 7), and what an
  * error reply says about it (MOVED, ASK, TRYAGAIN, CLUSTERDOWN,
  * READONLY). hiredis 0.14 has no cluster support; this is all of it.
+ * cluster.c is the pure part (no hiredis); cluster_seed.c asks the seeds.
  */
 #ifndef GR_CLUSTER_H
 #define GR_CLUSTER_H
 
-#include <hiredis/hiredis.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define CLUSTER_NSLOTS   16384
 #define CLUSTER_HOST_MAX 256
+
+struct redisReply;
 
 struct cluster_node {
 	char host[CLUSTER_HOST_MAX];
@@ -67,7 +69,7 @@ const char *cluster_error_name(enum cluster_error e);
  * sentence in why (nobody serves the slot, its primary is marked failed,
  * a reply of another shape).
  */
-int cluster_owner_of(const redisReply *r, bool shards, unsigned slot, const char *asked,
+int cluster_owner_of(const struct redisReply *r, bool shards, unsigned slot, const char *asked,
                      struct cluster_node *out, char *why, size_t whysz);
 
 /* How to log in to the nodes; user and password may be NULL. */
@@ -81,8 +83,11 @@ struct cluster_auth {
  * Ask the seeds "host:port", in turn from *next, for the primary of slot
  * (blocking: at most timeout_ms per seed for the connect and for each
  * answer). On success *next is the seed that answered, so that it is
- * asked first the next time. 0 with *out, or -1 with why (what the last
- * seed said, and how many were asked).
+ * asked first the next time. 0 with *out; else why says what the last
+ * seed said, and how many were asked, and the result is 1 when a seed
+ * answered that nobody serves the slot just now (its primary failed and
+ * no replica has taken over yet: a failover is under way), -1 when no
+ * seed gave an answer.
  */
 int cluster_find_owner(char *const *seeds, size_t nseeds, size_t *next,
                        const struct cluster_auth *auth, unsigned slot, struct cluster_node *out,

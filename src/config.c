@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "timeutil.h"
 #include "yamldoc.h"
@@ -32,7 +33,7 @@ struct ckey {
 	const char *key;
 	enum ctype type;
 	size_t off;
-	int64_t min, max;
+	int64_t min, max; /* C_LIST: min is the offset of the number of elements */
 	const char *dflt;
 };
 
@@ -46,8 +47,9 @@ static const struct ckey table[] = {
         {"redis", "db", C_INT, OFF(redis_db), 0, 1000000, "0"},
         {"redis", "username", C_STR, OFF(redis_username), 0, 0, ""},
         {"redis", "password_file", C_PATH, OFF(redis_password_file), 0, 0, ""},
-        {"redis", "sentinels", C_LIST, OFF(redis_sentinels), 0, 0, ""},
+        {"redis", "sentinels", C_LIST, OFF(redis_sentinels), OFF(redis_nsentinels), 0, ""},
         {"redis", "master_name", C_OPTNAME, OFF(redis_master_name), 0, 0, ""},
+        {"redis", "cluster", C_LIST, OFF(redis_cluster), OFF(redis_ncluster), 0, ""},
         {NULL, "prefix", C_NAME, OFF(prefix), 0, 0, "gr:"},
         {NULL, "group", C_NAME, OFF(group), 0, 0, "gridrouted"},
         {NULL, "consumer", C_OPTNAME, OFF(consumer), 0, 0, ""},
@@ -71,6 +73,7 @@ static const struct ckey table[] = {
 static const char *const sections[] = {"redis", "http", "log", "limits", "retention", "notify"};
 
 #define FIELD(c, k, T) ((T *)(void *)((char *)(c) + (k)->off))
+#define COUNT(c, k)    ((size_t *)(void *)((char *)(c) + (size_t)(k)->min))
 
 int config_split_hostport(const char *s, char *host, size_t hostsz, int *port)
 {
@@ -121,13 +124,16 @@ static char *resolve_path(const char *cfgpath, const char *p)
 	return xasprintf("%.*s/%s", (int)(slash - cfgpath), cfgpath, p);
 }
 
-static void free_list(struct config *c)
+static void free_list(struct config *c, const struct ckey *k)
 {
-	for (size_t i = 0; i < c->redis_nsentinels; i++)
-		free(c->redis_sentinels[i]);
-	free(c->redis_sentinels);
-	c->redis_sentinels = NULL;
-	c->redis_nsentinels = 0;
+	char ***v = FIELD(c, k, char **);
+	size_t *n = COUNT(c, k);
+
+	for (size_t i = 0; i < *n; i++)
+		free((*v)[i]);
+	free(*v);
+	*v = NULL;
+	*n = 0;
 }
 
 /*
@@ -199,7 +205,7 @@ static int set_value(struct config *c, const struct ckey *k, struct ydoc *y, con
 		}
 		return 0;
 	case C_LIST:
-		free_list(c);
+		free_list(c, k);
 		return 0;
 	}
 	return -1;
@@ -217,12 +223,15 @@ void config_defaults(struct config *c)
 	}
 }
 
-static void read_sentinels(struct config *c, struct ydoc *y, const struct ynode *n)
+static void read_list(struct config *c, struct ydoc *y, const struct ckey *k, const struct ynode *n)
 {
-	free_list(c);
+	char ***v = FIELD(c, k, char **);
+	size_t *nv = COUNT(c, k);
+
+	free_list(c, k);
 	if (ydoc_expect_seq(y, n) < 0)
 		return;
-	c->redis_sentinels = xcalloc(ydoc_len(n) + 1, sizeof(char *));
+	*v = xcalloc(ydoc_len(n) + 1, sizeof(char *));
 	for (size_t i = 0; i < ydoc_len(n); i++) {
 		const struct ynode *item = ydoc_item(y, n, i);
 		size_t o = ydoc_push_index(y, i);
@@ -235,7 +244,7 @@ static void read_sentinels(struct config *c, struct ydoc *y, const struct ynode 
 			    host[0] == '\0')
 				ydoc_error(y, item, "expected \"host:port\", got \"%s\"", s);
 			else
-				c->redis_sentinels[c->redis_nsentinels++] = xstrdup(s);
+				(*v)[(*nv)++] = xstrdup(s);
 		}
 		ydoc_pop(y, o);
 	}
@@ -246,7 +255,7 @@ static void read_key(struct config *c, struct ydoc *y, const struct ckey *k, con
 	const char *s;
 
 	if (k->type == C_LIST) {
-		read_sentinels(c, y, n);
+		read_list(c, y, k, n);
 		return;
 	}
 	if (n->type != YNODE_SCALAR || ydoc_is_null(y, n)) {
@@ -261,9 +270,9 @@ static void read_key(struct config *c, struct ydoc *y, const struct ckey *k, con
 		set_value(c, k, y, n, s);
 }
 
-/* Reads the keys of one section (NULL: the top level's scalar keys). */
+/* Reads the keys of one section; given[row] is the node of each key of the table found. */
 static void read_section(struct config *c, struct ydoc *y, const char *section,
-                         const struct ynode *n)
+                         const struct ynode *n, const struct ynode **given)
 {
 	const char *names[GR_NELEM(table)];
 	const struct ckey *rows[GR_NELEM(table)];
@@ -284,6 +293,81 @@ static void read_section(struct config *c, struct ydoc *y, const char *section,
 		size_t o = ydoc_push_key(y, names[i]);
 		read_key(c, y, rows[i], vals[i]);
 		ydoc_pop(y, o);
+		given[rows[i] - table] = vals[i];
+	}
+}
+
+static const struct ynode *given_key(const struct ynode *const *given, const char *section,
+                                     const char *key)
+{
+	for (size_t i = 0; i < GR_NELEM(table); i++) {
+		if (strcmp(table[i].key, key) == 0 &&
+		    (table[i].section == NULL
+		             ? section == NULL
+		             : section != NULL && strcmp(table[i].section, section) == 0))
+			return given[i];
+	}
+	return NULL;
+}
+
+/* An error at a key, named by its path as the readers name it. */
+static void key_error(struct ydoc *y, const struct ynode *n, const char *section, const char *key,
+                      const char *msg)
+{
+	size_t o = section != NULL ? ydoc_push_key(y, section) : 0;
+	size_t o2 = ydoc_push_key(y, key);
+
+	ydoc_error(y, n, "%s", msg);
+	ydoc_pop(y, o2);
+	if (section != NULL)
+		ydoc_pop(y, o);
+}
+
+/*
+ * redis.cluster (SPEC §2): the nodes come from the cluster, so a node of
+ * its own (host, port, socket) or sentinels are a contradiction; a
+ * cluster has only database 0; and every key of the prefix must be in
+ * one slot, which takes a hash tag.
+ */
+static void check_cluster(struct config *c, struct ydoc *y, const struct ynode *const *given)
+{
+	static const char *const node_keys[] = {"host", "port", "socket"};
+	const struct ynode *n;
+	char msg[300];
+
+	if (c->redis_ncluster == 0)
+		return;
+	for (size_t i = 0; i < GR_NELEM(node_keys); i++) {
+		n = given_key(given, "redis", node_keys[i]);
+		if (n == NULL ||
+		    (strcmp(node_keys[i], "socket") == 0 && c->redis_socket[0] == '\0'))
+			continue;
+		snprintf(msg, sizeof(msg),
+		         "redis.%s cannot be given with redis.cluster: the node that serves the "
+		         "prefix is found through the cluster's seed nodes",
+		         node_keys[i]);
+		key_error(y, n, "redis", node_keys[i], msg);
+	}
+	if (c->redis_nsentinels > 0)
+		key_error(
+		        y, given_key(given, "redis", "sentinels"), "redis", "sentinels",
+		        "redis.sentinels cannot be given with redis.cluster: a cluster fails over "
+		        "by itself");
+	if (c->redis_db != 0)
+		key_error(
+		        y, given_key(given, "redis", "db"), "redis", "db",
+		        "redis.db must be 0 with redis.cluster: Redis Cluster has only database 0");
+	if (!cluster_prefix_ok(c->prefix)) {
+		n = given_key(given, NULL, "prefix");
+		snprintf(
+		        msg, sizeof(msg),
+		        "with redis.cluster the prefix needs a hash tag, such as \"gr:{xifeng}:\", "
+		        "so that all its keys are in one slot; %s\"%.100s\" has none",
+		        n != NULL ? "" : "the default ", c->prefix);
+		if (n != NULL)
+			key_error(y, n, NULL, "prefix", msg);
+		else
+			key_error(y, given_key(given, "redis", "cluster"), "redis", "cluster", msg);
 	}
 }
 
@@ -291,7 +375,7 @@ int config_load_buf(const char *name, const char *buf, size_t len, struct config
                     struct diags *d)
 {
 	const char *names[GR_NELEM(table) + GR_NELEM(sections)];
-	const struct ynode *vals[GR_NELEM(names)];
+	const struct ynode *vals[GR_NELEM(names)], *given[GR_NELEM(table)] = {NULL};
 	size_t nk = 0, errors = d->nerrors;
 	struct ydoc y;
 
@@ -311,12 +395,14 @@ int config_load_buf(const char *name, const char *buf, size_t len, struct config
 					continue;
 				size_t o = ydoc_push_key(&y, names[i]);
 				if (i < GR_NELEM(sections)) {
-					read_section(c, &y, names[i], vals[i]);
+					read_section(c, &y, names[i], vals[i], given);
 				} else {
 					for (size_t t = 0; t < GR_NELEM(table); t++) {
 						if (table[t].section == NULL &&
-						    strcmp(table[t].key, names[i]) == 0)
+						    strcmp(table[t].key, names[i]) == 0) {
 							read_key(c, &y, &table[t], vals[i]);
+							given[t] = vals[i];
+						}
 					}
 				}
 				ydoc_pop(&y, o);
@@ -325,6 +411,7 @@ int config_load_buf(const char *name, const char *buf, size_t len, struct config
 				ydoc_error(&y, root,
 				           "redis.sentinels needs redis.master_name: the name the "
 				           "sentinels know the primary by");
+			check_cluster(c, &y, given);
 			if (c->rules[0] == '\0')
 				ydoc_error(&y, root, "rules must name the rules file");
 		}
@@ -369,7 +456,10 @@ void config_free(struct config *c)
 			*FIELD(c, k, char *) = NULL;
 		}
 	}
-	free_list(c);
+	for (size_t i = 0; i < GR_NELEM(table); i++) {
+		if (table[i].type == C_LIST)
+			free_list(c, &table[i]);
+	}
 	free(c->path);
 	c->path = NULL;
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <hiredis/hiredis.h>
 
 #include "cluster.h"
 #include "util.h"
