@@ -102,16 +102,21 @@ int ctl_usage(const struct ctl *c, const char *fmt, ...)
 	return CTL_EXIT_USAGE;
 }
 
-/* --cluster HOST:PORT,...: the seed nodes, kept until gridctl exits. */
+/* --cluster HOST:PORT,...: the seed nodes, kept (here) until gridctl exits. */
 static int cluster_option(struct ctl *c, const char *arg)
 {
-	char *list = xstrdup(arg), *save = NULL;
+	static char *list;
+	static char **seeds;
+	char *save = NULL;
 	size_t n = 1;
 
 	for (const char *p = arg; *p != '\0'; p++)
 		n += *p == ',';
-	free(c->cluster);
-	c->cluster = xcalloc(n, sizeof(char *));
+	free(list);
+	free(seeds);
+	list = xstrdup(arg);
+	seeds = xcalloc(n, sizeof(char *));
+	c->cluster = seeds;
 	c->ncluster = 0;
 	for (char *s = strtok_r(list, ",", &save); s != NULL; s = strtok_r(NULL, ",", &save)) {
 		char host[CTL_HOST_MAX];
@@ -121,7 +126,7 @@ static int cluster_option(struct ctl *c, const char *arg)
 			                 "--cluster: expected HOST:PORT,... (e.g. "
 			                 "10.0.0.1:7000,10.0.0.2:7000), got \"%s\"",
 			                 s);
-		c->cluster[c->ncluster++] = s;
+		seeds[c->ncluster++] = s;
 	}
 	if (c->ncluster == 0)
 		return ctl_usage(c, "--cluster: expected HOST:PORT,...");
