@@ -50,6 +50,9 @@ void rconn_reconnect(struct rconn *c);
  */
 bool rconn_redirected(const redisReply *r);
 
+/* When this connection last got such a reply, in ms since the epoch (0: never). */
+int64_t rconn_redirected_at(const struct rconn *c);
+
 /* Stop reconnecting and close once the replies in flight have come. */
 void rconn_close(struct rconn *c);
 

@@ -967,6 +967,16 @@ static void on_claim_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!both_up(in) || in->d->stopping || !in->groups_ok || history_phase(in))
 		return;
+	/*
+	 * Redis redirecting (a slot migration, a failover) holds every consumer
+	 * up alike: a claim then would only count deliveries against entries
+	 * nobody can apply (max_deliveries), not save them from a dead consumer.
+	 */
+	int64_t redirected = rconn_redirected_at(in->d->rd) > rconn_redirected_at(in->d->wr)
+	                             ? rconn_redirected_at(in->d->rd)
+	                             : rconn_redirected_at(in->d->wr);
+	if (time_now_ms() - redirected < in->d->cfg->claim_idle_ms)
+		return;
 	snprintf(idle, sizeof(idle), "%lld", (long long)in->d->cfg->claim_idle_ms);
 	snprintf(count, sizeof(count), "%lld", (long long)in->d->cfg->batch);
 	for (int s = 0; s < NSTREAMS; s++) {

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "rconn.h"
+#include "timeutil.h"
 
 #define BACKOFF_MIN_MS      100
 #define BACKOFF_MAX_MS      5000
@@ -72,6 +73,7 @@ struct rconn {
 	char follow_error[160];
 	struct event *recheck; /* ASK, TRYAGAIN or CLUSTERDOWN seen: ask the seeds again */
 	int64_t recheck_ms;
+	int64_t redirected_at; /* the last redirection's time, ms */
 };
 
 #define PROTOCOL_ERROR    "protocol error: a reply that no command asked for (is this Redis?)"
@@ -421,6 +423,8 @@ static void saw_error(struct rconn *c, const char *s, size_t len)
 	if (c->state != RS_UP)
 		return;
 	e = cluster_error_kind(s, len, c->node.host, &to);
+	if (e != CE_NONE)
+		c->redirected_at = time_now_ms();
 	if (e == CE_READONLY || (e == CE_MOVED && is_cluster(c))) {
 		if (event_pending(c->follow, EV_TIMEOUT, NULL))
 			return; /* the first one is being followed */
@@ -600,6 +604,11 @@ void rconn_reconnect(struct rconn *c)
 {
 	if (c->state == RS_UP && c->ac != NULL)
 		redisAsyncDisconnect(c->ac);
+}
+
+int64_t rconn_redirected_at(const struct rconn *c)
+{
+	return c->redirected_at;
 }
 
 bool rconn_redirected(const redisReply *r)
