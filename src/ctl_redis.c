@@ -8,10 +8,10 @@
  * With --cluster, the node is the primary that serves the prefix's slot,
  * asked of the seeds (cluster.h); while a failover or a slot migration
  * lasts (up to CLUSTER_FOLLOW_MS) the connect is tried again with the
- * daemon's backoff, and a single command answered MOVED, ASK, TRYAGAIN,
+ * daemon's backoff, and a single command answered MOVED, TRYAGAIN,
  * CLUSTERDOWN or READONLY — none of which did anything — is sent again
- * to the owner. A pipeline or a lost connection is reported as it is: a
- * command that may have been done is never sent twice.
+ * to the owner (after ASK: with ASKING, to the node it names). A pipeline or a lost connection is
+ * reported as it is: a command that may have been done is never sent twice.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -359,9 +359,51 @@ static int follow(struct ctl *c, const redisReply *r, int64_t *deadline, int64_t
 	return cluster_connect(c, *deadline);
 }
 
+/*
+ * ASK: the slot is migrating and the command's keys have moved to the
+ * node it names: ASKING and the command there, on a connection of its
+ * own (the source stays the owner until the migration ends). 0 with
+ * *out; -1 when the target cannot be reached (nothing was sent); -2 after
+ * reporting a connection lost with the command sent.
+ */
+static int asking(struct ctl *c, const struct cluster_node *to, int argc, const char **argv,
+                  const size_t *lens, redisReply **out)
+{
+	redisContext *owner = c->rc;
+	char host[CTL_HOST_MAX], where[CTL_HOST_MAX + 16], err[256];
+	int port = c->port, rv = -1;
+	const char *ask[] = {"ASKING"};
+	void *a = NULL, *b = NULL;
+
+	snprintf(host, sizeof(host), "%s", c->host);
+	snprintf(c->host, sizeof(c->host), "%s", to->host);
+	c->port = to->port;
+	c->rc = NULL;
+	ctl_where(c, where, sizeof(where));
+	if (open_conn(c, err, sizeof(err)) == 0 && finish_conn(c, where) == 0) {
+		ctl_redis_append(c, 1, ask, NULL);
+		ctl_redis_append(c, argc, argv, lens);
+		if (redisGetReply(c->rc, &a) == REDIS_OK && redisGetReply(c->rc, &b) == REDIS_OK) {
+			*out = b;
+			rv = 0;
+		} else {
+			lost(c);
+			rv = -2;
+		}
+		if (a != NULL)
+			freeReplyObject(a);
+		ctl_redis_close(c);
+	}
+	snprintf(c->host, sizeof(c->host), "%s", host);
+	c->port = port;
+	c->rc = owner;
+	return rv;
+}
+
 redisReply *ctl_redis_argv(struct ctl *c, int argc, const char **argv, const size_t *lens)
 {
 	int64_t deadline = 0, wait = BACKOFF_MIN_MS;
+	struct cluster_node to;
 	redisReply *r;
 
 	for (;;) {
@@ -375,6 +417,21 @@ redisReply *ctl_redis_argv(struct ctl *c, int argc, const char **argv, const siz
 		if (c->ncluster == 0 || !ctl_reply_error(r) ||
 		    cluster_error_kind(r->str, r->len, NULL, NULL) == CE_NONE)
 			return r;
+		redisReply *a = NULL;
+		if (cluster_error_kind(r->str, r->len, c->host, &to) == CE_ASK && to.port != 0) {
+			int got = asking(c, &to, argc, argv, lens, &a);
+			if (got == -2) {
+				freeReplyObject(r);
+				return NULL;
+			}
+			if (got == 0) {
+				freeReplyObject(r);
+				r = a; /* done there, or TRYAGAIN: the keys are split, wait */
+				if (!ctl_reply_error(r) ||
+				    cluster_error_kind(r->str, r->len, NULL, NULL) == CE_NONE)
+					return r;
+			}
+		}
 		int rv = follow(c, r, &deadline, &wait);
 		if (rv != 0) {
 			if (rv > 0)
