@@ -210,8 +210,9 @@ bench-plot:
 bench-doc:
 	$(MAKE) -C tests/bench doc
 
-# Where `make install` puts the systemd files and the documentation. The unit
-# and the tmpfiles entry are rewritten for SBINDIR, SYSCONFDIR and DOCDIR, so
+# Where `make install` puts the systemd files and the documentation. The units
+# (gridrouted.service, and gridrouted@.service: one daemon per district) and
+# the tmpfiles entry are rewritten for SBINDIR, SYSCONFDIR and DOCDIR, so
 # PREFIX=/usr/local gives a unit that runs /usr/local/sbin/gridrouted. An
 # existing config under SYSCONFDIR is never overwritten: the new samples are
 # in DOCDIR/examples to compare with.
@@ -236,6 +237,8 @@ install: all
 	install -m 0644 docs/gridrouted.8 $(DESTDIR)$(MANDIR)/man8/gridrouted.8
 	$(INSTALL_SED) systemd/gridrouted.service > $(DESTDIR)$(UNITDIR)/gridrouted.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/gridrouted.service
+	$(INSTALL_SED) systemd/gridrouted@.service > $(DESTDIR)$(UNITDIR)/gridrouted@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/gridrouted@.service
 	install -m 0644 systemd/gridroute.sysusers $(DESTDIR)$(SYSUSERSDIR)/gridroute.conf
 	$(INSTALL_SED) systemd/gridroute.tmpfiles > $(DESTDIR)$(TMPFILESDIR)/gridroute.conf
 	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/gridroute.conf
@@ -262,6 +265,7 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/gridrouted $(DESTDIR)$(BINDIR)/gridctl \
 		$(DESTDIR)$(MANDIR)/man1/gridctl.1 $(DESTDIR)$(MANDIR)/man5/gridroute-rules.5 \
 		$(DESTDIR)$(MANDIR)/man8/gridrouted.8 $(DESTDIR)$(UNITDIR)/gridrouted.service \
+		$(DESTDIR)$(UNITDIR)/gridrouted@.service \
 		$(DESTDIR)$(SYSUSERSDIR)/gridroute.conf $(DESTDIR)$(TMPFILESDIR)/gridroute.conf
 	rm -rf $(DESTDIR)$(DOCDIR)
 
