@@ -36,6 +36,7 @@
 
 #include "apply.h"
 #include "grbench.h"
+#include "sha1.h"
 #include "timeutil.h"
 
 #define RANGE_COUNT 10000
@@ -238,13 +239,16 @@ static int plan_minimal(struct planner *pl, struct fetched *fe, struct buf *cmd)
 	    stream_id_ms(fe->id->str, &ictx.entry_ms) < 0 ||
 	    incident_parse(fe->payload->str, fe->payload->len, &ictx, &inc, &rj) < 0)
 		return -1;
-	if (route_incident(pl->r, &inc, &rt, &rj) < 0) {
+	if (route_incident(pl->r, &inc, pl->now, &rt, &rj) < 0) {
 		incident_free(&inc);
 		return -1;
 	}
 	struct lc_source src = {.stream = stream, .entry = fe->id->str};
+	struct lc_env env = {pl->r, pl->now, 0, &src, NULL};
+	char sha[41];
+	sha1_hex(fe->payload->str, fe->payload->len, sha);
 	effects_init(&e);
-	lifecycle_create(pl->r, &inc, &rt, pl->now, &src, NULL, &e);
+	lifecycle_create(&env, &inc, &rt, sha, &e);
 	snprintf(deadline, sizeof(deadline), "%lld", (long long)e.due_score);
 	snprintf(key, sizeof(key), "%sinc:%s", pl->ctx->prefix, inc.id);
 	snprintf(due, sizeof(due), "%sdue", pl->ctx->prefix);
