@@ -121,10 +121,11 @@ static int owner_from_shards(const redisReply *r, unsigned slot, const char *ask
 				return 0;
 		}
 		if (unhealthy != NULL)
-			snprintf(
-			        why, whysz,
-			        "the primary of slot %u is %.20s and no replica has taken over yet",
-			        slot, unhealthy);
+			snprintf(why, whysz,
+			         "the primary of slot %u has health \"%.20s\" and no replica has "
+			         "taken "
+			         "over yet",
+			         slot, unhealthy);
 		else
 			snprintf(why, whysz,
 			         "the shard of slot %u has no primary that can be reached", slot);

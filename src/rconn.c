@@ -69,6 +69,7 @@ struct rconn {
 	size_t next_seed;             /* the seed to ask first */
 	struct cluster_node node;     /* the node connected to (or being connected to) */
 	struct cluster_node moved_to; /* named by MOVED: the next connect goes there */
+	const char *moved_via;        /* who named it, for the redis_owner line */
 	struct event *follow;         /* MOVED or READONLY seen by the reader: reconnect */
 	char follow_error[160];
 	struct event *recheck; /* ASK, TRYAGAIN or CLUSTERDOWN seen: ask the seeds again */
@@ -388,7 +389,7 @@ static int pick_node(struct rconn *c, char *why, size_t whysz)
 	if (c->moved_to.port != 0) {
 		c->node = c->moved_to;
 		c->moved_to.port = 0;
-		note_owner(c, "MOVED");
+		note_owner(c, c->moved_via);
 		return 0;
 	}
 	if (find_owner(c, &n, why, whysz) != 0)
@@ -428,8 +429,10 @@ static void saw_error(struct rconn *c, const char *s, size_t len)
 	if (e == CE_READONLY || (e == CE_MOVED && is_cluster(c))) {
 		if (event_pending(c->follow, EV_TIMEOUT, NULL))
 			return; /* the first one is being followed */
-		if (e == CE_MOVED)
+		if (e == CE_MOVED) {
 			c->moved_to = to; /* port 0 when it names no usable node: ask the seeds */
+			c->moved_via = "MOVED";
+		}
 		snprintf(c->follow_error, sizeof(c->follow_error), "%.*s",
 		         (int)(len < sizeof(c->follow_error) ? len : sizeof(c->follow_error) - 1),
 		         s);
@@ -471,6 +474,7 @@ static void on_recheck(evutil_socket_t fd, short what, void *arg)
 	if (n.port == c->node.port && strcmp(n.host, c->node.host) == 0)
 		return; /* the same: the callers' retries will get through */
 	c->moved_to = n;
+	c->moved_via = c->cfg->redis_cluster[c->next_seed];
 	c->dropped = "the seeds say another node serves the slot now";
 	redisAsyncDisconnect(c->ac);
 }

@@ -242,8 +242,8 @@ static void test_owner_from_shards(void **state)
 	shard_node(&b, 17001, "127.0.0.1", "master", "fail");
 	shard_node(&b, 17005, "127.0.0.1", "replica", "online");
 	assert_string_equal(owner(&b, true, 970, why), "");
-	assert_string_equal(why,
-	                    "the primary of slot 970 is fail and no replica has taken over yet");
+	assert_string_equal(why, "the primary of slot 970 has health \"fail\" and no replica has "
+	                         "taken over yet");
 	assert_string_equal(owner(&b, true, 5461, why), "");
 	assert_string_equal(why, "no node serves slot 5461");
 
