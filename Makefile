@@ -63,7 +63,7 @@ UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 BINS := $(BUILD)/gridrouted $(BUILD)/gridctl
 
 .PHONY: all deps check unit system valgrind fuzz install clean format format-check help bench run \
-	bench-route bench-calendar bench-plot bench-doc
+	bench-route bench-calendar bench-plot bench-doc bench-cluster
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -200,6 +200,13 @@ bench:
 bench-route:
 	$(MAKE) -C tests/bench
 
+# The last phase of `make bench` alone: three districts on one Redis, then on
+# a 3-primary Redis Cluster (BENCH_CLUSTER_INCIDENTS, default 300000).
+bench-cluster:
+	$(MAKE) deps
+	$(MAKE) all
+	$(MAKE) -C tests/bench perf-districts
+
 bench-calendar:
 	$(MAKE) -C tests/bench calendar
 
@@ -279,6 +286,7 @@ help:
 	@echo "make unit       unit tests only (SANITIZE=address,undefined for sanitized)"
 	@echo "make bench      end-to-end benchmark: one table, docs/perf-p99.png (not part of check)"
 	@echo "make bench-route the routing micro-benchmark (tests/bench/bench_route)"
+	@echo "make bench-cluster  3 districts drained on one Redis and on a 3-primary Redis Cluster"
 	@echo "make bench-calendar  the working-time micro-benchmark (>= 2 million additions/s)"
 	@echo "make bench-plot / bench-doc  redraw the plot / copy the table of the last make bench"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=..."
