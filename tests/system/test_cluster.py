@@ -323,6 +323,46 @@ def test_two_districts_side_by_side(tmp, cluster):
     assert "error: with redis.cluster the prefix needs a hash tag" in p.stdout + p.stderr
 
 
+def test_own_pending_entries_are_read_again_after_a_change_of_owner(tmp, cluster):
+    """Entries delivered to this consumer but never applied (pending with it,
+    as after a step lost in a failover) are read again from id 0 once the
+    daemon has found a new owner: here a graceful CLUSTER FAILOVER, no claim
+    (claim_idle_ms 60 s) and no restart that would read them otherwise."""
+    (tag,) = cluster.tags_on_distinct_primaries(1)
+    A = "gr:{%s}:" % tag
+    slot = cluster.keyslot(A)
+    old = cluster.owner(slot)
+    d = Daemon(tmp, 0, name="a1", prefix=A, redis={"cluster": cluster.seeds()},
+               log={"format": "json", "level": "info"}, limits={"claim_idle_ms": 60000}).start()
+    try:
+        r = old.client()
+        # written and delivered to consumer a1 in one transaction: pending with it,
+        # and never seen by the daemon a1, whose blocked read finds nothing new
+        p = r.pipeline(transaction=True)
+        for i in range(50):
+            if kind_of(i) == "slow":
+                p.xadd(A + "in:patrol", {"incident": body_of(i, "p")})
+        p.xreadgroup("gridrouted", "a1", {A + "in:patrol": ">"}, count=100)
+        out = p.execute()
+        ids, got = out[:-1], out[-1][0][1]
+        assert [e for e, _ in got] == ids
+        assert r.execute_command("WAIT", 1, 5000) == 1
+        assert r.xpending(A + "in:patrol", "gridrouted")["pending"] == len(ids)
+        replica = cluster.replica_of(old)
+        replica.client().execute_command("CLUSTER", "FAILOVER")
+        wait_for(lambda: cluster.owner(slot) is replica, 30, "the manual failover")
+        nr = replica.client()
+        wait_for(lambda: all(nr.exists(A + "inc:patrol-" + e) for e in ids), 20,
+                 "the pending entries applied on the new owner")
+        wait_for(lambda: settled(cluster, A), 20, "nothing pending")
+        assert int(d.events("redis_owner")[-1]["port"]) == replica.port
+        new = [json.loads(f["assignment"])["incident"]
+               for _, f in nr.xrange(A + "out:assignments")]
+        assert sorted(new) == sorted("patrol-" + e for e in ids)
+    finally:
+        stop_all(d)
+
+
 @pytest.mark.parametrize("lagging", [False, True], ids=["replica-in-sync", "replica-lagging"])
 def test_primary_killed_mid_burst(tmp, cluster, lagging):
     """The owning primary SIGKILLed after half of a 2,000-report burst. With
