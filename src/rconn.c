@@ -22,9 +22,9 @@
  * error reply first: MOVED (the slot has a new owner, named in it) and
  * READONLY (the node is a replica now) drop the connection to connect
  * again to the owner; ASK, TRYAGAIN (a slot migration) and CLUSTERDOWN
- * leave it up, for the callers retry their command later, and have the
- * seeds asked again, with the same backoff, in case the owner changed
- * without a MOVED reaching us. A change of owner is one log line.
+ * leave it up (the callers retry their command later) and have the seeds
+ * asked again, with the same backoff, in case the owner changed without a
+ * MOVED reaching us. A change of owner is one log line.
  */
 #include <stdlib.h>
 #include <string.h>
