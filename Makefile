@@ -50,19 +50,19 @@ ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD) $(LDFLAGS)
 
 # The pure modules: no libevent, no hiredis; unit tests and fuzzers drive them.
 CORE := util log timeutil tz calendar diag reason htab yamldoc yamlfast config schedule rules jscan incident route explain message lifecycle \
-	apply ctl_diff sha1 kpi
+	apply ctl_diff sha1 kpi cluster
 # gridweb's pure parts: its pages and their documents (the KPI rows are kpi's)
 CORE += web_html web_model web_page
 CORE_OBJS := $(CORE:%=$(BUILD)/%.o)
 DAEMON_OBJS := $(BUILD)/main.o $(BUILD)/daemon.o $(BUILD)/intake.o $(BUILD)/escalate.o \
-	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/http.o $(BUILD)/httpd.o \
-	$(BUILD)/notify.o $(BUILD)/reload.o
-GRIDCTL_OBJS := $(BUILD)/gridctl.o $(BUILD)/ctl_cli.o $(BUILD)/ctl_redis.o $(BUILD)/ctl_submit.o \
-	$(BUILD)/ctl_view.o $(BUILD)/ctl_deadletter.o $(BUILD)/ctl_stats.o $(BUILD)/ctl_migrate.o \
-	$(BUILD)/ctl_calendar.o $(BUILD)/ctl_report.o
+	$(BUILD)/store.o $(BUILD)/rconn.o $(BUILD)/cluster_seed.o $(BUILD)/metrics.o $(BUILD)/http.o \
+	$(BUILD)/httpd.o $(BUILD)/notify.o $(BUILD)/reload.o
+GRIDCTL_OBJS := $(BUILD)/gridctl.o $(BUILD)/ctl_cli.o $(BUILD)/ctl_redis.o $(BUILD)/cluster_seed.o \
+	$(BUILD)/ctl_submit.o $(BUILD)/ctl_view.o $(BUILD)/ctl_deadletter.o $(BUILD)/ctl_stats.o \
+	$(BUILD)/ctl_migrate.o $(BUILD)/ctl_calendar.o $(BUILD)/ctl_report.o
 
 GRIDWEB_OBJS := $(BUILD)/gridweb.o $(BUILD)/web.o $(BUILD)/web_auth.o $(BUILD)/httpd.o \
-	$(BUILD)/rconn.o $(BUILD)/metrics.o $(BUILD)/notify.o
+	$(BUILD)/rconn.o $(BUILD)/cluster_seed.o $(BUILD)/metrics.o $(BUILD)/notify.o
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -70,7 +70,7 @@ UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 BINS := $(BUILD)/gridrouted $(BUILD)/gridctl $(BUILD)/gridweb
 
 .PHONY: all deps check unit system valgrind fuzz install clean format format-check help bench run \
-	bench-route bench-calendar bench-plot bench-doc bench-web bench-build
+	bench-route bench-calendar bench-plot bench-doc bench-web bench-build bench-cluster
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -108,6 +108,10 @@ $(BUILD)/tests/%.o: tests/unit/%.c | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -Itests/unit -c -o $@ $<
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libgridroute.a
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(DEPLIBS) -lcmocka -lm
+
+# cluster_seed.c talks to Redis (hiredis), so it is not in the pure library
+$(BUILD)/tests/test_cluster: $(BUILD)/tests/test_cluster.o $(BUILD)/cluster_seed.o $(BUILD)/libgridroute.a
 	$(CC) -o $@ $^ $(ALL_LDFLAGS) $(DEPLIBS) -lcmocka -lm
 
 $(BUILD) $(BUILD)/tests:
@@ -221,6 +225,13 @@ bench-build:
 bench-route:
 	$(MAKE) -C tests/bench
 
+# The last phase of `make bench` alone: three districts on one Redis, then on
+# a 3-primary Redis Cluster (BENCH_CLUSTER_INCIDENTS, default 300000).
+bench-cluster:
+	$(MAKE) deps
+	$(MAKE) all
+	$(MAKE) -C tests/bench perf-districts
+
 bench-calendar:
 	$(MAKE) -C tests/bench calendar
 
@@ -231,8 +242,9 @@ bench-plot:
 bench-doc:
 	$(MAKE) -C tests/bench doc
 
-# Where `make install` puts the systemd files and the documentation. The unit
-# and the tmpfiles entry are rewritten for SBINDIR, SYSCONFDIR and DOCDIR, so
+# Where `make install` puts the systemd files and the documentation. The units
+# (gridrouted.service, and gridrouted@.service: one daemon per district) and
+# the tmpfiles entry are rewritten for SBINDIR, SYSCONFDIR and DOCDIR, so
 # PREFIX=/usr/local gives a unit that runs /usr/local/sbin/gridrouted. An
 # existing config under SYSCONFDIR is never overwritten: the new samples are
 # in DOCDIR/examples to compare with.
@@ -263,6 +275,8 @@ install: all
 	install -m 0644 docs/gridrouted.8 $(DESTDIR)$(MANDIR)/man8/gridrouted.8
 	$(INSTALL_SED) systemd/gridrouted.service > $(DESTDIR)$(UNITDIR)/gridrouted.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/gridrouted.service
+	$(INSTALL_SED) systemd/gridrouted@.service > $(DESTDIR)$(UNITDIR)/gridrouted@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/gridrouted@.service
 	install -m 0644 systemd/gridroute.sysusers $(DESTDIR)$(SYSUSERSDIR)/gridroute.conf
 	$(INSTALL_SED) systemd/gridroute.tmpfiles > $(DESTDIR)$(TMPFILESDIR)/gridroute.conf
 	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/gridroute.conf
@@ -298,6 +312,7 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/gridrouted $(DESTDIR)$(BINDIR)/gridctl \
 		$(DESTDIR)$(MANDIR)/man1/gridctl.1 $(DESTDIR)$(MANDIR)/man5/gridroute-rules.5 \
 		$(DESTDIR)$(MANDIR)/man8/gridrouted.8 $(DESTDIR)$(UNITDIR)/gridrouted.service \
+		$(DESTDIR)$(UNITDIR)/gridrouted@.service \
 		$(DESTDIR)$(SYSUSERSDIR)/gridroute.conf $(DESTDIR)$(TMPFILESDIR)/gridroute.conf
 	rm -rf $(DESTDIR)$(DOCDIR)
 
@@ -312,6 +327,7 @@ help:
 	@echo "make bench      end-to-end benchmark: one table, docs/perf-p99.png (not part of check)"
 	@echo "make bench-route the routing micro-benchmark (tests/bench/bench_route)"
 	@echo "make bench-web  gridweb with 100,000 open incidents (also a phase of make bench)"
+	@echo "make bench-cluster  3 districts drained on one Redis and on a 3-primary Redis Cluster"
 	@echo "make bench-calendar  the working-time micro-benchmark (>= 2 million additions/s)"
 	@echo "make bench-plot / bench-doc  redraw the plot / copy the table of the last make bench"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=..."

@@ -26,6 +26,8 @@ struct config {
 	char **redis_sentinels;    /* "host:port" */
 	size_t redis_nsentinels;
 	char *redis_master_name;
+	char **redis_cluster; /* Redis Cluster seed nodes "host:port"; none: not a cluster */
+	size_t redis_ncluster;
 
 	char *prefix;
 	char *group;

@@ -41,6 +41,8 @@ struct ctl {
 	const char *user;          /* NULL: AUTH without a user name */
 	const char *password_file; /* NULL: no AUTH */
 	int64_t db;
+	char **cluster; /* --cluster: the seed nodes "host:port"; host and port: the owner */
+	size_t ncluster;
 
 	const struct ctl_cmd *cmd;  /* the command being run, for messages */
 	struct redisContext *rc;    /* owned by ctl_redis.c; NULL until connected */
@@ -77,7 +79,7 @@ int ctl_global_options(struct ctl *c, int argc, char **argv, int *i, int *specia
 /* The global options, as the usage text lists them. */
 extern const char ctl_global_help[];
 
-/* "127.0.0.1:6379", "[::1]:6379" or the socket path, for messages. */
+/* "127.0.0.1:6379", "[::1]:6379" or the socket path, for messages (with --cluster: the node). */
 const char *ctl_where(const struct ctl *c, char *out, size_t outsz);
 
 /* prefix + the formatted suffix; caller frees. */

@@ -1,8 +1,10 @@
 /*
  * rconn.h: one asynchronous Redis connection that keeps itself up —
- * connect over TCP or a unix socket, AUTH and SELECT, reconnect with
- * backoff (100 ms doubling to 5 s), one log line per state change. This
- * is also the one place that knows hiredis 0.14 from 1.x.
+ * connect over TCP or a unix socket, to the primary the sentinels name,
+ * or to the Redis Cluster node that serves the prefix's slot; AUTH and
+ * SELECT, reconnect with backoff (100 ms doubling to 5 s), one log line
+ * per state change. This is also the one place that knows hiredis 0.14
+ * from 1.x.
  */
 #ifndef GR_RCONN_H
 #define GR_RCONN_H
@@ -39,6 +41,17 @@ int rconn_formatted(struct rconn *c, redisCallbackFn *fn, void *priv, const char
 
 /* Drop the connection and connect again (with sentinels: to the current primary). */
 void rconn_reconnect(struct rconn *c);
+
+/*
+ * An error reply that says "not here, or not now": MOVED, ASK, TRYAGAIN,
+ * CLUSTERDOWN or READONLY. Nothing of the command was done; the
+ * connection follows it by itself (MOVED and READONLY: it reconnects to
+ * the owner or primary), so the caller only tries again later.
+ */
+bool rconn_redirected(const redisReply *r);
+
+/* When this connection last got such a reply, in ms since the epoch (0: never). */
+int64_t rconn_redirected_at(const struct rconn *c);
 
 /* Stop reconnecting and close once the replies in flight have come. */
 void rconn_close(struct rconn *c);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "timeutil.h"
 #include "yamldoc.h"
@@ -34,7 +35,7 @@ struct ckey {
 	const char *key;
 	enum ctype type;
 	size_t off;
-	int64_t min, max;
+	int64_t min, max; /* C_LIST: min is the offset of the number of elements */
 	const char *dflt;
 };
 
@@ -48,8 +49,9 @@ static const struct ckey table[] = {
         {"redis", "db", C_INT, OFF(redis_db), 0, 1000000, "0"},
         {"redis", "username", C_STR, OFF(redis_username), 0, 0, ""},
         {"redis", "password_file", C_PATH, OFF(redis_password_file), 0, 0, ""},
-        {"redis", "sentinels", C_LIST, OFF(redis_sentinels), 0, 0, ""},
+        {"redis", "sentinels", C_LIST, OFF(redis_sentinels), OFF(redis_nsentinels), 0, ""},
         {"redis", "master_name", C_OPTNAME, OFF(redis_master_name), 0, 0, ""},
+        {"redis", "cluster", C_LIST, OFF(redis_cluster), OFF(redis_ncluster), 0, ""},
         {NULL, "prefix", C_NAME, OFF(prefix), 0, 0, "gr:"},
         {NULL, "group", C_NAME, OFF(group), 0, 0, "gridrouted"},
         {NULL, "consumer", C_OPTNAME, OFF(consumer), 0, 0, ""},
@@ -116,6 +118,7 @@ static void prog_init(struct cprog *p, enum config_prog prog)
 }
 
 #define FIELD(c, k, T) ((T *)(void *)((char *)(c) + (k)->off))
+#define COUNT(c, k)    ((size_t *)(void *)((char *)(c) + (size_t)(k)->min))
 
 int config_split_hostport(const char *s, char *host, size_t hostsz, int *port)
 {
@@ -166,13 +169,16 @@ static char *resolve_path(const char *cfgpath, const char *p)
 	return xasprintf("%.*s/%s", (int)(slash - cfgpath), cfgpath, p);
 }
 
-static void free_list(struct config *c)
+static void free_list(struct config *c, const struct ckey *k)
 {
-	for (size_t i = 0; i < c->redis_nsentinels; i++)
-		free(c->redis_sentinels[i]);
-	free(c->redis_sentinels);
-	c->redis_sentinels = NULL;
-	c->redis_nsentinels = 0;
+	char ***v = FIELD(c, k, char **);
+	size_t *n = COUNT(c, k);
+
+	for (size_t i = 0; i < *n; i++)
+		free((*v)[i]);
+	free(*v);
+	*v = NULL;
+	*n = 0;
 }
 
 /*
@@ -244,7 +250,7 @@ static int set_value(struct config *c, const struct ckey *k, struct ydoc *y, con
 		}
 		return 0;
 	case C_LIST:
-		free_list(c);
+		free_list(c, k);
 		return 0;
 	}
 	return -1;
@@ -270,12 +276,15 @@ void config_defaults(struct config *c)
 	defaults(c, &p);
 }
 
-static void read_sentinels(struct config *c, struct ydoc *y, const struct ynode *n)
+static void read_list(struct config *c, struct ydoc *y, const struct ckey *k, const struct ynode *n)
 {
-	free_list(c);
+	char ***v = FIELD(c, k, char **);
+	size_t *nv = COUNT(c, k);
+
+	free_list(c, k);
 	if (ydoc_expect_seq(y, n) < 0)
 		return;
-	c->redis_sentinels = xcalloc(ydoc_len(n) + 1, sizeof(char *));
+	*v = xcalloc(ydoc_len(n) + 1, sizeof(char *));
 	for (size_t i = 0; i < ydoc_len(n); i++) {
 		const struct ynode *item = ydoc_item(y, n, i);
 		size_t o = ydoc_push_index(y, i);
@@ -288,7 +297,7 @@ static void read_sentinels(struct config *c, struct ydoc *y, const struct ynode 
 			    host[0] == '\0')
 				ydoc_error(y, item, "expected \"host:port\", got \"%s\"", s);
 			else
-				c->redis_sentinels[c->redis_nsentinels++] = xstrdup(s);
+				(*v)[(*nv)++] = xstrdup(s);
 		}
 		ydoc_pop(y, o);
 	}
@@ -299,7 +308,7 @@ static void read_key(struct config *c, struct ydoc *y, const struct ckey *k, con
 	const char *s;
 
 	if (k->type == C_LIST) {
-		read_sentinels(c, y, n);
+		read_list(c, y, k, n);
 		return;
 	}
 	if (n->type != YNODE_SCALAR || ydoc_is_null(y, n)) {
@@ -314,18 +323,19 @@ static void read_key(struct config *c, struct ydoc *y, const struct ckey *k, con
 		set_value(c, k, y, n, s);
 }
 
-/* Reads the keys of one section (NULL: the top level's scalar keys). */
+/* Reads the keys of one section; given[row] is the node of each of p's rows found. */
 static void read_section(struct config *c, const struct cprog *p, struct ydoc *y,
-                         const char *section, const struct ynode *n)
+                         const char *section, const struct ynode *n, const struct ynode **given)
 {
 	const char *names[MAX_ROWS];
 	const struct ckey *rows[MAX_ROWS];
 	const struct ynode *vals[MAX_ROWS];
-	size_t nk = 0;
+	size_t idx[MAX_ROWS], nk = 0;
 
 	for (size_t i = 0; i < p->nrows; i++) {
 		if (p->rows[i]->section != NULL && strcmp(p->rows[i]->section, section) == 0) {
 			names[nk] = p->rows[i]->key;
+			idx[nk] = i;
 			rows[nk++] = p->rows[i];
 		}
 	}
@@ -337,6 +347,84 @@ static void read_section(struct config *c, const struct cprog *p, struct ydoc *y
 		size_t o = ydoc_push_key(y, names[i]);
 		read_key(c, y, rows[i], vals[i]);
 		ydoc_pop(y, o);
+		given[idx[i]] = vals[i];
+	}
+}
+
+static const struct ynode *given_key(const struct cprog *p, const struct ynode *const *given,
+                                     const char *section, const char *key)
+{
+	for (size_t i = 0; i < p->nrows; i++) {
+		const struct ckey *k = p->rows[i];
+
+		if (strcmp(k->key, key) == 0 &&
+		    (k->section == NULL ? section == NULL
+		                        : section != NULL && strcmp(k->section, section) == 0))
+			return given[i];
+	}
+	return NULL;
+}
+
+/* An error at a key, named by its path as the readers name it. */
+static void key_error(struct ydoc *y, const struct ynode *n, const char *section, const char *key,
+                      const char *msg)
+{
+	size_t o = section != NULL ? ydoc_push_key(y, section) : 0;
+	size_t o2 = ydoc_push_key(y, key);
+
+	ydoc_error(y, n, "%s", msg);
+	ydoc_pop(y, o2);
+	if (section != NULL)
+		ydoc_pop(y, o);
+}
+
+/*
+ * redis.cluster (SPEC §2): the nodes come from the cluster, so a node of
+ * its own (host, port, socket) or sentinels are a contradiction; a
+ * cluster has only database 0; and every key of the prefix must be in
+ * one slot, which takes a hash tag.
+ */
+static void check_cluster(struct config *c, const struct cprog *p, struct ydoc *y,
+                          const struct ynode *const *given)
+{
+	static const char *const node_keys[] = {"host", "port", "socket"};
+	const struct ynode *n;
+	char msg[300];
+
+	if (c->redis_ncluster == 0)
+		return;
+	for (size_t i = 0; i < GR_NELEM(node_keys); i++) {
+		n = given_key(p, given, "redis", node_keys[i]);
+		if (n == NULL ||
+		    (strcmp(node_keys[i], "socket") == 0 && c->redis_socket[0] == '\0'))
+			continue;
+		snprintf(msg, sizeof(msg),
+		         "redis.%s cannot be given with redis.cluster: the node that serves the "
+		         "prefix is found through the cluster's seed nodes",
+		         node_keys[i]);
+		key_error(y, n, "redis", node_keys[i], msg);
+	}
+	if (c->redis_nsentinels > 0)
+		key_error(
+		        y, given_key(p, given, "redis", "sentinels"), "redis", "sentinels",
+		        "redis.sentinels cannot be given with redis.cluster: a cluster fails over "
+		        "by itself");
+	if (c->redis_db != 0)
+		key_error(
+		        y, given_key(p, given, "redis", "db"), "redis", "db",
+		        "redis.db must be 0 with redis.cluster: Redis Cluster has only database 0");
+	if (!cluster_prefix_ok(c->prefix)) {
+		n = given_key(p, given, NULL, "prefix");
+		snprintf(
+		        msg, sizeof(msg),
+		        "with redis.cluster the prefix needs a hash tag, such as \"gr:{xifeng}:\", "
+		        "so that all its keys are in one slot; %s\"%.100s\" has none",
+		        n != NULL ? "" : "the default ", c->prefix);
+		if (n != NULL)
+			key_error(y, n, NULL, "prefix", msg);
+		else
+			key_error(y, given_key(p, given, "redis", "cluster"), "redis", "cluster",
+			          msg);
 	}
 }
 
@@ -344,7 +432,7 @@ int config_load_buf_as(enum config_prog prog, const char *name, const char *buf,
                        struct config *c, struct diags *d)
 {
 	const char *names[MAX_ROWS + GR_NELEM(sections) + GR_NELEM(web_sections)];
-	const struct ynode *vals[GR_NELEM(names)];
+	const struct ynode *vals[GR_NELEM(names)], *given[MAX_ROWS] = {NULL};
 	size_t nk = 0, errors = d->nerrors;
 	struct ydoc y;
 	struct cprog p;
@@ -367,12 +455,14 @@ int config_load_buf_as(enum config_prog prog, const char *name, const char *buf,
 					continue;
 				size_t o = ydoc_push_key(&y, names[i]);
 				if (i < p.nsections) {
-					read_section(c, &p, &y, names[i], vals[i]);
+					read_section(c, &p, &y, names[i], vals[i], given);
 				} else {
 					for (size_t t = 0; t < p.nrows; t++) {
 						if (p.rows[t]->section == NULL &&
-						    strcmp(p.rows[t]->key, names[i]) == 0)
+						    strcmp(p.rows[t]->key, names[i]) == 0) {
 							read_key(c, &y, p.rows[t], vals[i]);
+							given[t] = vals[i];
+						}
 					}
 				}
 				ydoc_pop(&y, o);
@@ -381,6 +471,7 @@ int config_load_buf_as(enum config_prog prog, const char *name, const char *buf,
 				ydoc_error(&y, root,
 				           "redis.sentinels needs redis.master_name: the name the "
 				           "sentinels know the primary by");
+			check_cluster(c, &p, &y, given);
 			if (c->rules[0] == '\0')
 				ydoc_error(&y, root, "rules must name the rules file");
 		}
@@ -437,7 +528,10 @@ void config_free(struct config *c)
 			*FIELD(c, k, char *) = NULL;
 		}
 	}
-	free_list(c);
+	for (size_t i = 0; i < GR_NELEM(table); i++) {
+		if (table[i].type == C_LIST)
+			free_list(c, &table[i]);
+	}
 	free(c->path);
 	c->path = NULL;
 }

@@ -23,6 +23,7 @@ enum {
 	OPT_USER,
 	OPT_PASSWORD_FILE,
 	OPT_DB,
+	OPT_CLUSTER,
 };
 
 static const struct option global_opts[] = {
@@ -32,6 +33,7 @@ static const struct option global_opts[] = {
         {"user", required_argument, NULL, OPT_USER},
         {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
         {"db", required_argument, NULL, OPT_DB},
+        {"cluster", required_argument, NULL, OPT_CLUSTER},
         {NULL, 0, NULL, 0},
 };
 
@@ -39,6 +41,7 @@ const char ctl_global_help[] =
         "global options (before or after the command):\n"
         "  --redis HOST:PORT      Redis over TCP (default " CTL_DEFAULT_HOST ":6379)\n"
         "  --socket PATH          Redis over a unix socket\n"
+        "  --cluster H:P,...      Redis Cluster seed nodes (--prefix with a hash tag)\n"
         "  --prefix P             key prefix (default \"" CTL_DEFAULT_PREFIX "\")\n"
         "  --user U               user name for AUTH (needs --password-file)\n"
         "  --password-file F      AUTH with the first line of F\n"
@@ -99,6 +102,38 @@ int ctl_usage(const struct ctl *c, const char *fmt, ...)
 	return CTL_EXIT_USAGE;
 }
 
+/* --cluster HOST:PORT,...: the seed nodes, kept (here) until gridctl exits. */
+static int cluster_option(struct ctl *c, const char *arg)
+{
+	static char *list;
+	static char **seeds;
+	char *save = NULL;
+	size_t n = 1;
+
+	for (const char *p = arg; *p != '\0'; p++)
+		n += *p == ',';
+	free(list);
+	free(seeds);
+	list = xstrdup(arg);
+	seeds = xcalloc(n, sizeof(char *));
+	c->cluster = seeds;
+	c->ncluster = 0;
+	for (char *s = strtok_r(list, ",", &save); s != NULL; s = strtok_r(NULL, ",", &save)) {
+		char host[CTL_HOST_MAX];
+		int port;
+		if (config_split_hostport(s, host, sizeof(host), &port) < 0 || host[0] == '\0')
+			return ctl_usage(c,
+			                 "--cluster: expected HOST:PORT,... (e.g. "
+			                 "10.0.0.1:7000,10.0.0.2:7000), got \"%s\"",
+			                 s);
+		seeds[c->ncluster++] = s;
+	}
+	if (c->ncluster == 0)
+		return ctl_usage(c, "--cluster: expected HOST:PORT,...");
+	c->socket = NULL;
+	return 0;
+}
+
 /* Apply one global option; 0, or CTL_EXIT_USAGE after reporting. */
 static int global_option(struct ctl *c, int ch, const char *arg)
 {
@@ -120,13 +155,17 @@ static int global_option(struct ctl *c, int ch, const char *arg)
 		snprintf(c->host, sizeof(c->host), "%s", host[0] != '\0' ? host : CTL_DEFAULT_HOST);
 		c->port = port;
 		c->socket = NULL;
+		c->ncluster = 0;
 		return 0;
 	}
 	case OPT_SOCKET:
 		if (arg[0] == '\0')
 			return ctl_usage(c, "--socket: expected a path");
 		c->socket = arg;
+		c->ncluster = 0;
 		return 0;
+	case OPT_CLUSTER:
+		return cluster_option(c, arg);
 	case OPT_PREFIX:
 		c->prefix = arg;
 		return 0;
@@ -193,7 +232,7 @@ int ctl_getopt(struct ctl *c, int argc, char **argv, const struct option *opts)
 			bad_option(c, ch, argv);
 			return '?';
 		}
-		if (ch >= OPT_REDIS && ch <= OPT_DB) {
+		if (ch >= OPT_REDIS && ch <= OPT_CLUSTER) {
 			if (global_option(c, ch, optarg) != 0)
 				return '?';
 			continue;

@@ -4,18 +4,35 @@
  * at HOST:PORT: reason", so that commands only check for NULL. The
  * password is read from its file, sent with AUTH and wiped; it is never
  * printed, and Redis's answer to a failed AUTH does not contain it.
+ *
+ * With --cluster, the node is the primary that serves the prefix's slot,
+ * asked of the seeds (cluster.h); while a failover or a slot migration
+ * lasts (up to CLUSTER_FOLLOW_MS) the connect is tried again with the
+ * daemon's backoff, and a single command answered MOVED, TRYAGAIN,
+ * CLUSTERDOWN or READONLY — none of which did anything — is sent again
+ * to the owner (after ASK: with ASKING, to the node it names). A pipeline or a lost connection is
+ * reported as it is: a command that may have been done is never sent twice.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "cluster.h"
 #include "ctl_redis.h"
 #include "log.h"
 
 #define CONNECT_TIMEOUT_MS 5000
 #define PASSWORD_MAX       4096
+#define CLUSTER_FOLLOW_MS  10000 /* how long gridctl waits out a failover or a migration */
+#define SEED_TIMEOUT_MS    2000
+#define BACKOFF_MIN_MS     100
+#define BACKOFF_MAX_MS     5000
+
+/* The socket timeout asked for last (-1: the command's default): kept across a reconnect. */
+static int64_t socket_timeout_ms = -1;
 
 /*
  * hiredis 0.14 (Debian 12) and 1.x: the only differences gridctl meets.
@@ -163,15 +180,20 @@ static int handshake(struct ctl *c, const char *where)
 	return 0;
 }
 
-int ctl_redis_connect(struct ctl *c)
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Connect to c->host:c->port or the socket; 0, or -1 with err (nothing reported yet). */
+static int open_conn(struct ctl *c, char *err, size_t errsz)
 {
 	struct timeval tv = tv_of(CONNECT_TIMEOUT_MS);
-	char where[CTL_HOST_MAX + 16];
 	redisContext *rc;
 
-	if (c->user != NULL && c->password_file == NULL)
-		return ctl_usage(c, "--user needs --password-file");
-	ctl_where(c, where, sizeof(where));
 	if (c->socket != NULL)
 		rc = redisConnectUnixWithTimeout(c->socket, tv);
 	else
@@ -179,17 +201,114 @@ int ctl_redis_connect(struct ctl *c)
 	if (rc == NULL)
 		fatalx("gridctl: out of memory creating a Redis connection");
 	if (rc->err) {
-		ctl_fail(c, "cannot connect to Redis at %s: %s", where,
+		snprintf(err, errsz, "%s",
 		         err_is_timeout(rc) ? "connection timed out" : rc->errstr);
 		redisFree(rc);
-		return CTL_EXIT_FAIL;
+		return -1;
 	}
 	c->rc = rc;
-	if (ctl_redis_timeout(c, c->default_timeout_ms) < 0 || handshake(c, where) < 0) {
+	return 0;
+}
+
+/* The socket timeout, AUTH and SELECT on a new connection; 0, or -1 after reporting. */
+static int finish_conn(struct ctl *c, const char *where)
+{
+	if (ctl_redis_timeout(c, socket_timeout_ms >= 0 ? socket_timeout_ms
+	                                                : c->default_timeout_ms) < 0 ||
+	    handshake(c, where) < 0) {
 		ctl_redis_close(c);
-		return CTL_EXIT_FAIL;
+		return -1;
 	}
 	return 0;
+}
+
+static unsigned prefix_slot(const struct ctl *c)
+{
+	return cluster_key_slot(c->prefix, strlen(c->prefix));
+}
+
+/*
+ * The owner of the prefix's slot into c->host and c->port: 0; 1 when the
+ * seeds know of none just now (a failover under way) or -1 when none of
+ * them answered, both with why; -2 after reporting (the password file).
+ */
+static int find_owner(struct ctl *c, char *why, size_t whysz)
+{
+	char pw[PASSWORD_MAX];
+	struct cluster_auth auth = {c->user, NULL, SEED_TIMEOUT_MS};
+	struct cluster_node n;
+	size_t next = 0;
+	int rv;
+
+	if (c->password_file != NULL) {
+		if (read_password(c, pw, sizeof(pw)) < 0)
+			return -2;
+		auth.password = pw;
+	}
+	rv = cluster_find_owner(c->cluster, c->ncluster, &next, &auth, prefix_slot(c), &n, why,
+	                        whysz);
+	explicit_bzero(pw, sizeof(pw));
+	if (rv == 0) {
+		snprintf(c->host, sizeof(c->host), "%s", n.host);
+		c->port = n.port;
+	}
+	return rv;
+}
+
+/*
+ * Connect to the node that serves the prefix's slot, trying again with
+ * backoff while a failover is under way, until deadline. 0, or -1 after
+ * reporting.
+ */
+static int cluster_connect(struct ctl *c, int64_t deadline)
+{
+	char why[300], where[CTL_HOST_MAX + 16];
+	int64_t wait = BACKOFF_MIN_MS;
+
+	for (;;) {
+		int rv = find_owner(c, why, sizeof(why));
+		if (rv == -2)
+			return -1;
+		if (rv == 0) {
+			ctl_where(c, where, sizeof(where));
+			if (open_conn(c, why, sizeof(why)) == 0)
+				return finish_conn(c, where);
+			rv = 1; /* the owner the seeds named is gone: the cluster will notice */
+		}
+		if (rv < 0) {
+			ctl_fail(c, "cannot reach the Redis Cluster: %s", why);
+			return -1;
+		}
+		if (mono_ms() + wait > deadline) {
+			ctl_fail(c,
+			         "no Redis Cluster node serves slot %u of prefix %s after %d s: %s",
+			         prefix_slot(c), c->prefix, CLUSTER_FOLLOW_MS / 1000, why);
+			return -1;
+		}
+		poll(NULL, 0, (int)wait);
+		wait = wait * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : wait * 2;
+	}
+}
+
+int ctl_redis_connect(struct ctl *c)
+{
+	char where[CTL_HOST_MAX + 16], err[256];
+
+	if (c->user != NULL && c->password_file == NULL)
+		return ctl_usage(c, "--user needs --password-file");
+	if (c->ncluster > 0) {
+		if (!cluster_prefix_ok(c->prefix))
+			return ctl_usage(c,
+			                 "--cluster needs a --prefix with a hash tag, such as "
+			                 "\"gr:{xifeng}:\", so that all its keys are in one slot");
+		return cluster_connect(c, mono_ms() + CLUSTER_FOLLOW_MS) < 0 ? CTL_EXIT_FAIL : 0;
+	}
+	ctl_where(c, where, sizeof(where));
+	if (open_conn(c, err, sizeof(err)) < 0) {
+		ctl_fail(c, "cannot connect to Redis at %s: %s", where, err);
+		return CTL_EXIT_FAIL;
+	}
+	return finish_conn(c, where) < 0 ? CTL_EXIT_FAIL : 0;
 }
 
 void ctl_redis_close(struct ctl *c)
@@ -201,6 +320,7 @@ void ctl_redis_close(struct ctl *c)
 
 int ctl_redis_timeout(struct ctl *c, int64_t ms)
 {
+	socket_timeout_ms = ms;
 	if (redisSetTimeout(c->rc, tv_of(ms)) != REDIS_OK) {
 		lost(c);
 		return -1;
@@ -208,16 +328,119 @@ int ctl_redis_timeout(struct ctl *c, int64_t ms)
 	return 0;
 }
 
+/*
+ * A cluster's answer that the command was not done here: go to the owner
+ * (the one a MOVED names at once, else after a pause, asking the seeds).
+ * 0 when connected again, 1 when the time is up (the caller keeps the
+ * reply), -1 after reporting.
+ */
+static int follow(struct ctl *c, const redisReply *r, int64_t *deadline, int64_t *wait)
+{
+	struct cluster_node to;
+	enum cluster_error e = cluster_error_kind(r->str, r->len, c->host, &to);
+	char where[CTL_HOST_MAX + 16], err[256];
+	int64_t now = mono_ms();
+
+	if (*deadline == 0)
+		*deadline = now + CLUSTER_FOLLOW_MS;
+	if (now + (e == CE_MOVED ? 0 : *wait) > *deadline)
+		return 1;
+	ctl_redis_close(c);
+	if (e == CE_MOVED && to.port != 0) {
+		snprintf(c->host, sizeof(c->host), "%s", to.host);
+		c->port = to.port;
+		ctl_where(c, where, sizeof(where));
+		if (open_conn(c, err, sizeof(err)) == 0)
+			return finish_conn(c, where);
+	} else {
+		poll(NULL, 0, (int)*wait);
+		*wait = *wait * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : *wait * 2;
+	}
+	return cluster_connect(c, *deadline);
+}
+
+/*
+ * ASK: the slot is migrating and the command's keys have moved to the
+ * node it names: ASKING and the command there, on a connection of its
+ * own (the source stays the owner until the migration ends). 0 with
+ * *out; -1 when the target cannot be reached (nothing was sent); -2 after
+ * reporting a connection lost with the command sent.
+ */
+static int asking(struct ctl *c, const struct cluster_node *to, int argc, const char **argv,
+                  const size_t *lens, redisReply **out)
+{
+	redisContext *owner = c->rc;
+	char host[CTL_HOST_MAX], where[CTL_HOST_MAX + 16], err[256];
+	int port = c->port, rv = -1;
+	const char *ask[] = {"ASKING"};
+	void *a = NULL, *b = NULL;
+
+	snprintf(host, sizeof(host), "%s", c->host);
+	snprintf(c->host, sizeof(c->host), "%s", to->host);
+	c->port = to->port;
+	c->rc = NULL;
+	ctl_where(c, where, sizeof(where));
+	if (open_conn(c, err, sizeof(err)) == 0 && finish_conn(c, where) == 0) {
+		ctl_redis_append(c, 1, ask, NULL);
+		ctl_redis_append(c, argc, argv, lens);
+		if (redisGetReply(c->rc, &a) == REDIS_OK && redisGetReply(c->rc, &b) == REDIS_OK) {
+			*out = b;
+			rv = 0;
+		} else {
+			lost(c);
+			rv = -2;
+		}
+		if (a != NULL)
+			freeReplyObject(a);
+		ctl_redis_close(c);
+	}
+	snprintf(c->host, sizeof(c->host), "%s", host);
+	c->port = port;
+	c->rc = owner;
+	return rv;
+}
+
 redisReply *ctl_redis_argv(struct ctl *c, int argc, const char **argv, const size_t *lens)
 {
+	int64_t deadline = 0, wait = BACKOFF_MIN_MS;
+	struct cluster_node to;
 	redisReply *r;
 
-	if (c->rc == NULL)
-		return NULL;
-	r = redisCommandArgv(c->rc, argc, argv, lens);
-	if (r == NULL)
-		lost(c);
-	return r;
+	for (;;) {
+		if (c->rc == NULL)
+			return NULL;
+		r = redisCommandArgv(c->rc, argc, argv, lens);
+		if (r == NULL) {
+			lost(c);
+			return NULL;
+		}
+		if (c->ncluster == 0 || !ctl_reply_error(r) ||
+		    cluster_error_kind(r->str, r->len, NULL, NULL) == CE_NONE)
+			return r;
+		redisReply *a = NULL;
+		if (cluster_error_kind(r->str, r->len, c->host, &to) == CE_ASK && to.port != 0) {
+			int got = asking(c, &to, argc, argv, lens, &a);
+			if (got == -2) {
+				freeReplyObject(r);
+				return NULL;
+			}
+			if (got == 0) {
+				freeReplyObject(r);
+				r = a; /* done there, or TRYAGAIN: the keys are split, wait */
+				if (!ctl_reply_error(r) ||
+				    cluster_error_kind(r->str, r->len, NULL, NULL) == CE_NONE)
+					return r;
+			}
+		}
+		int rv = follow(c, r, &deadline, &wait);
+		if (rv != 0) {
+			if (rv > 0)
+				return r;
+			freeReplyObject(r);
+			return NULL;
+		}
+		freeReplyObject(r);
+	}
 }
 
 #define MAX_ARGS 64

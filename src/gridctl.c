@@ -308,8 +308,9 @@ static const struct ctl_cmd cmds[] = {
 
 static void usage(FILE *fp)
 {
-	fprintf(fp, "usage: gridctl [--redis HOST:PORT|--socket PATH] [--prefix P] [--user U]\n"
-	            "               [--password-file F] [--db N] COMMAND [ARGS]\n\n"
+	fprintf(fp, "usage: gridctl [--redis HOST:PORT|--socket PATH|--cluster HOST:PORT,...]\n"
+	            "               [--prefix P] [--user U] [--password-file F] [--db N]\n"
+	            "               COMMAND [ARGS]\n\n"
 	            "commands:\n");
 	for (size_t i = 0; i < GR_NELEM(cmds); i++)
 		fprintf(fp, "  %-10s %s\n             %s\n", cmds[i].name, cmds[i].args,

@@ -728,8 +728,9 @@ static void on_probe(void *arg, redisReply *r)
 	if (current && r != NULL) {
 		if (REPLY_IS_ERROR(r) && strncmp(r->str, "NOGROUP", 7) == 0)
 			in->groups_ok = false; /* Redis lost the group: made again before reading */
-		else if (REPLY_IS_ERROR(r))
-			set_broken(in, p->stream, r->str);
+		else if (REPLY_IS_ERROR(r) && !rconn_redirected(r))
+			set_broken(in, p->stream,
+			           r->str); /* a redirection is not the stream's fault */
 		else
 			set_readable(in, p->stream);
 	}
@@ -776,8 +777,10 @@ static void on_read(redisAsyncContext *ac, void *r, void *priv)
 	if (REPLY_IS_ERROR(reply)) {
 		static struct log_fold fold; /* it repeats with every retry */
 		log_folded(&fold, LOG_WARN, "read_failed", reply->str);
-		if (strncmp(reply->str, "READONLY", 8) == 0) {
-			rconn_reconnect(in->d->rd); /* a replica now: find the primary again */
+		if (rconn_redirected(reply)) {
+			/* a failover or a slot migration: rconn follows it; read again later */
+			struct timeval tv = {0, BUSY_WAIT_MS * 1000};
+			evtimer_add(in->retry, &tv);
 			return;
 		}
 		/*
@@ -963,6 +966,16 @@ static void on_claim_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (!both_up(in) || in->d->stopping || !in->groups_ok || history_phase(in))
+		return;
+	/*
+	 * Redis redirecting (a slot migration, a failover) holds every consumer
+	 * up alike: a claim then would only count deliveries against entries
+	 * nobody can apply (max_deliveries), not save them from a dead consumer.
+	 */
+	int64_t redirected = rconn_redirected_at(in->d->rd) > rconn_redirected_at(in->d->wr)
+	                             ? rconn_redirected_at(in->d->rd)
+	                             : rconn_redirected_at(in->d->wr);
+	if (time_now_ms() - redirected < in->d->cfg->claim_idle_ms)
 		return;
 	snprintf(idle, sizeof(idle), "%lld", (long long)in->d->cfg->claim_idle_ms);
 	snprintf(count, sizeof(count), "%lld", (long long)in->d->cfg->batch);

@@ -15,19 +15,32 @@
  * PING that must be answered PONG: a server that says OK to everything is
  * refused there, before the connection counts as up (so it is one log
  * line, and the backoff keeps growing).
+ *
+ * Redis Cluster (redis.cluster): every key of the prefix is in one slot,
+ * so the connection goes to the primary that serves that slot, asked of
+ * the seed nodes on every connect (cluster.h). The reader sees every
+ * error reply first: MOVED (the slot has a new owner, named in it) and
+ * READONLY (the node is a replica now) drop the connection to connect
+ * again to the owner; ASK, TRYAGAIN (a slot migration) and CLUSTERDOWN
+ * leave it up (the callers retry their command later) and have the seeds
+ * asked again, with the same backoff, in case the owner changed without a
+ * MOVED reaching us. A change of owner is one log line.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <hiredis/adapters/libevent.h>
 
+#include "cluster.h"
 #include "log.h"
 #include "metrics.h"
 #include "rconn.h"
+#include "timeutil.h"
 
 #define BACKOFF_MIN_MS      100
 #define BACKOFF_MAX_MS      5000
 #define SENTINEL_TIMEOUT_MS 300
+#define SEED_TIMEOUT_MS     300
 #define HANDSHAKE_MS        5000 /* connect, AUTH, SELECT and PING: up by then, or dropped */
 
 enum rstate { RS_DOWN, RS_CONNECTING, RS_HANDSHAKE, RS_UP, RS_CLOSED };
@@ -50,6 +63,18 @@ struct rconn {
 	char primary_host[256]; /* with sentinels: the primary last connected to */
 	int primary_port;
 	bool protocol_error; /* this connection got a reply nothing asked for */
+	const char *dropped; /* why we dropped it ourselves, for the redis_down line */
+	/* Redis Cluster */
+	unsigned slot;                /* of the prefix */
+	size_t next_seed;             /* the seed to ask first */
+	struct cluster_node node;     /* the node connected to (or being connected to) */
+	struct cluster_node moved_to; /* named by MOVED: the next connect goes there */
+	const char *moved_via;        /* who named it, for the redis_owner line */
+	struct event *follow;         /* MOVED or READONLY seen by the reader: reconnect */
+	char follow_error[160];
+	struct event *recheck; /* ASK, TRYAGAIN or CLUSTERDOWN seen: ask the seeds again */
+	int64_t recheck_ms;
+	int64_t redirected_at; /* the last redirection's time, ms */
 };
 
 #define PROTOCOL_ERROR    "protocol error: a reply that no command asked for (is this Redis?)"
@@ -57,12 +82,24 @@ struct rconn {
 
 static void schedule_retry(struct rconn *c);
 
+static bool is_cluster(const struct rconn *c)
+{
+	return c->cfg->redis_ncluster > 0;
+}
+
 static void log_conn(struct rconn *c, enum log_level lvl, const char *event, const char *err)
 {
 	char port[16];
 
 	snprintf(port, sizeof(port), "%lld", (long long)c->cfg->redis_port);
-	if (c->cfg->redis_socket[0] != '\0')
+	if (is_cluster(c) && c->node.port != 0) {
+		snprintf(port, sizeof(port), "%d", c->node.port);
+		log_kv(lvl, event, "conn", c->name, "host", c->node.host, "port", port, "error",
+		       err, NULL);
+	} else if (is_cluster(c)) {
+		log_kv(lvl, event, "conn", c->name, "seeds", c->cfg->redis_cluster[0], "error", err,
+		       NULL);
+	} else if (c->cfg->redis_socket[0] != '\0')
 		log_kv(lvl, event, "conn", c->name, "socket", c->cfg->redis_socket, "error", err,
 		       NULL);
 	else
@@ -96,7 +133,9 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 	went_down(c, c->protocol_error       ? PROTOCOL_ERROR
 	             : c->timed_out          ? HANDSHAKE_TIMEOUT
 	             : ac->errstr[0] != '\0' ? ac->errstr
+	             : c->dropped != NULL    ? c->dropped
 	                                     : "connection closed");
+	c->dropped = NULL;
 }
 
 /*
@@ -137,9 +176,13 @@ static bool unasked(const redisReadTask *t)
 	return true;
 }
 
+static void saw_error(struct rconn *c, const char *s, size_t len);
+
 /* NULL: hiredis's reader fails ("out of memory") and the connection is dropped. */
 static void *create_string(const redisReadTask *t, char *s, size_t len)
 {
+	if (t->type == REDIS_REPLY_ERROR && t->parent == NULL && t->privdata != NULL)
+		saw_error(t->privdata, s, len);
 	return t->type != REDIS_REPLY_ERROR && unasked(t) ? NULL
 	                                                  : hiredis_fns->createString(t, s, len);
 }
@@ -213,6 +256,7 @@ static void on_handshake(redisAsyncContext *ac, void *r, void *priv)
 	if (c->was_up)
 		metrics.redis_reconnects++;
 	c->backoff_ms = BACKOFF_MIN_MS;
+	c->recheck_ms = BACKOFF_MIN_MS;
 	c->logged_down = false;
 	c->was_up = true;
 	log_conn(c, LOG_INFO, "redis_up", NULL);
@@ -293,6 +337,148 @@ static int ask_sentinels(struct rconn *c, char *host, size_t hostsz, int *port)
 	return -1;
 }
 
+/*
+ * The owner of the slot, one line per change: a process-wide record, so
+ * that the daemon's two connections (and gridweb's) log a change once.
+ */
+static void note_owner(struct rconn *c, const char *via)
+{
+	static struct {
+		bool known;
+		unsigned slot;
+		struct cluster_node node;
+	} last;
+	char port[16], slot[16], from[CLUSTER_HOST_MAX + 16];
+
+	if (last.known && last.slot == c->slot && last.node.port == c->node.port &&
+	    strcmp(last.node.host, c->node.host) == 0)
+		return;
+	snprintf(port, sizeof(port), "%d", c->node.port);
+	snprintf(slot, sizeof(slot), "%u", c->slot);
+	if (last.known && last.slot == c->slot)
+		cluster_node_format(&last.node, from, sizeof(from));
+	log_kv(LOG_INFO, "redis_owner", "conn", c->name, "slot", slot, "host", c->node.host, "port",
+	       port, "from", last.known && last.slot == c->slot ? from : NULL, "via", via, NULL);
+	last.known = true;
+	last.slot = c->slot;
+	last.node = c->node;
+}
+
+/*
+ * The node to connect to: the one a MOVED named, else the one the seeds
+ * say serves the slot (a short blocking exchange, SEED_TIMEOUT_MS per
+ * seed, as with the sentinels: only while this connection is down, or
+ * when a redirection makes us wonder). 0, or -1 with why.
+ */
+static int find_owner(struct rconn *c, struct cluster_node *out, char *why, size_t whysz)
+{
+	struct cluster_auth auth = {
+	        .user = c->cfg->redis_username[0] != '\0' ? c->cfg->redis_username : NULL,
+	        .password = c->password,
+	        .timeout_ms = SEED_TIMEOUT_MS,
+	};
+
+	return cluster_find_owner(c->cfg->redis_cluster, c->cfg->redis_ncluster, &c->next_seed,
+	                          &auth, c->slot, out, why, whysz);
+}
+
+static int pick_node(struct rconn *c, char *why, size_t whysz)
+{
+	struct cluster_node n;
+
+	if (c->moved_to.port != 0) {
+		c->node = c->moved_to;
+		c->moved_to.port = 0;
+		note_owner(c, c->moved_via);
+		return 0;
+	}
+	if (find_owner(c, &n, why, whysz) != 0)
+		return -1;
+	c->node = n;
+	note_owner(c, c->cfg->redis_cluster[c->next_seed]);
+	return 0;
+}
+
+static void schedule_recheck(struct rconn *c)
+{
+	struct timeval tv = {c->recheck_ms / 1000, (c->recheck_ms % 1000) * 1000};
+
+	if (evtimer_pending(c->recheck, NULL))
+		return;
+	evtimer_add(c->recheck, &tv);
+	c->recheck_ms *= 2;
+	if (c->recheck_ms > BACKOFF_MAX_MS)
+		c->recheck_ms = BACKOFF_MAX_MS;
+}
+
+/*
+ * An error reply, as the reader makes it (before any callback): a
+ * redirection is noted here and acted on from the loop, since the
+ * connection must not be dropped in the middle of its own read.
+ */
+static void saw_error(struct rconn *c, const char *s, size_t len)
+{
+	struct cluster_node to;
+	enum cluster_error e;
+
+	if (c->state != RS_UP)
+		return;
+	e = cluster_error_kind(s, len, c->node.host, &to);
+	if (e != CE_NONE)
+		c->redirected_at = time_now_ms();
+	if (e == CE_READONLY || (e == CE_MOVED && is_cluster(c))) {
+		if (event_pending(c->follow, EV_TIMEOUT, NULL))
+			return; /* the first one is being followed */
+		if (e == CE_MOVED) {
+			c->moved_to = to; /* port 0 when it names no usable node: ask the seeds */
+			c->moved_via = "MOVED";
+		}
+		snprintf(c->follow_error, sizeof(c->follow_error), "%.*s",
+		         (int)(len < sizeof(c->follow_error) ? len : sizeof(c->follow_error) - 1),
+		         s);
+		event_active(c->follow, EV_TIMEOUT, 1);
+	} else if ((e == CE_ASK || e == CE_TRYAGAIN || e == CE_CLUSTERDOWN) && is_cluster(c)) {
+		schedule_recheck(c);
+	}
+}
+
+/* MOVED or READONLY: connect again, to the owner (with sentinels: the primary). */
+static void on_follow(evutil_socket_t fd, short what, void *arg)
+{
+	struct rconn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->state != RS_UP || c->ac == NULL)
+		return;
+	if (strncmp(c->follow_error, "READONLY", 8) == 0) {
+		log_conn(c, LOG_WARN, "redis_readonly", c->follow_error);
+		c->dropped = "READONLY: the node is a replica now";
+	} else {
+		c->dropped = "MOVED: the slot has another owner";
+	}
+	redisAsyncDisconnect(c->ac);
+}
+
+/* ASK, TRYAGAIN or CLUSTERDOWN a while ago: does the same node still serve the slot? */
+static void on_recheck(evutil_socket_t fd, short what, void *arg)
+{
+	struct rconn *c = arg;
+	struct cluster_node n;
+	char why[300];
+
+	(void)fd;
+	(void)what;
+	if (c->state != RS_UP || c->ac == NULL || find_owner(c, &n, why, sizeof(why)) != 0)
+		return;
+	if (n.port == c->node.port && strcmp(n.host, c->node.host) == 0)
+		return; /* the same: the callers' retries will get through */
+	c->moved_to = n;
+	c->moved_via = c->cfg->redis_cluster[c->next_seed];
+	c->dropped = "the seeds say another node serves the slot now";
+	redisAsyncDisconnect(c->ac);
+}
+
 static void connect_now(struct rconn *c)
 {
 	redisAsyncContext *ac;
@@ -314,6 +500,14 @@ static void connect_now(struct rconn *c)
 			c->primary_port = port;
 		}
 		ac = redisAsyncConnect(host, port);
+	} else if (is_cluster(c)) {
+		char why[300];
+		if (pick_node(c, why, sizeof(why)) < 0) {
+			c->state = RS_CONNECTING;
+			went_down(c, why);
+			return;
+		}
+		ac = redisAsyncConnect(c->node.host, c->node.port);
 	} else if (c->cfg->redis_socket[0] != '\0') {
 		ac = redisAsyncConnectUnix(c->cfg->redis_socket);
 	} else {
@@ -372,6 +566,11 @@ struct rconn *rconn_new(struct event_base *base, const struct config *cfg, const
 	c->backoff_ms = BACKOFF_MIN_MS;
 	c->retry = evtimer_new(base, on_retry, c);
 	c->handshake = evtimer_new(base, on_handshake_timeout, c);
+	c->follow = event_new(base, -1, 0, on_follow, c);
+	c->recheck = evtimer_new(base, on_recheck, c);
+	c->recheck_ms = BACKOFF_MIN_MS;
+	if (is_cluster(c))
+		c->slot = cluster_key_slot(cfg->prefix, strlen(cfg->prefix));
 	return c;
 }
 
@@ -411,6 +610,16 @@ void rconn_reconnect(struct rconn *c)
 		redisAsyncDisconnect(c->ac);
 }
 
+int64_t rconn_redirected_at(const struct rconn *c)
+{
+	return c->redirected_at;
+}
+
+bool rconn_redirected(const redisReply *r)
+{
+	return REPLY_IS_ERROR(r) && cluster_error_kind(r->str, r->len, NULL, NULL) != CE_NONE;
+}
+
 void rconn_close(struct rconn *c)
 {
 	redisAsyncContext *ac = c->ac;
@@ -418,6 +627,8 @@ void rconn_close(struct rconn *c)
 	c->state = RS_CLOSED;
 	evtimer_del(c->retry);
 	evtimer_del(c->handshake);
+	event_del(c->follow);
+	evtimer_del(c->recheck);
 	if (ac != NULL)
 		redisAsyncDisconnect(ac);
 }
@@ -432,6 +643,8 @@ void rconn_free(struct rconn *c)
 	}
 	event_free(c->retry);
 	event_free(c->handshake);
+	event_free(c->follow);
+	event_free(c->recheck);
 	if (c->password != NULL) {
 		explicit_bzero(c->password, strlen(c->password));
 		free(c->password);

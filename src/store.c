@@ -568,18 +568,16 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 			return;
 		reply = NULL;
 	}
-	if (reply != NULL && REPLY_IS_ERROR(reply) && strncmp(reply->str, "READONLY", 8) == 0) {
-		/* a replica now (failover): find the primary again */
-		log_kv(LOG_WARN, "redis_readonly", "error", reply->str, NULL);
-		rconn_reconnect(q->s->w);
-	}
 	if (q->rfn != NULL) {
 		q->rfn(q->arg, reply);
 	} else if (reply == NULL) {
 		answer_all(q->pend, q->npend, ST_DOWN);
 		q->npend = 0;
 	} else if (!REPLY_IS_ARRAY(reply) || reply->elements != q->npend) {
-		/* the whole call was refused (OOM, BUSY, NOPERM ...): nothing was applied */
+		/*
+		 * the whole call was refused (OOM, BUSY, NOPERM, a cluster's MOVED or
+		 * TRYAGAIN, READONLY ...): nothing was applied; rconn follows a redirection
+		 */
 		log_error_reply(REPLY_IS_ERROR(reply) ? reply->str
 		                                      : "unexpected answer of the apply script");
 		answer_all(q->pend, q->npend, ST_BUSY);

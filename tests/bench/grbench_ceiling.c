@@ -36,6 +36,7 @@
 
 #include "apply.h"
 #include "grbench.h"
+#include "sha1.h"
 #include "timeutil.h"
 
 #define RANGE_COUNT 10000
@@ -243,9 +244,11 @@ static int plan_minimal(struct planner *pl, struct fetched *fe, struct buf *cmd)
 		return -1;
 	}
 	struct lc_source src = {.stream = stream, .entry = fe->id->str};
+	char sha[41];
+	sha1_hex(fe->payload->str, fe->payload->len, sha);
 	effects_init(&e);
 	struct lc_env env = {pl->r, pl->now, pl->now, &src, NULL};
-	lifecycle_create(&env, &inc, &rt, "0000000000000000000000000000000000000000", &e);
+	lifecycle_create(&env, &inc, &rt, sha, &e);
 	snprintf(deadline, sizeof(deadline), "%lld", (long long)e.due_score);
 	snprintf(key, sizeof(key), "%sinc:%s", pl->ctx->prefix, inc.id);
 	snprintf(due, sizeof(due), "%sdue", pl->ctx->prefix);

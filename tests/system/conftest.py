@@ -74,6 +74,158 @@ class RedisServer:
         return redis.Redis(port=self.port, decode_responses=True)
 
 
+def free_cluster_port():
+    """A free port p whose cluster bus port, p + 10000, is free too (so p <= 55535)."""
+    import random
+    while True:
+        p = random.randint(20000, 30000)
+        try:
+            for port in (p, p + 10000):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+            return p
+        except OSError:
+            continue
+
+
+class RedisCluster:
+    """A Redis Cluster on loopback: primaries x (1 + replicas) redis-servers
+    with cluster-enabled, each in a directory of its own under tmp, joined
+    by `redis-cli --cluster create`. A short cluster-node-timeout makes a
+    failover take about two seconds."""
+
+    def __init__(self, tmp, primaries=3, replicas=1, node_timeout_ms=1000, extra=()):
+        self.nodes = []
+        for i in range(primaries * (1 + replicas)):
+            d = os.path.join(tmp, "node%d" % i)
+            os.makedirs(d)
+            n = RedisServer(d, extra=[
+                "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                "--cluster-node-timeout", str(node_timeout_ms)] + list(extra))
+            n.port = free_cluster_port()
+            self.nodes.append(n)
+        self.replicas = replicas
+
+    def start(self):
+        try:
+            for n in self.nodes:
+                n.start()
+            p = subprocess.run(["redis-cli", "--cluster", "create"] +
+                               ["127.0.0.1:%d" % n.port for n in self.nodes] +
+                               ["--cluster-replicas", str(self.replicas), "--cluster-yes"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+            assert p.returncode == 0, p.stdout.decode()
+            self.wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        for n in self.nodes:
+            n.stop(signal.SIGKILL)
+
+    def seeds(self):
+        return ["127.0.0.1:%d" % n.port for n in self.nodes]
+
+    def live(self):
+        return [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
+
+    def node(self, port):
+        return next(n for n in self.nodes if n.port == port)
+
+    def shards(self):
+        """CLUSTER SHARDS of a live node that answers, as redis-py parses it."""
+        for n in self.live():
+            try:
+                return n.client().execute_command("CLUSTER", "SHARDS")
+            except redis.RedisError:
+                continue
+        return []
+
+    @staticmethod
+    def _map(flat):
+        it = iter(flat)
+        return {(k.decode() if isinstance(k, bytes) else k): v for k, v in zip(it, it)}
+
+    def owner(self, slot):
+        """The node serving slot as an online primary, or None (none yet)."""
+        for shard in self.shards():
+            sh = self._map(shard)
+            ranges = sh["slots"]
+            if not any(ranges[i] <= slot <= ranges[i + 1] for i in range(0, len(ranges), 2)):
+                continue
+            for node in sh["nodes"]:
+                nd = self._map(node)
+                if nd["role"] == "master" and nd["health"] == "online":
+                    return self.node(nd["port"])
+        return None
+
+    def replica_of(self, primary):
+        for n in self.live():
+            info = n.client().info("replication")
+            if info["role"] == "slave" and int(info["master_port"]) == primary.port:
+                return n
+        return None
+
+    def keyslot(self, key):
+        return self.live()[0].client().execute_command("CLUSTER", "KEYSLOT", key)
+
+    def wait_healthy(self, timeout=30):
+        """Every live node sees the cluster ok and every replica is in sync."""
+        def healthy():
+            for n in self.live():
+                try:
+                    c = n.client()
+                    if "cluster_state:ok" not in c.execute_command("CLUSTER", "INFO"):
+                        return False
+                    info = c.info("replication")
+                    if info["role"] == "slave" and info.get("master_link_status") != "up":
+                        return False
+                except redis.RedisError:
+                    return False
+            return True
+        wait_for(healthy, timeout, "the cluster to be healthy")
+
+    def tags_on_distinct_primaries(self, count, candidates=None):
+        """Hash tags whose slots are served by count different primaries."""
+        names = candidates or ["xifeng", "beilin", "dongcheng", "nanshan", "xihu", "jinniu",
+                               "baiyun", "haidian", "tianhe", "wuhou", "yuelu", "jiangbei"]
+        chosen, owners = [], set()
+        for t in names:
+            o = self.owner(self.keyslot("{%s}" % t))
+            if o is not None and o.port not in owners:
+                chosen.append(t)
+                owners.add(o.port)
+            if len(chosen) == count:
+                return chosen
+        raise AssertionError("no %d hash tags on distinct primaries" % count)
+
+    def migrate_slot(self, slot, dst, batch=10, between=None):
+        """Move slot from its owner to dst as redis-cli --cluster reshard
+        does, key batch by key batch (between() runs after each batch),
+        then tell every primary the new owner."""
+        src = self.owner(slot)
+        s, d = src.client(), dst.client()
+        sid = s.execute_command("CLUSTER", "MYID")
+        did = d.execute_command("CLUSTER", "MYID")
+        d.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", sid)
+        s.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", did)
+        moved = 0
+        while True:
+            keys = s.execute_command("CLUSTER", "GETKEYSINSLOT", slot, batch)
+            if not keys:
+                break
+            s.execute_command("MIGRATE", "127.0.0.1", dst.port, "", 0, 5000, "KEYS", *keys)
+            moved += len(keys)
+            if between is not None:
+                between()
+        for n in [dst, src] + [x for x in self.live() if x not in (src, dst)]:
+            if n.client().info("replication")["role"] == "master":
+                n.client().execute_command("CLUSTER", "SETSLOT", slot, "NODE", did)
+        return moved
+
+
 class Daemon:
     def __init__(self, tmp, redis_port, name="d1", rules=RULES, **overrides):
         self.tmp = tmp

@@ -17,6 +17,7 @@ import pytest
 from conftest import ROOT
 
 UNIT = "usr/lib/systemd/system/gridrouted.service"
+TEMPLATE = "usr/lib/systemd/system/gridrouted@.service"
 MAN = {"gridrouted.8": "usr/share/man/man8/gridrouted.8",
        "gridctl.1": "usr/share/man/man1/gridctl.1",
        "gridroute-rules.5": "usr/share/man/man5/gridroute-rules.5"}
@@ -58,6 +59,7 @@ def test_the_tree(dest):
         "usr/sbin/gridrouted": 0o755,
         "usr/bin/gridctl": 0o755,
         UNIT: 0o644,
+        TEMPLATE: 0o644,
         "usr/lib/sysusers.d/gridroute.conf": 0o644,
         "usr/lib/tmpfiles.d/gridroute.conf": 0o644,
         "etc/gridroute/gridrouted.yaml": 0o644,
@@ -89,8 +91,9 @@ def test_the_tree(dest):
         assert read(dest, rel) == read(ROOT, "conf", os.path.relpath(rel, "etc/gridroute"))
     for man, rel in MAN.items():
         assert read(dest, rel) == read(ROOT, "docs", man)
-    # PREFIX=/usr: the unit as written in the repository
+    # PREFIX=/usr: the units as written in the repository
     assert read(dest, UNIT) == read(ROOT, "systemd", "gridrouted.service")
+    assert read(dest, TEMPLATE) == read(ROOT, "systemd", "gridrouted@.service")
     for rel in ("usr/sbin/gridrouted", "usr/bin/gridctl"):
         out = subprocess.run([os.path.join(dest, rel), "--version"], capture_output=True,
                              text=True, timeout=10)
@@ -144,6 +147,9 @@ def test_another_prefix_rewrites_the_unit(tmp):
     assert "LoadCredential=redis-password:/usr/local/etc/gridroute/redis-password" in unit
     assert "file:/usr/local/share/doc/gridroute/operations.md" in unit
     assert "/usr/sbin/" not in unit and "=/etc/" not in unit
+    template = read(tmp, "usr/local/lib/systemd/system/gridrouted@.service")
+    assert "ExecStart=/usr/local/sbin/gridrouted -c /usr/local/etc/gridroute/%i.yaml" in template
+    assert "/usr/sbin/" not in template and "=/etc/" not in template
     tmpfiles = read(tmp, "usr/local/lib/tmpfiles.d/gridroute.conf")
     assert "f /usr/local/etc/gridroute/redis-password 0600 root root -" in tmpfiles
     for rel in ("usr/local/sbin/gridrouted", "usr/local/bin/gridctl",
@@ -186,6 +192,19 @@ def test_the_unit_says_what_the_spec_asks():
     assert re.search(r"^u gridroute ", read(ROOT, "systemd", "gridroute.sysusers"), re.M)
 
 
+def test_the_district_template_is_the_unit_per_district():
+    """gridrouted@.service: the instance names the district's config; every
+    other setting is gridrouted.service's, line for line."""
+    def settings(name):
+        return [l for l in read(ROOT, "systemd", name).splitlines() if l and not l.startswith("#")]
+    unit, template = settings("gridrouted.service"), settings("gridrouted@.service")
+    expect = [l.replace("/etc/gridroute/gridrouted.yaml", "/etc/gridroute/%i.yaml")
+              .replace("Description=gridroute incident routing daemon",
+                       "Description=gridroute incident routing daemon, district %i")
+              for l in unit]
+    assert template == expect
+
+
 needs_systemd = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
                                    reason="systemd-analyze not installed (Debian: systemd)")
 
@@ -204,6 +223,14 @@ def test_systemd_analyze_verify(dest, tmp):
     man = shutil.which("man") is not None
     p = subprocess.run(["systemd-analyze", "verify", "--man=%s" % ("yes" if man else "no"),
                         path], capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 0 and p.stdout + p.stderr == "", p.stdout + p.stderr
+    # an instance of the district template, the same way
+    instance = os.path.join(tmp, "gridrouted@xifeng.service")
+    with open(instance, "w") as f:
+        f.write(read(dest, TEMPLATE).replace("/usr/sbin/gridrouted",
+                                             os.path.join(dest, "usr/sbin/gridrouted")))
+    p = subprocess.run(["systemd-analyze", "verify", "--man=%s" % ("yes" if man else "no"),
+                        instance], capture_output=True, text=True, timeout=60, env=env)
     assert p.returncode == 0 and p.stdout + p.stderr == "", p.stdout + p.stderr
 
 

@@ -101,6 +101,7 @@ static void assert_defaults_except_paths(const struct config *c)
 	assert_string_equal(c->redis_password_file, "");
 	assert_int_equal(c->redis_nsentinels, 0);
 	assert_string_equal(c->redis_master_name, "");
+	assert_int_equal(c->redis_ncluster, 0);
 	assert_string_equal(c->prefix, "gr:");
 	assert_string_equal(c->group, "gridrouted");
 	assert_string_equal(c->http_listen, "127.0.0.1:9464");
@@ -427,6 +428,65 @@ static void test_sentinels(void **state)
 	          "1:20: error: expected a list, got a scalar (redis.sentinels)\n");
 }
 
+/* SPEC §2 and §9: Redis Cluster seed nodes instead of a node of its own. */
+static void test_cluster(void **state)
+{
+	struct config c;
+
+	(void)state;
+	load_clean(NAME,
+	           "redis: {cluster: [\"127.0.0.1:7000\", \"[::1]:7001\", \"redis-3:7002\"], "
+	           "socket: \"\"}\n"
+	           "prefix: \"gr:{xifeng}:\"\n",
+	           &c);
+	assert_int_equal(c.redis_ncluster, 3);
+	assert_string_equal(c.redis_cluster[0], "127.0.0.1:7000");
+	assert_string_equal(c.redis_cluster[1], "[::1]:7001");
+	assert_string_equal(c.redis_cluster[2], "redis-3:7002");
+	assert_int_equal(c.redis_nsentinels, 0);
+	config_free(&c);
+	/* an empty list is no cluster: any prefix will do */
+	load_clean(NAME, "redis: {cluster: []}\n", &c);
+	assert_int_equal(c.redis_ncluster, 0);
+	config_free(&c);
+
+	check_err("redis:\n"
+	          "  host: 127.0.0.1\n"
+	          "  port: 6379\n"
+	          "  socket: /run/redis.sock\n"
+	          "  db: 2\n"
+	          "  sentinels: [\"a:1\"]\n"
+	          "  master_name: m\n"
+	          "  cluster: [\"127.0.0.1:7000\", \"b\", \":7000\"]\n"
+	          "prefix: \"gr:\"\n",
+	          "2:9: error: redis.host cannot be given with redis.cluster: the node that "
+	          "serves the prefix is found through the cluster's seed nodes (redis.host)\n"
+	          "3:9: error: redis.port cannot be given with redis.cluster: the node that "
+	          "serves the prefix is found through the cluster's seed nodes (redis.port)\n"
+	          "4:11: error: redis.socket cannot be given with redis.cluster: the node that "
+	          "serves the prefix is found through the cluster's seed nodes (redis.socket)\n"
+	          "5:7: error: redis.db must be 0 with redis.cluster: Redis Cluster has only "
+	          "database 0 (redis.db)\n"
+	          "6:14: error: redis.sentinels cannot be given with redis.cluster: a cluster "
+	          "fails over by itself (redis.sentinels)\n"
+	          "8:31: error: expected \"host:port\", got \"b\" (redis.cluster[1])\n"
+	          "8:36: error: expected \"host:port\", got \":7000\" (redis.cluster[2])\n"
+	          "9:9: error: with redis.cluster the prefix needs a hash tag, such as "
+	          "\"gr:{xifeng}:\", so that all its keys are in one slot; \"gr:\" has none "
+	          "(prefix)\n");
+	/* the default prefix has no hash tag either; a tag must be closed and not empty */
+	check_err("redis: {cluster: [\"127.0.0.1:7000\"]}\n",
+	          "1:18: error: with redis.cluster the prefix needs a hash tag, such as "
+	          "\"gr:{xifeng}:\", so that all its keys are in one slot; the default \"gr:\" "
+	          "has none (redis.cluster)\n");
+	check_err("redis: {cluster: [\"127.0.0.1:7000\"]}\nprefix: \"gr:{}:\"\n",
+	          "2:9: error: with redis.cluster the prefix needs a hash tag, such as "
+	          "\"gr:{xifeng}:\", so that all its keys are in one slot; \"gr:{}:\" has none "
+	          "(prefix)\n");
+	check_err("redis: {cluster: \"127.0.0.1:7000\"}\nprefix: \"gr:{x}:\"\n",
+	          "1:18: error: expected a list, got a scalar (redis.cluster)\n");
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -605,6 +665,7 @@ int main(void)
 	        cmocka_unit_test(test_log),
 	        cmocka_unit_test(test_http_listen),
 	        cmocka_unit_test(test_sentinels),
+	        cmocka_unit_test(test_cluster),
 	        cmocka_unit_test(test_names),
 	        cmocka_unit_test(test_load_missing_file),
 	        cmocka_unit_test(test_load_device),
