@@ -538,3 +538,68 @@ def test_slot_migrated_mid_burst(tmp, cluster):
                   len(acks), reapplied([a1, a2])))
     finally:
         stop_all(a1, a2)
+
+
+def test_gridweb_on_the_cluster_follows_a_failover(tmp, cluster):
+    """gridweb with redis.cluster (SPEC v2 §12 shares §9's redis section):
+    it reads the district's counts from the primary that serves its slot,
+    and after a CLUSTER FAILOVER it finds the new primary and shows the
+    same figures; a prefix without a hash tag is refused by --check."""
+    import os
+    import urllib.error
+    import urllib.request
+
+    from conftest import free_port
+    from gridweb_harness import GRIDWEB
+
+    (tag,) = cluster.tags_on_distinct_primaries(1)
+    A = "gr:{%s}:" % tag
+    slot = cluster.keyslot(A)
+    d = district(tmp, cluster, A, "a1").start()
+    port = free_port()
+    cfg = os.path.join(tmp, "web.yaml")
+    with open(cfg, "w") as f:
+        json.dump({"redis": {"cluster": cluster.seeds()}, "prefix": A, "rules": d.rules,
+                   "log": {"format": "json", "level": "info"},
+                   "web": {"listen": "127.0.0.1:%d" % port}}, f)
+    log = open(os.path.join(tmp, "web.log"), "wb")
+    web = subprocess.Popen([GRIDWEB, "-c", cfg], stderr=log)
+
+    def summary():
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/api/summary" % port,
+                                        timeout=5) as resp:
+                return json.loads(resp.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
+    try:
+        rep = Reporter(cluster, A)
+        rep.burst(100, "W")
+        wait_for(lambda: settled(cluster, A), 30, "the district routed")
+        valid = sum(1 for i in range(100) if kind_of(i) != "invalid")
+        wait_for(lambda: (summary() or {}).get("open") == valid, 20, "gridweb's open count")
+        old = cluster.owner(slot)
+        replica = cluster.replica_of(old)
+        replica.client().execute_command("CLUSTER", "FAILOVER")
+        wait_for(lambda: cluster.owner(slot) is replica, 30, "the manual failover")
+        # the figures come from the new primary now: a report routed after
+        # the failover is counted
+        rep.burst(1, "after")
+        wait_for(lambda: settled(cluster, A), 30, "the report after the failover")
+        wait_for(lambda: (summary() or {}).get("open") == valid + 1, 30,
+                 "gridweb's count from the new primary")
+        owners = [json.loads(x) for x in open(os.path.join(tmp, "web.log"))
+                  if '"redis_owner"' in x]
+        assert owners and int(owners[-1]["port"]) == replica.port, owners
+    finally:
+        web.terminate()
+        assert web.wait(10) == 0
+        log.close()
+        stop_all(d)
+    with open(cfg, "w") as f:
+        json.dump({"redis": {"cluster": cluster.seeds()}, "prefix": "gr:", "rules": d.rules}, f)
+    p = subprocess.run([GRIDWEB, "--check", "-c", cfg], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 1
+    assert "with redis.cluster the prefix needs a hash tag" in p.stdout + p.stderr
