@@ -103,6 +103,19 @@ struct lc_event {
 
 #define LC_MAX_EVENTS (RULES_MAX_LEVELS + 3)
 
+/*
+ * The fields of §7 a creation leaves out of effects.fields when they have
+ * these values (name, value, ..., NULL), and the version a creation starts
+ * at: apply.lua's CREATED table writes them, so that they cost no argument.
+ */
+extern const char *const lc_create_defaults[];
+
+/*
+ * gr:stats counts a unit's live cases under its street: the length of the
+ * unit id's first two path segments (the whole id of a root).
+ */
+size_t lc_stat_unit(const char *unit);
+
 struct effects {
 	struct lc_list fields;             /* hash field, value, field, value, ... to HSET */
 	struct lc_list events;             /* event JSON texts, oldest first */

@@ -155,7 +155,8 @@ static void add_incident_step(struct apply_batch *b, const struct apply_ctx *c,
 	const char *id = st->id;
 	bool create = st->mode == AM_CREATE, src = has_source(st->src);
 	struct buf *k = &b->keys, *a = &b->args;
-	size_t nf = e->fields.n / 2 + 1; /* and the version */
+	size_t nf =
+	        e->fields.n / 2 + (create ? 0 : 1); /* and the version (a creation's: CREATED) */
 
 	buf_reserve(a, 512 + e->fields.text.len + e->events.text.len + e->assignments.text.len +
 	                       e->notifications.text.len + e->doc_len +
@@ -206,8 +207,10 @@ static void add_incident_step(struct apply_batch *b, const struct apply_ctx *c,
 		bulk(a, lc_item(&e->fields, i), e->fields.len[i]);
 		bulk(a, lc_item(&e->fields, i + 1), e->fields.len[i + 1]);
 	}
-	bulks(a, "version");
-	bulk_int(a, create ? 1 : st->expect_version + 1);
+	if (!create) {
+		bulks(a, "version");
+		bulk_int(a, st->expect_version + 1);
+	}
 	b->nargs += 1 + 2 * nf;
 	b->nargs += text_list(a, &e->events);
 	b->nargs += text_list(a, &e->assignments);

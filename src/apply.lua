@@ -25,7 +25,11 @@
 -- update needs, or the incident a creation's dedup key must name ('' for
 -- none, '-' for no condition). Ops: 's' set, 'r' remove, 'k' keep; expire
 -- 'e' EXPIRE, 'p' PERSIST, 'k' keep; extra ops 'h' HINCRBY key field n,
--- 's' SADD key member, 'x' PEXPIREAT key ms.
+-- 'H' HINCRBY key field 1 and 'S' SADD key member, each with PEXPIREAT key
+-- ms when the key is new. A creation's fields are those of CREATED (the
+-- fields of §7 at their first value, and version 1) and its own, which
+-- come after them (lifecycle.c leaves out of a creation's fields what has
+-- CREATED's value: lc_create_defaults).
 --
 -- Answers, per step: ok, seen, exists, same, conflict, retry, gone,
 -- d:<id> (the dedup key names that incident), wrongtype:<key>.
@@ -37,6 +41,11 @@
 -- depends on those. A KPI counter someone made a non-integer is skipped
 -- (pcall), the rest of its step applied.
 local group, maxlen, channel, expire_s = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local CREATED = {'co_assignees', '[]', 'case_deadline', '', 'verify_deadline', '',
+  'review_deadline', '', 'parked_until', '', 'resolved_at', '', 'verifiers', '[]',
+  'resolved_by', '', 'handled_by', '', 'pending_extension', '', 'extensions', '0',
+  'reworks', '0', 'reopens', '0', 'urges', '0', 'late', '0', 'parked_at', '', 'version', '1'}
+local NCREATED = #CREATED
 local types = {}
 local function shared(k, want)
   local t = types[k]
@@ -158,8 +167,8 @@ for s = 1, tonumber(ARGV[5]) do
     end
     for o = 0, no - 1 do
       local op, key = ARGV[oi + 1 + 4 * o], KEYS[xk + tonumber(ARGV[oi + 2 + 4 * o]) - 1]
-      if r == 'ok' and ((op == 'h' and not shared(key, 'hash')) or
-          (op == 's' and not shared(key, 'set'))) then
+      if r == 'ok' and (((op == 'h' or op == 'H') and not shared(key, 'hash')) or
+          (op == 'S' and not shared(key, 'set'))) then
         r = 'wrongtype:' .. key
       end
     end
@@ -169,7 +178,11 @@ for s = 1, tonumber(ARGV[5]) do
       r = 'wrongtype:' .. tl
     end
     if r == 'ok' then
-      if nf > 0 then redis.call('HSET', inc, unpack(ARGV, fi + 1, fi + 2 * nf)) end
+      if mode == 'c' then
+        local f = {unpack(CREATED)}
+        for i = fi + 1, fi + 2 * nf do f[NCREATED + i - fi] = ARGV[i] end
+        redis.call('HSET', inc, unpack(f))
+      elseif nf > 0 then redis.call('HSET', inc, unpack(ARGV, fi + 1, fi + 2 * nf)) end
       if docv ~= '' then redis.call('SET', doc, docv) end
       for e = ei + 1, ei + ne do redis.call('PUBLISH', channel, ARGV[e]) end
       for e = ai + 1, ai + na do
@@ -187,15 +200,16 @@ for s = 1, tonumber(ARGV[5]) do
       for o = 0, no - 1 do
         local p = oi + 1 + 4 * o
         local key = KEYS[xk + tonumber(ARGV[p + 1]) - 1]
-        if ARGV[p] == 'h' then
+        local op = ARGV[p]
+        if op == 'h' or op == 'H' then
           local f = incr[key]
           if f == nil then
             f = {}
             incr[key] = f
             incrorder[#incrorder + 1] = key
           end
-          f[ARGV[p + 2]] = (f[ARGV[p + 2]] or 0) + tonumber(ARGV[p + 3])
-        elseif ARGV[p] == 's' then
+          f[ARGV[p + 2]] = (f[ARGV[p + 2]] or 0) + (op == 'H' and 1 or tonumber(ARGV[p + 3]))
+        else
           local m = sadd[key]
           if m == nil then
             m = {}
@@ -203,9 +217,11 @@ for s = 1, tonumber(ARGV[5]) do
             saddorder[#saddorder + 1] = key
           end
           m[ARGV[p + 2]] = true
-        elseif ARGV[p] == 'x' then
-          if pexp[key] == nil then pexporder[#pexporder + 1] = key end
-          pexp[key] = ARGV[p + 2]
+        end
+        -- a new key's expiry: the same instant for every op on it
+        if op ~= 'h' and types[key] == 'none' and pexp[key] == nil then
+          pexporder[#pexporder + 1] = key
+          pexp[key] = ARGV[p + 3]
         end
       end
       if expop == 'e' then

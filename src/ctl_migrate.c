@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "ctl_migrate.h"
+#include "lifecycle.h"
 #include "ctl_redis.h"
 #include "incident.h"
 #include "route.h"
@@ -142,7 +143,7 @@ static void live_counters(struct ctl *c, size_t *queued, const redisReply *h, co
 	char *fields[3];
 	fields[0] = xasprintf("state:%s", state);
 	fields[1] = lk != NULL && lk[0] != '\0' ? xasprintf("level:%s", lk) : NULL;
-	fields[2] = unit[0] != '\0' ? xasprintf("unit:%s", unit) : NULL;
+	fields[2] = unit[0] != '\0' ? xasprintf("unit:%.*s", (int)lc_stat_unit(unit), unit) : NULL;
 	for (size_t i = 0; i < GR_NELEM(fields); i++) {
 		if (fields[i] == NULL)
 			continue;

@@ -814,7 +814,8 @@ static void xop(struct step *s, const char *code, size_t key, const char *a1, co
  * Count a KPI (SPEC §11) of unit and category in the month of the act's
  * time in the rules' zone: HINCRBY gr:kpi:<YYYY-MM>:<unit> <category>:<counter>,
  * the unit in gr:kpiunits:<YYYY-MM>, both expiring retention.kpi after the
- * month's end.
+ * month's end (set when the step creates the key: the same instant for every
+ * count of the month).
  */
 static void kpi_of(struct step *s, const char *unit, const char *cat, const char *counter)
 {
@@ -840,10 +841,8 @@ static void kpi_of(struct step *s, const char *unit, const char *cat, const char
 	buf_reset(&s->kpi_text);
 	buf_printf(&s->kpi_text, "kpiunits:%s", month);
 	size_t u = xkey(s, s->kpi_text.data);
-	xop(s, "h", k, field, "1");
-	xop(s, "s", u, unit, "");
-	xop(s, "x", k, end, "");
-	xop(s, "x", u, end, "");
+	xop(s, "H", k, field, end);
+	xop(s, "S", u, unit, end);
 }
 
 static void kpi(struct step *s, const char *counter)
@@ -869,8 +868,7 @@ static void daily(struct step *s, const char *counter)
 	buf_printf(&s->kpi_text, "daily:%04lld-%02d-%02d", (long long)y, mo, d);
 	size_t k = xkey(s, s->kpi_text.data);
 	fmt_int64(end, sat_add(calendar_day_start(z, day + 1), DAILY_KEEP));
-	xop(s, "h", k, counter, "1");
-	xop(s, "x", k, end, "");
+	xop(s, "H", k, counter, end);
 }
 
 /* ---- who may: the roles of SPEC §5 ----------------------------------------- */
@@ -1234,7 +1232,11 @@ static bool same_pending(const struct view *a, const struct view *b)
 	         same_str(a->pend.note, b->pend.note)));
 }
 
-/* The fields of §7 that differ from the stored incident (all of them on creation). */
+/*
+ * The fields of §7 that differ from the stored incident. On creation, the
+ * core fields all, and of lc_create_defaults only those that differ from
+ * their value there: the script writes the others (apply.lua's CREATED).
+ */
 static void emit_fields(struct step *s)
 {
 	const struct view *o = &s->old, *v = &s->v;
@@ -1246,21 +1248,21 @@ static void emit_fields(struct step *s)
 		field_str(s, "level_key", v->level_key);
 	}
 	put_list_if(s, all, "assignees", &o->as, &v->as);
-	put_list_if(s, all, "co_assignees", &o->co, &v->co);
+	put_list_if(s, false, "co_assignees", &o->co, &v->co);
 	put_str_if(s, all, "policy", o->policy, v->policy);
 	put_time_if(s, all, "ack_deadline", o->ack, v->ack);
 	put_time_if(s, all, "resolve_deadline", o->resolve, v->resolve);
 	put_int_if(s, all, "last_seen_at", o->last_seen_at, v->last_seen_at);
 	put_int_if(s, all, "count", o->count, v->count);
-	put_time_if(s, all, "case_deadline", o->case_dl, v->case_dl);
-	put_time_if(s, all, "verify_deadline", o->verify_dl, v->verify_dl);
-	put_time_if(s, all, "review_deadline", o->review_dl, v->review_dl);
-	put_time_if(s, all, "parked_until", o->parked_until, v->parked_until);
-	put_time_if(s, all, "resolved_at", o->resolved_at, v->resolved_at);
-	put_list_if(s, all, "verifiers", &o->ver, &v->ver);
-	put_str_if(s, all, "resolved_by", o->resolved_by, v->resolved_by);
-	put_str_if(s, all, "handled_by", o->handled_by, v->handled_by);
-	if (all || !same_pending(o, v)) {
+	put_time_if(s, false, "case_deadline", o->case_dl, v->case_dl);
+	put_time_if(s, false, "verify_deadline", o->verify_dl, v->verify_dl);
+	put_time_if(s, false, "review_deadline", o->review_dl, v->review_dl);
+	put_time_if(s, false, "parked_until", o->parked_until, v->parked_until);
+	put_time_if(s, false, "resolved_at", o->resolved_at, v->resolved_at);
+	put_list_if(s, false, "verifiers", &o->ver, &v->ver);
+	put_str_if(s, false, "resolved_by", o->resolved_by, v->resolved_by);
+	put_str_if(s, false, "handled_by", o->handled_by, v->handled_by);
+	if (!same_pending(o, v)) {
 		lc_add(&s->out->fields, "pending_extension", 17);
 		struct buf *b = lc_begin(&s->out->fields);
 		if (v->pend.set) {
@@ -1272,12 +1274,12 @@ static void emit_fields(struct step *s)
 		}
 		lc_end(&s->out->fields);
 	}
-	put_int_if(s, all, "extensions", o->extensions, v->extensions);
-	put_int_if(s, all, "reworks", o->reworks, v->reworks);
-	put_int_if(s, all, "reopens", o->reopens, v->reopens);
-	put_int_if(s, all, "urges", o->urges, v->urges);
-	put_str_if(s, all, "late", o->late ? "1" : "0", v->late ? "1" : "0");
-	put_time_if(s, all, "parked_at", o->parked_at, v->parked_at);
+	put_int_if(s, false, "extensions", o->extensions, v->extensions);
+	put_int_if(s, false, "reworks", o->reworks, v->reworks);
+	put_int_if(s, false, "reopens", o->reopens, v->reopens);
+	put_int_if(s, false, "urges", o->urges, v->urges);
+	put_str_if(s, false, "late", o->late ? "1" : "0", v->late ? "1" : "0");
+	put_time_if(s, false, "parked_at", o->parked_at, v->parked_at);
 	put_str_if(s, all, "unit", o->unit, v->unit);
 	put_str_if(s, all, "category", o->category, v->category);
 	/* internal: what breached, and where a parked case goes back to; absent is none */
@@ -1290,6 +1292,51 @@ static void emit_fields(struct step *s)
 	}
 	if (o->parked_from_returned != v->parked_from_returned && (!all || v->parked_from_returned))
 		field_str(s, "parked_from", v->parked_from_returned ? "returned" : "");
+}
+
+const char *const lc_create_defaults[] = {"co_assignees",
+                                          "[]",
+                                          "case_deadline",
+                                          "",
+                                          "verify_deadline",
+                                          "",
+                                          "review_deadline",
+                                          "",
+                                          "parked_until",
+                                          "",
+                                          "resolved_at",
+                                          "",
+                                          "verifiers",
+                                          "[]",
+                                          "resolved_by",
+                                          "",
+                                          "handled_by",
+                                          "",
+                                          "pending_extension",
+                                          "",
+                                          "extensions",
+                                          "0",
+                                          "reworks",
+                                          "0",
+                                          "reopens",
+                                          "0",
+                                          "urges",
+                                          "0",
+                                          "late",
+                                          "0",
+                                          "parked_at",
+                                          "",
+                                          "version",
+                                          "1",
+                                          NULL};
+
+size_t lc_stat_unit(const char *unit)
+{
+	const char *slash = strchr(unit, '/');
+
+	if (slash != NULL)
+		slash = strchr(slash + 1, '/');
+	return slash != NULL ? (size_t)(slash - unit) : strlen(unit);
 }
 
 /* Not closed: counted in gr:stats. */
@@ -1332,13 +1379,16 @@ static int64_t must_meet(const struct view *v)
 	return best;
 }
 
-/* One live counter of gr:stats moved by delta. */
+/* One live counter of gr:stats moved by delta (a unit's: its street's, lc_stat_unit). */
 static void stat(struct step *s, const char *kind, const char *name, int delta)
 {
 	if (name == NULL || name[0] == '\0')
 		return;
 	buf_reset(&s->kpi_text);
-	buf_printf(&s->kpi_text, "%s:%s", kind, name);
+	if (strcmp(kind, "unit") == 0)
+		buf_printf(&s->kpi_text, "unit:%.*s", (int)lc_stat_unit(name), name);
+	else
+		buf_printf(&s->kpi_text, "%s:%s", kind, name);
 	xop(s, "h", xkey(s, "stats"), s->kpi_text.data, delta > 0 ? "1" : "-1");
 }
 

@@ -30,6 +30,7 @@
 
 #include "httpd.h"
 #include "incident.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "notify.h"
 #include "rconn.h"
@@ -764,7 +765,12 @@ static void incidents_step(struct wreq *q)
 				b = b < 0 || n < b ? n : b;
 			}
 			if (q->f.unit[0] != '\0') {
-				long long n = stat_sum(stats, "unit", q->f.unit, true);
+				/* gr:stats counts by street: a unit below one is bounded by its
+				 * street's count */
+				char st[sizeof(q->f.unit)];
+				snprintf(st, sizeof(st), "%.*s", (int)lc_stat_unit(q->f.unit),
+				         q->f.unit);
+				long long n = stat_sum(stats, "unit", st, true);
 				b = b < 0 || n < b ? n : b;
 			}
 			q->bound = b;

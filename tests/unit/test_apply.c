@@ -178,14 +178,19 @@ static void test_create_layout(void **state)
 	assert_int_equal(cmd.argv[i + 14][0], '{'); /* the document */
 	arg_is(&cmd, i + 15, "3");                  /* extra keys */
 	i += 16;
-	/* the fields, the version last, no document among them */
+	/*
+	 * the fields: no document among them, and none of lc_create_defaults at
+	 * its first value (the version included): the script's CREATED writes those
+	 */
 	size_t nf = (size_t)strtoul(cmd.argv[i], NULL, 10);
-	assert_true(nf >= 17);
-	for (size_t k = 0; k < nf; k++)
-		assert_false(cmd.len[i + 1 + 2 * k] == 3 &&
-		             memcmp(cmd.argv[i + 1 + 2 * k], "doc", 3) == 0);
-	arg_is(&cmd, i + 1 + 2 * (nf - 1), "version");
-	arg_is(&cmd, i + 2 + 2 * (nf - 1), "1");
+	assert_true(nf >= 14);
+	for (size_t k = 0; k < nf; k++) {
+		const char *f = cmd.argv[i + 1 + 2 * k], *v = cmd.argv[i + 2 + 2 * k];
+		assert_false(cmd.len[i + 1 + 2 * k] == 3 && memcmp(f, "doc", 3) == 0);
+		for (size_t d = 0; lc_create_defaults[d] != NULL; d += 2)
+			assert_false(strcmp(f, lc_create_defaults[d]) == 0 &&
+			             strcmp(v, lc_create_defaults[d + 1]) == 0);
+	}
 	skip_list(&cmd, &i, 2);
 	for (int list = 0; list < 3; list++) {
 		assert_int_equal(cmd.argv[i + 1][0], '{');
@@ -193,26 +198,26 @@ static void test_create_layout(void **state)
 		assert_int_equal(skip_list(&cmd, &i, 1), 1);
 	}
 	/*
-	 * the extra ops: created counted, the unit in the month's set, both
-	 * expiring; one more open case of its state, level and unit
+	 * the extra ops: created counted and the unit in the month's set, each
+	 * with the expiry of a new key; one more open case of its state, level
+	 * and street
 	 */
-	arg_is(&cmd, i, "7");
-	arg_is(&cmd, i + 1, "h");
+	arg_is(&cmd, i, "5");
+	arg_is(&cmd, i + 1, "H");
 	arg_is(&cmd, i + 2, "1");
 	arg_is(&cmd, i + 3, "urban_management:created");
-	arg_is(&cmd, i + 4, "1");
-	arg_is(&cmd, i + 5, "s");
+	arg_is(&cmd, i + 4, "1735920000000"); /* 2023-12-01 00:00 +08:00, and 400 days */
+	arg_is(&cmd, i + 5, "S");
 	arg_is(&cmd, i + 6, "2");
 	arg_is(&cmd, i + 7, "x/s/c/g03");
-	arg_is(&cmd, i + 9, "x");
-	arg_is(&cmd, i + 13, "x");
-	arg_is(&cmd, i + 17, "h");
-	arg_is(&cmd, i + 18, "3");
-	arg_is(&cmd, i + 19, "state:open");
-	arg_is(&cmd, i + 20, "1");
-	arg_is(&cmd, i + 23, "level:member");
-	arg_is(&cmd, i + 27, "unit:x/s/c/g03");
-	assert_int_equal(skip_list(&cmd, &i, 4), 7);
+	arg_is(&cmd, i + 8, "1735920000000");
+	arg_is(&cmd, i + 9, "h");
+	arg_is(&cmd, i + 10, "3");
+	arg_is(&cmd, i + 11, "state:open");
+	arg_is(&cmd, i + 12, "1");
+	arg_is(&cmd, i + 15, "level:member");
+	arg_is(&cmd, i + 19, "unit:x/s");
+	assert_int_equal(skip_list(&cmd, &i, 4), 5);
 	assert_int_equal(i, cmd.argc);
 	apply_batch_free(&b);
 	buf_free(&out);
@@ -419,6 +424,32 @@ static void test_plan_rejects(void **state)
 	rules_free(r);
 }
 
+/*
+ * The script's CREATED table is lc_create_defaults, field for field and in
+ * order: what lifecycle.c leaves out of a creation, the script writes.
+ */
+static void test_created_defaults(void **state)
+{
+	const char *text = apply_script_text(AS_APPLY);
+	const char *p = strstr(text, "local CREATED = {");
+	size_t n = 0;
+
+	(void)state;
+	assert_non_null(p);
+	p += strlen("local CREATED = {");
+	for (; lc_create_defaults[n] != NULL; n++) {
+		while (*p == ' ' || *p == ',' || *p == '\n')
+			p++;
+		assert_int_equal(*p, '\'');
+		size_t len = strlen(lc_create_defaults[n]);
+		assert_memory_equal(p + 1, lc_create_defaults[n], len);
+		assert_int_equal(p[1 + len], '\'');
+		p += len + 2;
+	}
+	assert_int_equal(*p, '}');
+	assert_int_equal(n, 34); /* 16 fields of §7 and the version */
+}
+
 /* Any command: bulk strings with their lengths, binary-safe. */
 static void test_argv(void **state)
 {
@@ -440,9 +471,10 @@ static void test_argv(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_create_layout), cmocka_unit_test(test_batch_layout),
-	        cmocka_unit_test(test_results),       cmocka_unit_test(test_evalsha_to_eval),
-	        cmocka_unit_test(test_plan_rejects),  cmocka_unit_test(test_argv),
+	        cmocka_unit_test(test_create_layout),    cmocka_unit_test(test_batch_layout),
+	        cmocka_unit_test(test_results),          cmocka_unit_test(test_evalsha_to_eval),
+	        cmocka_unit_test(test_plan_rejects),     cmocka_unit_test(test_argv),
+	        cmocka_unit_test(test_created_defaults),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

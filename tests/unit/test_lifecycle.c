@@ -267,6 +267,10 @@ static void hash_apply(json_t *h, const struct effects *e)
 		assert_int_equal(parse_int64(json_string_value(v), 0, INT64_MAX, &ver), 0);
 	assert_null(json_object_get(JF(&e->fields), "version"));
 	assert_null(json_object_get(JF(&e->fields), "doc"));
+	/* a creation: the script's CREATED first, then the step's own fields */
+	for (size_t i = 0; v == NULL && lc_create_defaults[i] != NULL; i += 2)
+		json_object_set_new(h, lc_create_defaults[i],
+		                    json_string(lc_create_defaults[i + 1]));
 	json_object_update(h, JF(&e->fields));
 	/* the store here keeps the document (gr:doc:<id>) beside the fields, as "doc" */
 	if (e->doc != NULL)
@@ -419,7 +423,7 @@ static void test_create(void **state)
 
 	create(f->basic, G03_URBAN ",\"dedup_key\":\"cover-7\"}", t0, &inc, &e);
 
-	/* every §7 field but version, all strings */
+	/* every §7 field, all strings */
 	static const char *const all[] = {"channel",
 	                                  "state",
 	                                  "level",
@@ -451,9 +455,21 @@ static void test_create(void **state)
 	                                  "urges",
 	                                  "late",
 	                                  "parked_at"};
-	assert_int_equal(json_object_size(JF(&e.fields)), GR_NELEM(all));
+	/* the hash the script writes: the step's fields over CREATED's */
+	json_t *h = json_object();
+	hash_apply(h, &e);
+	json_object_del(h, "doc"); /* this store's gr:doc:<id> */
+	assert_int_equal(json_object_size(h), GR_NELEM(all) + 1);
 	for (size_t i = 0; i < GR_NELEM(all); i++)
-		assert_true(json_is_string(json_object_get(JF(&e.fields), all[i])));
+		assert_true(json_is_string(json_object_get(h, all[i])));
+	assert_string_equal(json_string_value(json_object_get(h, "version")), "1");
+	assert_string_equal(json_string_value(json_object_get(h, "extensions")), "0");
+	assert_string_equal(json_string_value(json_object_get(h, "verifiers")), "[]");
+	json_decref(h);
+	/* what has CREATED's value costs no argument */
+	assert_no_field(&e, "extensions");
+	assert_no_field(&e, "verifiers");
+	assert_no_field(&e, "pending_extension");
 	assert_field(&e, "channel", "patrol");
 	assert_field(&e, "state", "open");
 	assert_field(&e, "level", "1");

@@ -67,6 +67,10 @@ static void store_apply(struct store *st, struct effects *e)
 	json_t *ver = json_object_get(st->hash, "version");
 	int64_t n = ver != NULL ? strtoll(json_string_value(ver), NULL, 10) : 0;
 
+	/* a creation: the script's CREATED first, then the step's own fields */
+	for (size_t i = 0; ver == NULL && lc_create_defaults[i] != NULL; i += 2)
+		json_object_set_new(st->hash, lc_create_defaults[i],
+		                    json_string(lc_create_defaults[i + 1]));
 	for (size_t i = 0; i + 1 < e->fields.n; i += 2)
 		json_object_set_new(st->hash, lc_item(&e->fields, i),
 		                    json_string(lc_item(&e->fields, i + 1)));
