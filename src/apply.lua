@@ -27,9 +27,9 @@
 -- 'e' EXPIRE, 'p' PERSIST, 'k' keep; extra ops 'h' HINCRBY key field n,
 -- 'H' HINCRBY key field 1 and 'S' SADD key member, each with PEXPIREAT key
 -- ms when the key is new. A creation's fields are those of CREATED (the
--- fields of §7 at their first value, and version 1) and its own, which
--- come after them (lifecycle.c leaves out of a creation's fields what has
--- CREATED's value: lc_create_defaults).
+-- fields of §7 at their first value, and version 1), then its own, in a
+-- second HSET (lifecycle.c leaves out of a creation's fields what has
+-- CREATED's value: lc_create_defaults; one table of both costs more).
 --
 -- Answers, per step: ok, seen, exists, same, conflict, retry, gone,
 -- d:<id> (the dedup key names that incident), wrongtype:<key>.
@@ -45,7 +45,6 @@ local CREATED = {'co_assignees', '[]', 'case_deadline', '', 'verify_deadline', '
   'review_deadline', '', 'parked_until', '', 'resolved_at', '', 'verifiers', '[]',
   'resolved_by', '', 'handled_by', '', 'pending_extension', '', 'extensions', '0',
   'reworks', '0', 'reopens', '0', 'urges', '0', 'late', '0', 'parked_at', '', 'version', '1'}
-local NCREATED = #CREATED
 local types = {}
 local function shared(k, want)
   local t = types[k]
@@ -179,9 +178,8 @@ for s = 1, tonumber(ARGV[5]) do
     end
     if r == 'ok' then
       if mode == 'c' then
-        local f = {unpack(CREATED)}
-        for i = fi + 1, fi + 2 * nf do f[NCREATED + i - fi] = ARGV[i] end
-        redis.call('HSET', inc, unpack(f))
+        redis.call('HSET', inc, unpack(CREATED))
+        if nf > 0 then redis.call('HSET', inc, unpack(ARGV, fi + 1, fi + 2 * nf)) end
       elseif nf > 0 then redis.call('HSET', inc, unpack(ARGV, fi + 1, fi + 2 * nf)) end
       if docv ~= '' then redis.call('SET', doc, docv) end
       for e = ei + 1, ei + ne do redis.call('PUBLISH', channel, ARGV[e]) end
