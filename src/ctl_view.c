@@ -419,6 +419,30 @@ static void put_text(struct buf *b, const char *s)
 		buf_putc(b, '-');
 }
 
+/*
+ * Whether an optional time of §7 still counts in this state: how soon or how
+ * long ago is said only then (a closed case keeps its last deadlines, no
+ * longer pending, SPEC §6). Times of the past (parked_at, resolved_at) always.
+ */
+static bool opt_time_pending(const char *name, const char *state)
+{
+	static const struct {
+		const char *field, *state;
+	} only_in[] = {{"verify_deadline", "verifying"},
+	               {"review_deadline", "returned"},
+	               {"parked_until", "parked"}};
+
+	if (state == NULL)
+		return true;
+	for (size_t i = 0; i < GR_NELEM(only_in); i++) {
+		if (strcmp(name, only_in[i].field) == 0)
+			return strcmp(state, only_in[i].state) == 0;
+	}
+	if (strcmp(name, "case_deadline") == 0)
+		return strcmp(state, "resolved") != 0 && strcmp(state, "cancelled") != 0;
+	return true;
+}
+
 static void show_text(struct buf *b, const char *id, const redisReply *h, const char *doc_text,
                       json_t *timeline)
 {
@@ -486,7 +510,7 @@ static void show_text(struct buf *b, const char *id, const redisReply *h, const 
 			                 (show_rows[k].kind == ROW_TIME_ACK ? open : live));
 			break;
 		case ROW_TIME_OPT:
-			put_time(b, v, now, true);
+			put_time(b, v, now, opt_time_pending(name, state));
 			break;
 		}
 		buf_putc(b, '\n');

@@ -210,6 +210,12 @@ def test_worked_example(r, server, daemon, tmp):
     assert r.zscore("gr:open", inc) is None and r.zscore("gr:due", inc) is None
     assert r.pttl("gr:inc:" + inc) > 0
     assert notified(r, inc, "resolved") == ["wangfang", "wuye"]
+    # show: a closed case's last verify and case deadlines are history, not "in 59m"
+    shown = dict(line.split(None, 1) for line in
+                 gridctl(server, "show", inc).split("timeline")[0].splitlines())
+    for k in ("verify_deadline", "case_deadline"):
+        assert shown[k].endswith("Z"), (k, shown[k])
+    assert shown["resolved_at"].endswith(" ago)")
     # 重办: a resident calls again; back to the first level, a new case deadline
     gridctl(server, "reopen", inc, "--by", "hanxue", "--note", "居民再次反映", "--wait")
     h = incident(r, inc)
