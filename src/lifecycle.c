@@ -346,7 +346,10 @@ struct step {
 	struct route_chain chain;
 	struct view old, v; /* before the step (creation: nothing), and after */
 	bool created;
-	struct idlist admins;
+	struct admin_cache {
+		struct idlist l;
+		bool have;
+	} admin_store, *adm; /* admins(): filled when first needed; adm is &admin_store */
 	struct buf kpi_text; /* scratch */
 };
 
@@ -372,18 +375,28 @@ static void step_begin(struct step *s, const struct lc_env *env, const char *id,
 	s->src = env->src;
 	s->out = out;
 	out->channel = inc->channel;
-	for (size_t p = 0; p < s->r->npeople; p++) {
-		if (s->r->people[p].admin)
-			idlist_add(&s->admins, s->r->people[p].id);
-	}
+	s->adm = &s->admin_store;
 	buf_init(&s->kpi_text);
+}
+
+/* The rules' admins, gathered the first time a step needs them (not every step does). */
+static const struct idlist *admins(const struct step *s)
+{
+	if (!s->adm->have) {
+		for (size_t p = 0; p < s->r->npeople; p++) {
+			if (s->r->people[p].admin)
+				idlist_add(&s->adm->l, s->r->people[p].id);
+		}
+		s->adm->have = true;
+	}
+	return &s->adm->l;
 }
 
 static void step_free(struct step *s)
 {
 	view_free(&s->old);
 	view_free(&s->v);
-	idlist_free(&s->admins);
+	idlist_free(&s->admin_store.l);
 	buf_free(&s->kpi_text);
 }
 
@@ -884,7 +897,7 @@ static bool in_plist(const struct rules *r, const struct rules_plist *pl, const 
 
 static bool is_admin(const struct step *s, const char *id)
 {
-	return idlist_has(&s->admins, id);
+	return idlist_has(admins(s), id);
 }
 
 /* On the chain at level from or any level above it. */
@@ -922,7 +935,7 @@ static void dispatchers(const struct step *s, int64_t t, struct idlist *out)
 	if (p != NULL)
 		role_people(s, p->dispatch_role, t, out);
 	if (out->n == 0)
-		idlist_add_list(out, &s->admins);
+		idlist_add_list(out, admins(s));
 }
 
 /* The verifiers (§3.3): verify.role's people less the resolver, else the admins less the resolver.
@@ -935,7 +948,7 @@ static void verifiers(const struct step *s, const char *resolver, struct idlist 
 	if (policy(s) != NULL)
 		role_people(s, policy(s)->verify_role, s->now, &l);
 	for (int pass = 0; pass < 2 && out->n == 0; pass++) {
-		const struct idlist *from = pass == 0 ? &l : &s->admins;
+		const struct idlist *from = pass == 0 ? &l : admins(s);
 		for (size_t i = 0; i < from->n; i++) {
 			if (strcmp(from->v[i], resolver) != 0)
 				idlist_add(out, from->v[i]);
@@ -1099,7 +1112,7 @@ static void breach(struct step *s, enum dl_kind k, const char *reason)
 	} else {
 		idlist_add_list(&to, &v->as);
 	}
-	idlist_add_list(&to, &s->admins);
+	idlist_add_list(&to, admins(s));
 	struct msg m = msg_of(s, "breached");
 	m.reason = reason;
 	m.breached = msg_dl(k);
