@@ -7,6 +7,7 @@
 #ifndef GR_WEB_AUTH_H
 #define GR_WEB_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct web_auth;
@@ -25,8 +26,10 @@ size_t web_auth_users(const struct web_auth *a);
  * NULL (no header, another scheme, an unknown user, a wrong password).
  * A success is remembered for a few minutes (a keyed digest of the header,
  * never the password), so that a page's every request does not cost a
- * bcrypt; failures always cost one.
+ * bcrypt; failures always cost one. Password checks are limited to 10 a
+ * second (20 at once) for all clients together, so that guessing cannot
+ * take the event loop: beyond that, NULL with *throttled set, and no check.
  */
-const char *web_auth_check(struct web_auth *a, const char *header);
+const char *web_auth_check(struct web_auth *a, const char *header, bool *throttled);
 
 #endif

@@ -160,7 +160,7 @@ struct web {
 	uint64_t seq;
 	int exit_code;
 	bool stopping;
-	struct log_fold auth_fold;
+	struct log_fold auth_fold, throttle_fold;
 };
 
 static char *key(const struct web *w, const char *fmt, ...) GR_PRINTF(2, 3);
@@ -1323,18 +1323,30 @@ static const struct {
         {"/favicon.ico", "image/svg+xml", gridweb_svg},
 };
 
-static bool authorized(struct web *w, struct evhttp_request *req)
+/* 0: go on; else the status sent (401, or 429 when password checks come too fast). */
+static int authorized(struct web *w, struct evhttp_request *req, bool api)
 {
+	bool throttled;
+
 	if (w->auth == NULL)
-		return true;
+		return 0;
 	const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-	if (web_auth_check(w->auth, h) != NULL)
-		return true;
+	if (web_auth_check(w->auth, h, &throttled) != NULL)
+		return 0;
+	if (throttled) {
+		log_folded(&w->throttle_fold, LOG_WARN, "auth_throttled",
+		           "more than 10 password checks a second: refused without checking");
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+		send_error(w, req, api, 429, "Too Many Requests", "登录尝试过于频繁",
+		           "请稍后再试。");
+		return 429;
+	}
 	if (h != NULL)
 		log_folded(&w->auth_fold, LOG_WARN, "auth_failed", "wrong user or password");
 	evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
 	                  "Basic realm=\"gridweb\", charset=\"UTF-8\"");
-	return false;
+	send_error(w, req, api, 401, "Unauthorized", "需要登录", "用户名或密码不正确。");
+	return 401;
 }
 
 static bool path_is(const char *path, size_t plen, const char *want)
@@ -1366,10 +1378,8 @@ static void handle(struct evhttp_request *req, void *arg)
 		           "本系统只读：只接受 GET 和 HEAD 请求。");
 		return;
 	}
-	if (!authorized(w, req)) {
-		send_error(w, req, api, 401, "Unauthorized", "需要登录", "用户名或密码不正确。");
+	if (authorized(w, req, api) != 0)
 		return;
-	}
 	if (path_is(path, plen, "/readyz")) {
 		bool ok = rconn_up(w->rd) && w->schema_ok && w->subscribed;
 		const char *why = !rconn_up(w->rd) ? "not ready: Redis is not connected\n"

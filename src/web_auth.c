@@ -19,6 +19,9 @@
 #define AUTH_MAX_HEADER 1024
 #define REMEMBER_MS     (5 * 60 * 1000)
 #define REMEMBERED      32
+/* password checks a second, and as many at once: what crypt_r may take of the loop */
+#define CHECKS_PER_S 10
+#define CHECKS_BURST 20
 
 struct user {
 	char *name;
@@ -36,6 +39,8 @@ struct web_auth {
 		int64_t until;
 	} seen[REMEMBERED];
 	size_t next;
+	double tokens; /* password checks allowed now (CHECKS_PER_S, up to CHECKS_BURST) */
+	int64_t refilled;
 };
 
 static bool hash_kind_ok(const char *h)
@@ -89,6 +94,8 @@ struct web_auth *web_auth_load(const char *path, char *err, size_t errsz)
 		return NULL;
 	}
 	a->cd = xcalloc(1, sizeof(*a->cd));
+	a->tokens = CHECKS_BURST;
+	a->refilled = time_now_ms();
 	if (getrandom(a->key, sizeof(a->key), 0) != (ssize_t)sizeof(a->key))
 		fatal("getrandom");
 	return a;
@@ -179,12 +186,28 @@ static void digest(const struct web_auth *a, const char *header, uint8_t out[20]
 	buf_free(&b);
 }
 
-const char *web_auth_check(struct web_auth *a, const char *header)
+/* One password check, if the bucket has one: false when they come too fast. */
+static bool take_check(struct web_auth *a, int64_t now)
+{
+	if (now > a->refilled) {
+		a->tokens += (double)(now - a->refilled) * CHECKS_PER_S / 1000.0;
+		if (a->tokens > CHECKS_BURST)
+			a->tokens = CHECKS_BURST;
+		a->refilled = now;
+	}
+	if (a->tokens < 1.0)
+		return false;
+	a->tokens -= 1.0;
+	return true;
+}
+
+const char *web_auth_check(struct web_auth *a, const char *header, bool *throttled)
 {
 	char cred[AUTH_MAX_HEADER];
 	uint8_t d[20];
 	int64_t now = time_now_ms();
 
+	*throttled = false;
 	if (header == NULL || strncasecmp(header, "Basic ", 6) != 0 ||
 	    strlen(header) >= AUTH_MAX_HEADER)
 		return NULL;
@@ -196,6 +219,9 @@ const char *web_auth_check(struct web_auth *a, const char *header)
 		if (a->seen[i].until > now && same(a->seen[i].digest, 20, d, 20))
 			return a->users[a->seen[i].user].name;
 	}
+	*throttled = !take_check(a, now);
+	if (*throttled)
+		return NULL;
 	long n = unbase64(b, cred, sizeof(cred));
 	char *colon = n > 0 ? memchr(cred, ':', (size_t)n) : NULL;
 	if (colon == NULL) {

@@ -271,6 +271,32 @@ def test_basic_auth(tmp, env):
         assert w.stop() == 0
 
 
+def test_password_guessing_is_throttled(tmp, env):
+    """At most 10 password checks a second (20 at once) for all clients: a
+    flood of wrong passwords gets 429 with Retry-After instead of taking the
+    event loop with crypt; a login remembered before the flood still works
+    during it, and a new one again once the flood stops."""
+    path = os.path.join(tmp, "users")
+    with open(path, "w") as f:
+        f.write("cc:%s\nduty:%s\n" % (crypt_hash("pw-cc", "$6$"), crypt_hash("pw-duty", "$6$")))
+    w = Gridweb(tmp, env.server.port, name="throttleweb", auth_file=path)
+    w.start(auth=("cc", "pw-cc"))  # remembered from here on
+    try:
+        codes = [w.request("/api/summary", auth=("cc", "guess%d" % i)) for i in range(80)]
+        statuses = [c for c, _, _ in codes]
+        assert statuses[0] == 401 and set(statuses) <= {401, 429}, statuses
+        assert 429 in statuses and statuses.count(401) < 60, statuses
+        refused = next(h for c, h, _ in codes if c == 429)
+        assert refused["Retry-After"] == "1"
+        assert w.status("/api/summary", auth=("cc", "pw-cc")) == 200  # remembered: no check
+        wait_for(lambda: w.status("/api/summary", auth=("duty", "pw-duty")) == 200, 5,
+                 "a new login once the bucket refills")
+        events = [l.get("event") for l in w.log_lines()]
+        assert "auth_throttled" in events and "auth_failed" in events
+    finally:
+        assert w.stop() == 0
+
+
 def test_the_viewer_can_write_nothing(env):
     """The user gridweb runs as is refused every write: so it cannot have written."""
     import redis
