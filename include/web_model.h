@@ -59,7 +59,7 @@ struct wm_summary_in {
 	const struct rval *breached;      /* HGET gr:daily:<today> breached */
 	const char *const *overdue_units; /* the resolved unit of each case overdue now */
 	size_t noverdue_units;
-	const json_t *kpi;  /* web_kpi_json of the month, or NULL */
+	const json_t *kpi;  /* the month's kpi_report_json, or NULL */
 	const json_t *feed; /* the latest events (wm_event), newest first */
 };
 json_t *wm_summary(const struct wm_ctx *c, const struct wm_summary_in *in);
