@@ -340,6 +340,37 @@ def random_month(r, rnd, month="2026-05", nunits=40):
     return read_hashes(r, month)
 
 
+def month_end_ms(month):
+    """The first instant after month (YYYY-MM) in Asia/Shanghai, in ms."""
+    y, m = map(int, month.split("-"))
+    nxt = datetime.datetime(y + m // 12, m % 12 + 1, 1, tzinfo=SHANGHAI)
+    return int(nxt.timestamp() * 1000)
+
+
+def test_kpi_keys_expire_retention_after_their_month(month, server, r):
+    """retention.kpi (default 400d) from the month's end (SPEC §2): set when a
+    step creates the key, the same instant for every unit's hash and the
+    month's set, whichever step and batch created each."""
+    mo = month_of(month["created_at"])
+    want = month_end_ms(mo) + 400 * 86400000
+    keys = ["gr:kpiunits:" + mo] + ["gr:kpi:%s:%s" % (mo, u) for u in (G03, DONG_G01, NAN_G01)]
+    assert {k: r.execute_command("PEXPIRETIME", k) for k in keys} == {k: want for k in keys}
+
+
+def test_retention_kpi_is_the_expiry_of_a_new_month_key(tmp, server, r):
+    shutil.copytree(os.path.join(ROOT, "conf", "holidays"), os.path.join(tmp, "holidays"))
+    d = Daemon(tmp, server.port, rules=CONF_RULES, retention={"kpi": "10d"}).start()
+    try:
+        inc = submit(r, "patrol", {"category": "urban_management", "unit": G03, "title": "井盖缺失"})
+        key = wait_for(lambda: [k for k in r.keys("gr:kpi:*:" + G03)], 10, "the KPI hash")[0]
+        mo = key.split(":")[2]
+        want = month_end_ms(mo) + 10 * 86400000
+        assert r.execute_command("PEXPIRETIME", key) == want, inc
+        assert r.execute_command("PEXPIRETIME", "gr:kpiunits:" + mo) == want
+    finally:
+        assert d.stop() == 0
+
+
 def test_random_months_match_the_reference(server, r):
     rnd = random.Random(14)
     for i in range(5):
