@@ -5,6 +5,7 @@ text from a report is escaped everywhere, the headers, basic auth with
 yescrypt, bcrypt and SHA-512 hashes, the JSON API against what the daemon
 wrote, the case list's filters and pages, server-sent events, --check,
 SIGTERM with a listener connected."""
+import datetime
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import signal
 import socket
 import subprocess
 import time
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -173,6 +175,12 @@ def test_overdue_cases_by_street(env):
     wait_for(lambda: any(json.loads(e)["type"] == "breached"
                          for e in env.admin.lrange("gr:timeline:" + inc, 0, -1)), 10, "breach")
     assert env.web.api("/summary")["breaches_today"] == 1
+    # gr:daily:<date> (the rules' zone: Asia/Shanghai) is kept 40 days after its day
+    (key,) = env.admin.keys("gr:daily:*")
+    day = datetime.date.fromisoformat(key.rsplit(":", 1)[1])
+    end = datetime.datetime.combine(day + datetime.timedelta(days=41), datetime.time(),
+                                    ZoneInfo("Asia/Shanghai"))
+    assert env.admin.execute_command("PEXPIRETIME", key) == int(end.timestamp() * 1000)
     s = env.web.api("/summary")
     assert s["streets"][0]["overdue"] == s["overdue"] == env.admin.zcount(
         "gr:deadlines", "-inf", int(time.time() * 1000))
