@@ -209,7 +209,11 @@ static void bars(struct buf *b, const char *id, const char *title, const json_t 
 	buf_puts(b, "</svg></section>");
 }
 
-static void feed_item(struct buf *b, const struct wp_view *v, const json_t *ev)
+/*
+ * One event as a list item, coloured by its type: the live feed's links to
+ * its case (link), a case's own timeline does not.
+ */
+static void event_item(struct buf *b, const struct wp_view *v, const json_t *ev, bool link)
 {
 	const json_t *inc = json_object_get(ev, "incident");
 
@@ -220,7 +224,7 @@ static void feed_item(struct buf *b, const struct wp_view *v, const json_t *ev)
 	buf_puts(b, " <span class=\"type\">");
 	html_jstr(b, json_object_get(ev, "type_name"));
 	buf_puts(b, "</span> ");
-	if (json_is_string(inc)) {
+	if (link && json_is_string(inc)) {
 		buf_puts(b, "<a href=\"/incidents/");
 		html_url(b, json_string_value(inc));
 		buf_puts(b, "\">");
@@ -299,7 +303,7 @@ void wp_overview(struct buf *b, const struct wp_view *v, const json_t *s)
 	if (json_array_size(json_object_get(s, "feed")) == 0)
 		buf_puts(b, "<p class=\"empty\">本服务启动以来暂无新动态。</p>");
 	buf_puts(b, "<ol class=\"feed\">");
-	json_array_foreach(json_object_get(s, "feed"), i, row) feed_item(b, v, row);
+	json_array_foreach(json_object_get(s, "feed"), i, row) event_item(b, v, row, true);
 	buf_puts(b, "</ol></section></div>");
 	foot(b, v);
 }
@@ -605,22 +609,7 @@ void wp_incident(struct buf *b, const struct wp_view *v, const json_t *all)
 	}
 	buf_puts(b, "</tbody></table></section></div><section class=\"panel\" id=\"timeline\">"
 	            "<h2>处置记录</h2><ol class=\"feed timeline\">");
-	json_array_foreach(json_object_get(all, "timeline"), i, x)
-	{
-		buf_puts(b, "<li>");
-		put_time(b, v, json_object_get(x, "at"));
-		buf_puts(b, " <span class=\"type\">");
-		html_jstr(b, json_object_get(x, "type_name"));
-		buf_puts(b, "</span> ");
-		html_jstr(b, json_object_get(x, "text"));
-		const json_t *note = json_object_get(x, "note");
-		if (json_is_string(note) && json_string_length(note) > 0) {
-			buf_puts(b, "<q>");
-			html_jstr(b, note);
-			buf_puts(b, "</q>");
-		}
-		buf_puts(b, "</li>");
-	}
+	json_array_foreach(json_object_get(all, "timeline"), i, x) event_item(b, v, x, false);
 	buf_puts(b, "</ol></section></div>");
 	foot(b, v);
 }

@@ -45,6 +45,9 @@ def test_report_text_is_escaped_on_every_page(env):
     case = env.web.get("/incidents/" + ids[0])
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in case
     assert "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;" in case  # the comment's note
+    # the timeline's items are coloured by type as the feed's are; only the feed links
+    assert re.search(r'<li class="ev-assigned"><time [^>]*>[^<]*</time> <span class="type">', case)
+    assert re.search(r'<li class="ev-comment">.*?<q>&quot;&gt;&lt;img', case), case
     assert "&lt;script&gt;" in env.web.get("/deadletters")
     # the JSON has them as they were written
     got = env.web.api("/incidents/" + ids[1])
