@@ -15,15 +15,19 @@ tests print (outage, steps Redis lost and the daemon applied again) are
 the ones docs/scaling.md quotes."""
 import collections
 import json
+import os
 import signal
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 import redis
 
-from conftest import GRIDCTL, GRIDROUTED, Daemon, RedisCluster, wait_for
+from conftest import GRIDCTL, GRIDROUTED, Daemon, RedisCluster, free_port, wait_for
+from gridweb_harness import GRIDWEB
 
 CHANNELS = ["patrol", "feedback", "scheduled", "alert"]
 STREAMS = ["in:" + c for c in CHANNELS] + ["in:commands"]
@@ -545,13 +549,6 @@ def test_gridweb_on_the_cluster_follows_a_failover(tmp, cluster):
     it reads the district's counts from the primary that serves its slot,
     and after a CLUSTER FAILOVER it finds the new primary and shows the
     same figures; a prefix without a hash tag is refused by --check."""
-    import os
-    import urllib.error
-    import urllib.request
-
-    from conftest import free_port
-    from gridweb_harness import GRIDWEB
-
     (tag,) = cluster.tags_on_distinct_primaries(1)
     A = "gr:{%s}:" % tag
     slot = cluster.keyslot(A)
