@@ -138,6 +138,8 @@ struct rules {
 	size_t ncategories;
 	struct rules_person *people;
 	size_t npeople;
+	struct rules_plist admins; /* the people with admin: true, in file order */
+	int *admin_ids;            /* admins.ids' storage */
 	struct rules_unit *units;
 	size_t nunits;
 	struct rules_policy *policies;

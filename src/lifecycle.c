@@ -379,14 +379,11 @@ static void step_begin(struct step *s, const struct lc_env *env, const char *id,
 	buf_init(&s->kpi_text);
 }
 
-/* The rules' admins, gathered the first time a step needs them (not every step does). */
+/* The rules' admins (rules.admins), as ids: gathered the first time a step needs them. */
 static const struct idlist *admins(const struct step *s)
 {
 	if (!s->adm->have) {
-		for (size_t p = 0; p < s->r->npeople; p++) {
-			if (s->r->people[p].admin)
-				idlist_add(&s->adm->l, s->r->people[p].id);
-		}
+		idlist_add_plist(&s->adm->l, s->r, &s->r->admins);
 		s->adm->have = true;
 	}
 	return &s->adm->l;
@@ -897,7 +894,9 @@ static bool in_plist(const struct rules *r, const struct rules_plist *pl, const 
 
 static bool is_admin(const struct step *s, const char *id)
 {
-	return idlist_has(admins(s), id);
+	int p = rules_person(s->r, id);
+
+	return p >= 0 && s->r->people[p].admin;
 }
 
 /* On the chain at level from or any level above it. */

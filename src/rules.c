@@ -333,6 +333,17 @@ static void load_people(struct loader *L, const struct ynode *n)
 	 * error, and the rules are not handed out.
 	 */
 	ydoc_each_pair_keyed(&L->y, n, &L->r->person_index, load_person, L);
+	/* the admins, in file order: the dispatchers and verifiers of last resort (§3.3) */
+	struct rules *r = L->r;
+	int *ids = xcalloc(r->npeople + 1, sizeof(*ids));
+	size_t na = 0;
+	for (size_t p = 0; p < r->npeople; p++) {
+		if (r->people[p].admin)
+			ids[na++] = (int)p;
+	}
+	free(r->admin_ids);
+	r->admin_ids = ids;
+	r->admins = (struct rules_plist){ids, na};
 }
 
 /* ---- units ---- */
@@ -1378,6 +1389,7 @@ void rules_free(struct rules *r)
 	}
 	free(r->categories);
 	free(r->people);
+	free(r->admin_ids);
 	free(r->units);
 	free(r->pids);
 	for (size_t i = 0; i < r->npolicies; i++) {

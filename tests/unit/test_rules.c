@@ -120,6 +120,23 @@ static void test_base_is_clean(void **state)
 	rules_free(load_clean(VERSION LEVELS CATEGORIES PEOPLE UNITS POLICIES));
 }
 
+/* The admins (admin: true) in file order, as the lifecycle's last resort reads them. */
+static void test_admins(void **state)
+{
+	struct rules *r = load_clean(VERSION LEVELS CATEGORIES
+	                             "people:\n"
+	                             "  zoe: {name: Zoe, admin: true}\n"
+	                             "  ann: {name: Ann}\n"
+	                             "  bob: {name: Bob}\n"
+	                             "  boss: {name: Boss, admin: true}\n" UNITS POLICIES);
+
+	(void)state;
+	assert_int_equal(r->admins.n, 2);
+	assert_string_equal(r->people[r->admins.ids[0]].id, "zoe");
+	assert_string_equal(r->people[r->admins.ids[1]].id, "boss");
+	rules_free(r);
+}
+
 static void test_yaml_syntax_error(void **state)
 {
 	(void)state;
@@ -1409,6 +1426,7 @@ int main(void)
 	        cmocka_unit_test(test_categories),
 	        cmocka_unit_test(test_people),
 	        cmocka_unit_test(test_people_many),
+	        cmocka_unit_test(test_admins),
 	        cmocka_unit_test(test_unit_fields),
 	        cmocka_unit_test(test_unit_depth),
 	        cmocka_unit_test(test_unit_roles),
