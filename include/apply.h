@@ -57,9 +57,36 @@ struct apply_step {
  * A batch being built: the keys and the arguments of the steps so far,
  * in two buffers, since the protocol wants the count of both up front.
  */
+/*
+ * A counter key of the batch (a KPI hash, a month's unit set, gr:stats,
+ * gr:daily:<day>): every step's increments summed, so that the script
+ * writes each once, at the end, and reads a step's share (apply.lua's
+ * "counts") only when it refuses the step.
+ */
+struct apply_counter {
+	uint64_t hash;
+	size_t name, nlen; /* in apply_batch.ctext: the key after the prefix, NUL-terminated */
+	char kind;         /* 'h' a hash, 's' a set */
+	char expire[24];   /* PEXPIREAT ms for a key the batch creates, "" for none */
+	size_t first, last, nitems; /* its items, chained by apply_item.next */
+};
+
+struct apply_item {
+	uint64_t hash;
+	size_t text, len; /* in apply_batch.ctext: the field or member */
+	int64_t n;        /* the sum of the increments; for a set, the steps adding it */
+	size_t next;      /* the counter's next item, SIZE_MAX for none */
+};
+
 struct apply_batch {
 	struct buf keys, args;
 	size_t nkeys, nargs, nsteps;
+	struct buf ctext;
+	struct apply_counter *cnt;
+	size_t ncnt, capcnt;
+	struct apply_item *items;
+	size_t nitems, capitems;
+	struct buf counts; /* a step's share, while it is added */
 };
 
 void apply_batch_init(struct apply_batch *b);

@@ -111,6 +111,16 @@ struct lc_event {
 extern const char *const lc_create_defaults[];
 
 /*
+ * The fields every creation sets (SPEC §7), in the order it sets them,
+ * with a first value: gr:defaults holds them before lc_create_defaults.
+ * A creation's HSET writes those that differ (apply.c: the positional
+ * ones, each found near the front of the copied hash and replaced in
+ * place, where a field added to a small hash is appended after a scan of
+ * every field); apply.lua's CREATED is both lists.
+ */
+extern const char *const lc_create_written[];
+
+/*
  * gr:stats counts a unit's live cases under its street: the length of the
  * unit id's first two path segments (the whole id of a root).
  */

@@ -4,6 +4,8 @@
  * encoding writes straight into two buffers, the keys and the arguments:
  * no argument vector, no copy per argument.
  */
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "apply.h"
@@ -20,9 +22,9 @@ static const char apply_lua[] =
 static const char *const scripts[AS__COUNT] = {apply_lua};
 
 /* The shared KEYS every call starts with. */
-#define SHARED_KEYS 6
-/* The shared ARGV: group, maxlen, channel, expire, the number of steps. */
-#define SHARED_ARGS 5
+#define SHARED_KEYS 7
+/* The shared ARGV: group, maxlen, channel, expire, the number of steps and of counters. */
+#define SHARED_ARGS 6
 
 const char *apply_script_text(enum apply_script s)
 {
@@ -90,26 +92,23 @@ static const char *expire_code(enum lc_expire x)
 	return x == LC_EXPIRE_SET ? "e" : x == LC_EXPIRE_PERSIST ? "p" : "k";
 }
 
-/* Its count, then the items of l. */
-static size_t text_list(struct buf *b, const struct lc_list *l)
-{
-	bulk_int(b, (int64_t)l->n);
-	for (size_t i = 0; i < l->n; i++)
-		bulk(b, lc_item(l, i), l->len[i]);
-	return 1 + l->n;
-}
-
 void apply_batch_init(struct apply_batch *b)
 {
 	memset(b, 0, sizeof(*b));
 	buf_init(&b->keys);
 	buf_init(&b->args);
+	buf_init(&b->ctext);
+	buf_init(&b->counts);
 }
 
 void apply_batch_free(struct apply_batch *b)
 {
 	buf_free(&b->keys);
 	buf_free(&b->args);
+	buf_free(&b->ctext);
+	buf_free(&b->counts);
+	free(b->cnt);
+	free(b->items);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -117,12 +116,104 @@ void apply_batch_reset(struct apply_batch *b)
 {
 	buf_reset(&b->keys);
 	buf_reset(&b->args);
+	buf_reset(&b->ctext);
 	b->nkeys = b->nargs = b->nsteps = 0;
+	b->ncnt = b->nitems = 0;
 }
 
 size_t apply_batch_bytes(const struct apply_batch *b)
 {
-	return b->keys.len + b->args.len;
+	return b->keys.len + b->args.len + b->ctext.len;
+}
+
+static bool same_text(const struct apply_batch *b, size_t off, size_t len, const char *s,
+                      size_t slen)
+{
+	return len == slen && memcmp(b->ctext.data + off, s, len) == 0;
+}
+
+/* The counter key (after the prefix) of the batch, added when new; its index. */
+static size_t counter_of(struct apply_batch *b, const char *key, char kind)
+{
+	size_t len = strlen(key);
+	uint64_t h = hash_bytes(key, len);
+
+	for (size_t i = 0; i < b->ncnt; i++) {
+		const struct apply_counter *c = &b->cnt[i];
+		if (c->hash == h && same_text(b, c->name, c->nlen, key, len))
+			return i;
+	}
+	if (b->ncnt == b->capcnt) {
+		b->capcnt = b->capcnt ? 2 * b->capcnt : 64;
+		b->cnt = xreallocarray(b->cnt, b->capcnt, sizeof(*b->cnt));
+	}
+	struct apply_counter *c = &b->cnt[b->ncnt];
+	*c = (struct apply_counter){.hash = h,
+	                            .name = b->ctext.len,
+	                            .nlen = len,
+	                            .kind = kind,
+	                            .first = SIZE_MAX,
+	                            .last = SIZE_MAX};
+	buf_append(&b->ctext, key, len + 1); /* with its NUL, for bulk_cat */
+	return b->ncnt++;
+}
+
+/* Adds n to item (a field or a member) of counter ci; the item's number in it, from 1. */
+static size_t counter_add(struct apply_batch *b, size_t ci, const char *item, size_t len, int64_t n)
+{
+	struct apply_counter *c = &b->cnt[ci];
+	uint64_t h = hash_bytes(item, len);
+	size_t num = 1;
+
+	for (size_t i = c->first; i != SIZE_MAX; i = b->items[i].next, num++) {
+		struct apply_item *it = &b->items[i];
+		if (it->hash == h && same_text(b, it->text, it->len, item, len)) {
+			it->n += n;
+			return num;
+		}
+	}
+	if (b->nitems == b->capitems) {
+		b->capitems = b->capitems ? 2 * b->capitems : 256;
+		b->items = xreallocarray(b->items, b->capitems, sizeof(*b->items));
+	}
+	b->items[b->nitems] = (struct apply_item){
+	        .hash = h, .text = b->ctext.len, .len = len, .n = n, .next = SIZE_MAX};
+	buf_append(&b->ctext, item, len);
+	if (c->last == SIZE_MAX)
+		c->first = b->nitems;
+	else
+		b->items[c->last].next = b->nitems;
+	c->last = b->nitems++;
+	c->nitems++;
+	return c->nitems;
+}
+
+/*
+ * Folds a step's extra ops (lifecycle.h: code, key, two arguments) into
+ * the batch's counters, and writes its share, "<counter> <item> <n> ...",
+ * into b->counts.
+ */
+static void add_counts(struct apply_batch *b, const struct effects *e)
+{
+	buf_reset(&b->counts);
+	for (size_t o = 0; o + 3 < e->xops.n; o += 4) {
+		const char *code = lc_item(&e->xops, o);
+		size_t key = (size_t)strtoul(lc_item(&e->xops, o + 1), NULL, 10);
+		const char *a1 = lc_item(&e->xops, o + 2), *a2 = lc_item(&e->xops, o + 3);
+		int64_t n = 1;
+
+		if (key < 1 || key > e->xkeys.n)
+			continue;
+		size_t ci = counter_of(b, lc_item(&e->xkeys, key - 1), code[0] == 'S' ? 's' : 'h');
+		if (code[0] == 'h')
+			(void)parse_int64(a2, INT64_MIN, INT64_MAX, &n);
+		else if (b->cnt[ci].expire[0] == '\0' && strlen(a2) < sizeof(b->cnt[ci].expire))
+			strcpy(b->cnt[ci].expire, a2);
+		size_t item = counter_add(b, ci, a1, e->xops.len[o + 2], n);
+		char num[24];
+		buf_printf(&b->counts, "%s%zu %zu ", b->counts.len ? " " : "", ci + 1, item);
+		buf_append(&b->counts, num, fmt_int64(num, n));
+	}
 }
 
 static bool has_source(const struct lc_source *src)
@@ -148,6 +239,86 @@ static void add_entry_step(struct apply_batch *b, const struct apply_step *st)
 	}
 }
 
+/*
+ * The fields a creation writes by position (apply.lua's 'c' step), in the
+ * order of gr:defaults (lc_create_written); the report's SHA-1 comes from
+ * its own argument.
+ */
+static const char *const create_pos[] = {
+        "channel",          "created_at",   "level_key", "assignees", "policy",    "ack_deadline",
+        "resolve_deadline", "last_seen_at", "unit",      "category",  "updated_at"};
+#define NPOS GR_NELEM(create_pos)
+
+static bool in_defaults(const char *const *l, const char *f, size_t flen, const char *v,
+                        size_t vlen)
+{
+	for (size_t i = 0; l[i] != NULL; i += 2) {
+		if (strlen(l[i]) == flen && memcmp(l[i], f, flen) == 0)
+			return strlen(l[i + 1]) == vlen && memcmp(l[i + 1], v, vlen) == 0;
+	}
+	return false;
+}
+
+/*
+ * A creation's fields sorted out: the positional ones into pos[], the
+ * others that differ from gr:defaults into extra[] (as indexes of
+ * e->fields); false when a positional one is missing or the SHA-1 field
+ * is not the step's (then every field goes as a pair).
+ */
+static bool create_fields(const struct apply_step *st, size_t pos[NPOS], size_t *extra,
+                          size_t *nextra)
+{
+	const struct lc_list *f = &st->e->fields;
+	size_t have = 0;
+
+	*nextra = 0;
+	for (size_t k = 0; k < NPOS; k++)
+		pos[k] = SIZE_MAX;
+	if (st->report_sha1 == NULL)
+		return false;
+	for (size_t i = 0; i + 1 < f->n; i += 2) {
+		const char *name = lc_item(f, i), *val = lc_item(f, i + 1);
+		size_t nl = f->len[i], vl = f->len[i + 1], k;
+		for (k = 0; k < NPOS; k++) {
+			if (strlen(create_pos[k]) == nl && memcmp(create_pos[k], name, nl) == 0)
+				break;
+		}
+		if (k < NPOS) {
+			if (pos[k] == SIZE_MAX)
+				have++;
+			pos[k] = i + 1;
+		} else if (nl == 11 && memcmp(name, "report_sha1", 11) == 0) {
+			if (vl != strlen(st->report_sha1) || memcmp(val, st->report_sha1, vl) != 0)
+				return false;
+		} else if (!in_defaults(lc_create_written, name, nl, val, vl) &&
+		           !in_defaults(lc_create_defaults, name, nl, val, vl)) {
+			extra[(*nextra)++] = i;
+		}
+	}
+	return have == NPOS;
+}
+
+/* The step's head: mode, the five ops, then four counts of two bytes each. */
+static void head(struct buf *a, char mode, const struct effects *e, const struct apply_step *st,
+                 size_t nf)
+{
+	const size_t n[4] = {nf, e->events.n, e->assignments.n, e->notifications.n};
+	char h[14];
+
+	h[0] = mode;
+	h[1] = op_code(e->due)[0];
+	h[2] = op_code(e->open)[0];
+	h[3] = op_code(e->deadlines)[0];
+	h[4] = e->dedup_key != NULL ? op_code(e->dedup)[0] : 'k';
+	h[5] = expire_code(e->expire)[0];
+	(void)st;
+	for (size_t i = 0; i < 4; i++) {
+		h[6 + 2 * i] = (char)(unsigned char)(n[i] >> 8);
+		h[7 + 2 * i] = (char)(unsigned char)(n[i] & 0xff);
+	}
+	bulk(a, h, sizeof(h));
+}
+
 static void add_incident_step(struct apply_batch *b, const struct apply_ctx *c,
                               const struct apply_step *st)
 {
@@ -155,8 +326,11 @@ static void add_incident_step(struct apply_batch *b, const struct apply_ctx *c,
 	const char *id = st->id;
 	bool create = st->mode == AM_CREATE, src = has_source(st->src);
 	struct buf *k = &b->keys, *a = &b->args;
-	size_t nf =
-	        e->fields.n / 2 + (create ? 0 : 1); /* and the version (a creation's: CREATED) */
+	size_t pos[NPOS], nextra = 0;
+	size_t *extra = xmalloc((e->fields.n / 2 + 1) * sizeof(*extra));
+	bool positional = create && create_fields(st, pos, extra, &nextra);
+	/* the pairs: a positional creation's others; else all, and an update's version */
+	size_t nf = positional ? nextra : e->fields.n / 2 + (create ? 0 : 1);
 
 	buf_reserve(a, 512 + e->fields.text.len + e->events.text.len + e->assignments.text.len +
 	                       e->notifications.text.len + e->doc_len +
@@ -173,52 +347,50 @@ static void add_incident_step(struct apply_batch *b, const struct apply_ctx *c,
 		bulk_cat(k, c->prefix, "in:none", NULL, NULL);
 	b->nkeys += 6;
 
-	bulks(a, create ? "c" : "u");
+	head(a, create ? (positional ? 'c' : 'C') : 'u', e, st, nf);
 	bulks(a, id);
-	if (src) {
-		bulks(a, st->src->entry);
-		bulk_cat(a, st->src->stream, "/", st->src->entry, NULL);
-	} else {
-		bulk(a, "", 0);
-		bulk(a, "", 0);
-	}
+	bulks(a, src ? st->src->entry : "");
 	if (create)
 		bulks(a, st->expect_holder != NULL ? st->expect_holder : "-");
 	else
 		bulk_int(a, st->expect_version);
 	bulks(a, create && st->report_sha1 != NULL ? st->report_sha1 : "");
-	bulks(a, op_code(e->due));
 	bulk_int(a, e->due_score);
-	bulks(a, op_code(e->open));
 	bulk_int(a, e->open_score);
-	bulks(a, op_code(e->deadlines));
 	bulk_int(a, e->deadlines_score);
-	bulks(a, e->dedup_key != NULL ? op_code(e->dedup) : "k");
-	bulks(a, expire_code(e->expire));
 	bulk(a, e->doc != NULL ? e->doc : "", e->doc != NULL ? e->doc_len : 0);
-	bulk_int(a, (int64_t)e->xkeys.n);
-	b->nargs += 16;
-	for (size_t i = 0; i < e->xkeys.n; i++)
-		bulk_cat(k, c->prefix, lc_item(&e->xkeys, i), NULL, NULL);
-	b->nkeys += e->xkeys.n;
+	add_counts(b, e);
+	bulk(a, b->counts.data, b->counts.len);
+	b->nargs += 10;
 
-	bulk_int(a, (int64_t)nf);
-	for (size_t i = 0; i + 1 < e->fields.n; i += 2) {
-		bulk(a, lc_item(&e->fields, i), e->fields.len[i]);
-		bulk(a, lc_item(&e->fields, i + 1), e->fields.len[i + 1]);
+	if (positional) {
+		for (size_t i = 0; i < NPOS; i++)
+			bulk(a, lc_item(&e->fields, pos[i]), e->fields.len[pos[i]]);
+		b->nargs += NPOS;
+		for (size_t x = 0; x < nextra; x++) {
+			size_t i = extra[x];
+			bulk(a, lc_item(&e->fields, i), e->fields.len[i]);
+			bulk(a, lc_item(&e->fields, i + 1), e->fields.len[i + 1]);
+		}
+	} else {
+		for (size_t i = 0; i + 1 < e->fields.n; i += 2) {
+			bulk(a, lc_item(&e->fields, i), e->fields.len[i]);
+			bulk(a, lc_item(&e->fields, i + 1), e->fields.len[i + 1]);
+		}
+		if (!create) {
+			bulks(a, "version");
+			bulk_int(a, st->expect_version + 1);
+		}
 	}
-	if (!create) {
-		bulks(a, "version");
-		bulk_int(a, st->expect_version + 1);
-	}
-	b->nargs += 1 + 2 * nf;
-	b->nargs += text_list(a, &e->events);
-	b->nargs += text_list(a, &e->assignments);
-	b->nargs += text_list(a, &e->notifications);
-	bulk_int(a, (int64_t)(e->xops.n / 4)); /* four items an op */
-	for (size_t i = 0; i < e->xops.n; i++)
-		bulk(a, lc_item(&e->xops, i), e->xops.len[i]);
-	b->nargs += 1 + e->xops.n;
+	free(extra);
+	b->nargs += 2 * nf;
+	for (size_t i = 0; i < e->events.n; i++)
+		bulk(a, lc_item(&e->events, i), e->events.len[i]);
+	for (size_t i = 0; i < e->assignments.n; i++)
+		bulk(a, lc_item(&e->assignments, i), e->assignments.len[i]);
+	for (size_t i = 0; i < e->notifications.n; i++)
+		bulk(a, lc_item(&e->notifications, i), e->notifications.len[i]);
+	b->nargs += e->events.n + e->assignments.n + e->notifications.n;
 }
 
 void apply_batch_add(struct apply_batch *b, const struct apply_ctx *c, const struct apply_step *st)
@@ -232,23 +404,42 @@ void apply_batch_add(struct apply_batch *b, const struct apply_ctx *c, const str
 
 void apply_batch_encode(const struct apply_batch *b, const struct apply_ctx *c, struct buf *out)
 {
-	buf_reserve(out, apply_batch_bytes(b) + 512);
-	length_line(out, '*', 3 + SHARED_KEYS + b->nkeys + SHARED_ARGS + b->nargs);
+	size_t ncargs = 0;
+
+	for (size_t i = 0; i < b->ncnt; i++)
+		ncargs += 3 + 2 * b->cnt[i].nitems;
+	buf_reserve(out, apply_batch_bytes(b) + 512 + 48 * (b->ncnt + b->nitems));
+	length_line(out, '*',
+	            3 + SHARED_KEYS + b->ncnt + b->nkeys + SHARED_ARGS + ncargs + b->nargs);
 	bulks(out, "EVALSHA");
 	bulk(out, c->sha[AS_APPLY], 40);
-	bulk_int(out, (int64_t)(SHARED_KEYS + b->nkeys));
+	bulk_int(out, (int64_t)(SHARED_KEYS + b->ncnt + b->nkeys));
 	bulk_cat(out, c->prefix, "due", NULL, NULL);
 	bulk_cat(out, c->prefix, "open", NULL, NULL);
 	bulk_cat(out, c->prefix, "out:assignments", NULL, NULL);
 	bulk_cat(out, c->prefix, "out:notifications", NULL, NULL);
 	bulk_cat(out, c->prefix, "deadletter", NULL, NULL);
 	bulk_cat(out, c->prefix, "deadlines", NULL, NULL);
+	bulk_cat(out, c->prefix, "defaults", NULL, NULL);
+	for (size_t i = 0; i < b->ncnt; i++)
+		bulk_cat(out, c->prefix, b->ctext.data + b->cnt[i].name, NULL, NULL);
 	buf_append(out, b->keys.data, b->keys.len);
 	bulks(out, c->group);
 	bulk_int(out, c->out_maxlen);
 	bulk_cat(out, c->prefix, "events", NULL, NULL);
 	bulk_int(out, c->expire_s);
 	bulk_int(out, (int64_t)b->nsteps);
+	bulk_int(out, (int64_t)b->ncnt);
+	for (size_t i = 0; i < b->ncnt; i++) {
+		const struct apply_counter *cn = &b->cnt[i];
+		bulk(out, &cn->kind, 1);
+		bulks(out, cn->expire);
+		bulk_int(out, (int64_t)cn->nitems);
+		for (size_t it = cn->first; it != SIZE_MAX; it = b->items[it].next) {
+			bulk(out, b->ctext.data + b->items[it].text, b->items[it].len);
+			bulk_int(out, b->items[it].n);
+		}
+	}
 	buf_append(out, b->args.data, b->args.len);
 }
 

@@ -1306,6 +1306,12 @@ static void emit_fields(struct step *s)
 		field_str(s, "parked_from", v->parked_from_returned ? "returned" : "");
 }
 
+const char *const lc_create_written[] = {
+        "channel",          "", "created_at",   "",   "state",  "open", "level",        "1",
+        "level_key",        "", "assignees",    "[]", "policy", "",     "ack_deadline", "",
+        "resolve_deadline", "", "last_seen_at", "",   "count",  "1",    "unit",         "",
+        "category",         "", "updated_at",   "",   NULL};
+
 const char *const lc_create_defaults[] = {"co_assignees",
                                           "[]",
                                           "case_deadline",

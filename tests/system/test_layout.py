@@ -131,7 +131,10 @@ def test_a_key_of_the_wrong_type_applies_nothing(r, daemon, key, what):
         wait_for(lambda: routed(r, "wt-1"), 10, "routed")
         command(r, op="ack", incident="wt-1", by="liuyang")  # the seen set exists after this
         wait_for(lambda: incident(r, "wt-1").get("state") == "acked", 10, "acked")
-    before = {k: r.dump(k) for k in r.keys("gr:*") if not k.startswith("gr:in:")}
+    # (gr:defaults, the hash a creation copies, is the script's own: written
+    # whenever it is not exactly the defaults, by a step or not)
+    before = {k: r.dump(k) for k in r.keys("gr:*")
+              if not k.startswith("gr:in:") and k != "gr:defaults"}
     r.delete(key)
     if key.startswith("gr:dedup:"):
         r.rpush(key, "oops")  # a string would be read as the id of the incident holding it
@@ -150,7 +153,8 @@ def test_a_key_of_the_wrong_type_applies_nothing(r, daemon, key, what):
     wait_for(lambda: any("WRONGTYPE" in (l.get("error") or "") and key in l["error"]
                          for l in daemon.events("redis_error")), 10, "the refusal logged")
     # nothing of any step was written while the key was wrong
-    after = {k: r.dump(k) for k in r.keys("gr:*") if not k.startswith("gr:in:") and k != key}
+    after = {k: r.dump(k) for k in r.keys("gr:*")
+             if not k.startswith("gr:in:") and k not in (key, "gr:defaults")}
     assert after == {k: v for k, v in before.items() if k != key}
     r.delete(key)
     if what == "comments":
@@ -173,6 +177,84 @@ def test_a_key_of_the_wrong_type_applies_nothing(r, daemon, key, what):
 
 
 # ---- the schema version and migrate ----------------------------------------
+
+# The 14 fields a creation writes over gr:defaults' first values, and the
+# fields of §7 that start at one (lc_create_written, lc_create_defaults).
+WRITTEN = ("channel", "created_at", "level_key", "assignees", "policy", "ack_deadline",
+           "resolve_deadline", "last_seen_at", "unit", "category", "updated_at")
+DEFAULTS = {"co_assignees": "[]", "case_deadline": "", "verify_deadline": "",
+            "review_deadline": "", "parked_until": "", "resolved_at": "", "verifiers": "[]",
+            "resolved_by": "", "handled_by": "", "pending_extension": "", "extensions": "0",
+            "reworks": "0", "reopens": "0", "urges": "0", "late": "0", "parked_at": "",
+            "version": "1", "state": "open", "level": "1", "count": "1"}
+
+
+def test_a_new_incident_is_a_copy_of_the_defaults_put_right(r, daemon):
+    """A creation copies gr:defaults and writes its own fields over it; a
+    gr:defaults someone changed, gave an expiry or made another type is put
+    right before it is copied, so that no new incident inherits it."""
+    def created(title):
+        entry = submit(r, "patrol", base(title=title))
+        inc = "patrol-" + entry
+        wait_for(lambda: routed(r, inc), 10, "routed")
+        return inc, incident(r, inc)
+
+    inc, h = created("一")
+    assert set(h) == set(WRITTEN) | set(DEFAULTS) | {"report_sha1"}
+    assert all(h[f] != "" for f in WRITTEN)  # no first value left
+    assert h["unit"] == G03 and h["channel"] == "patrol" and h["created_at"] == h["updated_at"]
+    assert {f: h[f] for f in DEFAULTS} == DEFAULTS
+    assert r.pttl("gr:inc:" + inc) == -1
+    for spoil in (lambda: r.hset("gr:defaults", mapping={"late": "1", "extra": "x"}),
+                  lambda: r.pexpire("gr:defaults", 3600000),
+                  lambda: r.hdel("gr:defaults", "version"),
+                  lambda: (r.delete("gr:defaults"), r.set("gr:defaults", "oops")),
+                  lambda: r.delete("gr:defaults")):
+        spoil()
+        inc2, h2 = created("二")
+        assert set(h2) == set(h) and {f: h2[f] for f in DEFAULTS} == DEFAULTS
+        assert r.pttl("gr:inc:" + inc2) == -1
+        assert r.type("gr:defaults") == "hash" and r.pttl("gr:defaults") == -1
+        assert "extra" not in r.hgetall("gr:defaults")
+
+
+def test_a_refused_step_counts_nothing_and_its_batch_counts_the_rest(r, tmp, server):
+    """The counters of a batch are summed and written once; a step refused
+    (here: its unit's KPI hash made a string) has its share taken out, the
+    others of the same batch are counted, and it is counted once when
+    applied later."""
+    import datetime
+    import zoneinfo
+    month = datetime.datetime.now(zoneinfo.ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    g01 = "xifeng/beijie/dongdajie/g01"
+    bad = "gr:kpi:%s:%s" % (month, G03)
+    r.set(bad, "oops")
+    # both written before the daemon starts: its first read takes them together
+    a = "patrol-" + submit(r, "patrol", base(title="甲"))
+    b = "patrol-" + submit(r, "patrol", base(title="乙", unit=g01))
+    d = Daemon(tmp, server.port).start()
+    try:
+        wait_for(lambda: routed(r, b), 10, "the other report routed")
+        wait_for(lambda: any(bad in (l.get("error") or "") for l in d.events("redis_error")),
+                 10, "the refusal logged")
+        assert not r.exists("gr:inc:" + a)
+        ub = incident(r, b)["unit"]  # the unit it resolved to
+        stats = r.hgetall("gr:stats")
+        assert stats.get("state:open") == "1" and stats.get("unit:xifeng/beijie") == "1"
+        assert sum(int(v) for f, v in stats.items() if f.startswith("level:")) == 1
+        assert r.smembers("gr:kpiunits:" + month) == {ub}
+        assert r.hgetall("gr:kpi:%s:%s" % (month, ub)) == {"urban_management:created": "1"}
+        r.delete(bad)
+        wait_for(lambda: routed(r, a), 10, "routed once the key is right")
+        wait_for(lambda: r.hget("gr:stats", "state:open") == "2", 10, "counted")
+        assert r.hget("gr:stats", "unit:xifeng/beijie") == "2"
+        assert r.smembers("gr:kpiunits:" + month) == {ub, G03}
+        assert r.hgetall(bad) == {"urban_management:created": "1"}
+        assert r.hgetall("gr:kpi:%s:%s" % (month, ub)) == {"urban_management:created": "1"}
+        assert r.pttl(bad) > 0  # the expiry of a key the batch created
+    finally:
+        d.stop()
+
 
 def v1_store(r):
     """A store as the previous version's daemon left it: an open incident that

@@ -95,7 +95,7 @@ static struct rules *load(void)
 
 /* The call of a batch: EVALSHA, the sha, the number of keys, then the shared keys and args. */
 static void check_head(const struct cmd *cmd, const struct apply_ctx *c, size_t nkeys,
-                       size_t nsteps)
+                       size_t nsteps, size_t ncounters)
 {
 	char num[24];
 
@@ -109,6 +109,7 @@ static void check_head(const struct cmd *cmd, const struct apply_ctx *c, size_t 
 	arg_is(cmd, 6, "gr:out:notifications");
 	arg_is(cmd, 7, "gr:deadletter");
 	arg_is(cmd, 8, "gr:deadlines");
+	arg_is(cmd, 9, "gr:defaults");
 	size_t a = 3 + nkeys;
 	arg_is(cmd, a, "gridrouted");
 	arg_is(cmd, a + 1, "1000");
@@ -116,19 +117,33 @@ static void check_head(const struct cmd *cmd, const struct apply_ctx *c, size_t 
 	arg_is(cmd, a + 3, "86400");
 	snprintf(num, sizeof(num), "%zu", nsteps);
 	arg_is(cmd, a + 4, num);
+	snprintf(num, sizeof(num), "%zu", ncounters);
+	arg_is(cmd, a + 5, num);
 }
 
-/* Skip a counted list at *i (count, then that many items); returns the count. */
-static size_t skip_list(const struct cmd *cmd, size_t *i, size_t per_item)
+/* A step's 14-byte head: the mode, five ops, four counts of two bytes. */
+static void head_is(const struct cmd *c, size_t i, const char *ops, size_t nf, size_t ne, size_t na,
+                    size_t nn)
 {
-	size_t n = (size_t)strtoul(cmd->argv[*i], NULL, 10);
+	const size_t n[4] = {nf, ne, na, nn};
 
-	*i += 1 + per_item * n;
-	assert_true(*i <= cmd->argc);
-	return n;
+	assert_int_equal(c->len[i], 14);
+	assert_memory_equal(c->argv[i], ops, 6);
+	for (size_t k = 0; k < 4; k++) {
+		const unsigned char *b = (const unsigned char *)c->argv[i] + 6 + 2 * k;
+		assert_int_equal((size_t)b[0] * 256 + b[1], n[k]);
+	}
 }
 
-/* A new report: its keys, its arguments, the fields and the lists, in place. */
+/* The count in a head (0 fields, 1 events, 2 assignments, 3 notifications). */
+static size_t head_n(const struct cmd *c, size_t i, size_t which)
+{
+	const unsigned char *b = (const unsigned char *)c->argv[i] + 6 + 2 * which;
+
+	return (size_t)b[0] * 256 + b[1];
+}
+
+/* A new report: its keys, its counters, its arguments, the fields and the lists, in place. */
 static void test_create_layout(void **state)
 {
 	struct apply_ctx c = ctx();
@@ -148,77 +163,83 @@ static void test_create_layout(void **state)
 	apply_batch_encode(&b, &c, &out);
 	parse(out.data, out.len, &cmd);
 	assert_int_equal(cmd.bytes, out.len); /* one command, nothing else */
-	check_head(&cmd, &c, 6 + 6 + 3, 1);
-	/* the step's keys: every one of them the incident's own, under its v2 name */
-	arg_is(&cmd, 9, "gr:inc:p-1");
-	arg_is(&cmd, 10, "gr:doc:p-1");
-	arg_is(&cmd, 11, "gr:timeline:p-1");
-	arg_is(&cmd, 12, "gr:seen:p-1");
-	arg_is(&cmd, 13, "gr:dedup:k1");
-	arg_is(&cmd, 14, "gr:in:patrol");
-	/* its extra keys: the KPIs of the unit's month (§11, Asia/Shanghai: 2023-11), the live
+	check_head(&cmd, &c, 7 + 3 + 6, 1, 3);
+	/* the counters: the KPIs of the unit's month (§11, Asia/Shanghai: 2023-11), the live
 	 * counters */
-	arg_is(&cmd, 15, "gr:kpi:2023-11:x/s/c/g03");
-	arg_is(&cmd, 16, "gr:kpiunits:2023-11");
-	arg_is(&cmd, 17, "gr:stats");
-	/* the step's arguments */
-	size_t i = 18 + 5;
-	arg_is(&cmd, i, "c");
-	arg_is(&cmd, i + 1, "p-1");
-	arg_is(&cmd, i + 2, "1700000000000-0");
-	arg_is(&cmd, i + 3, "gr:in:patrol/1700000000000-0");
-	arg_is(&cmd, i + 4, "");              /* the dedup key must name no incident */
-	assert_int_equal(cmd.len[i + 5], 40); /* the report's SHA-1 */
-	arg_is(&cmd, i + 6, "s");             /* gr:due */
-	arg_is(&cmd, i + 8, "s");             /* gr:open */
-	arg_is(&cmd, i + 9, "1700000000001");
-	arg_is(&cmd, i + 10, "s");                  /* gr:deadlines: the ack deadline */
-	arg_is(&cmd, i + 12, "s");                  /* the dedup key */
-	arg_is(&cmd, i + 13, "k");                  /* no expiry */
-	assert_int_equal(cmd.argv[i + 14][0], '{'); /* the document */
-	arg_is(&cmd, i + 15, "3");                  /* extra keys */
-	i += 16;
-	/*
-	 * the fields: no document among them, and none of lc_create_defaults at
-	 * its first value (the version included): the script's CREATED writes those
-	 */
-	size_t nf = (size_t)strtoul(cmd.argv[i], NULL, 10);
-	assert_true(nf >= 14);
-	for (size_t k = 0; k < nf; k++) {
-		const char *f = cmd.argv[i + 1 + 2 * k], *v = cmd.argv[i + 2 + 2 * k];
-		assert_false(cmd.len[i + 1 + 2 * k] == 3 && memcmp(f, "doc", 3) == 0);
-		for (size_t d = 0; lc_create_defaults[d] != NULL; d += 2)
-			assert_false(strcmp(f, lc_create_defaults[d]) == 0 &&
-			             strcmp(v, lc_create_defaults[d + 1]) == 0);
-	}
-	skip_list(&cmd, &i, 2);
-	for (int list = 0; list < 3; list++) {
-		assert_int_equal(cmd.argv[i + 1][0], '{');
-		/* assigned; its assignment; its notification */
-		assert_int_equal(skip_list(&cmd, &i, 1), 1);
-	}
-	/*
-	 * the extra ops: created counted and the unit in the month's set, each
-	 * with the expiry of a new key; one more open case of its state, level
-	 * and street
-	 */
-	arg_is(&cmd, i, "5");
-	arg_is(&cmd, i + 1, "H");
+	arg_is(&cmd, 10, "gr:kpi:2023-11:x/s/c/g03");
+	arg_is(&cmd, 11, "gr:kpiunits:2023-11");
+	arg_is(&cmd, 12, "gr:stats");
+	/* the step's keys: every one of them the incident's own, under its v2 name */
+	arg_is(&cmd, 13, "gr:inc:p-1");
+	arg_is(&cmd, 14, "gr:doc:p-1");
+	arg_is(&cmd, 15, "gr:timeline:p-1");
+	arg_is(&cmd, 16, "gr:seen:p-1");
+	arg_is(&cmd, 17, "gr:dedup:k1");
+	arg_is(&cmd, 18, "gr:in:patrol");
+	/* created counted and the unit in the month's set, each with the expiry of a new
+	 * key; one more open case of its state, level and street */
+	size_t i = 19 + 6;
+	arg_is(&cmd, i, "h");
+	arg_is(&cmd, i + 1, "1735920000000"); /* 2023-12-01 00:00 +08:00, and 400 days */
 	arg_is(&cmd, i + 2, "1");
 	arg_is(&cmd, i + 3, "urban_management:created");
-	arg_is(&cmd, i + 4, "1735920000000"); /* 2023-12-01 00:00 +08:00, and 400 days */
-	arg_is(&cmd, i + 5, "S");
-	arg_is(&cmd, i + 6, "2");
-	arg_is(&cmd, i + 7, "x/s/c/g03");
-	arg_is(&cmd, i + 8, "1735920000000");
-	arg_is(&cmd, i + 9, "h");
-	arg_is(&cmd, i + 10, "3");
-	arg_is(&cmd, i + 11, "state:open");
-	arg_is(&cmd, i + 12, "1");
+	arg_is(&cmd, i + 4, "1");
+	arg_is(&cmd, i + 5, "s");
+	arg_is(&cmd, i + 6, "1735920000000");
+	arg_is(&cmd, i + 7, "1");
+	arg_is(&cmd, i + 8, "x/s/c/g03");
+	arg_is(&cmd, i + 9, "1");
+	arg_is(&cmd, i + 10, "h");
+	arg_is(&cmd, i + 11, ""); /* gr:stats does not expire */
+	arg_is(&cmd, i + 12, "3");
+	arg_is(&cmd, i + 13, "state:open");
+	arg_is(&cmd, i + 14, "1");
 	arg_is(&cmd, i + 15, "level:member");
-	arg_is(&cmd, i + 19, "unit:x/s");
-	assert_int_equal(skip_list(&cmd, &i, 4), 5);
-	assert_int_equal(i, cmd.argc);
+	arg_is(&cmd, i + 17, "unit:x/s");
+	i += 19;
+	/* the step: a positional creation; gr:due, gr:open, gr:deadlines and the dedup key set,
+	 * no expiry */
+	size_t nf = head_n(&cmd, i, 0);
+	head_is(&cmd, i, "cssssk", nf, 1, 1, 1);
+	arg_is(&cmd, i + 1, "p-1");
+	arg_is(&cmd, i + 2, "1700000000000-0");
+	arg_is(&cmd, i + 3, "");                   /* the dedup key must name no incident */
+	assert_int_equal(cmd.len[i + 4], 40);      /* the report's SHA-1 */
+	arg_is(&cmd, i + 6, "1700000000001");      /* gr:open: created_at */
+	assert_int_equal(cmd.argv[i + 8][0], '{'); /* the document */
+	/* its share of the counters: counter, item, n */
+	arg_is(&cmd, i + 9, "1 1 1 2 1 1 3 1 1 3 2 1 3 3 1");
+	i += 10;
+	/* the positional values: channel, created_at, ..., unit, category, updated_at */
+	arg_is(&cmd, i, "patrol");
+	arg_is(&cmd, i + 1, "1700000000001");
+	arg_is(&cmd, i + 7, "1700000000001"); /* last_seen_at */
+	arg_is(&cmd, i + 8, "x/s/c/g03");
+	arg_is(&cmd, i + 9, "urban_management");
+	arg_is(&cmd, i + 10, "1700000000001");
+	i += 11;
+	/*
+	 * the other fields: no document, no report_sha1 (the sha argument), nothing a
+	 * creation writes by position, none at its value in gr:defaults
+	 */
+	for (size_t k = 0; k < nf; k++) {
+		const char *f = cmd.argv[i + 2 * k], *v = cmd.argv[i + 1 + 2 * k];
+		size_t fl = cmd.len[i + 2 * k];
+		assert_false(fl == 3 && memcmp(f, "doc", 3) == 0);
+		assert_false(fl == 11 && memcmp(f, "report_sha1", 11) == 0);
+		for (size_t l = 0; l < 2; l++) {
+			const char *const *d = l ? lc_create_defaults : lc_create_written;
+			for (size_t x = 0; d[x] != NULL; x += 2)
+				assert_false(strlen(d[x]) == fl && memcmp(f, d[x], fl) == 0 &&
+				             strlen(d[x + 1]) == cmd.len[i + 1 + 2 * k] &&
+				             memcmp(v, d[x + 1], cmd.len[i + 1 + 2 * k]) == 0);
+		}
+	}
+	i += 2 * nf;
+	/* assigned; its assignment; its notification */
+	for (int list = 0; list < 3; list++)
+		assert_int_equal(cmd.argv[i + (size_t)list][0], '{');
+	assert_int_equal(i + 3, cmd.argc);
 	apply_batch_free(&b);
 	buf_free(&out);
 	rules_free(r);
@@ -265,19 +286,16 @@ static void test_batch_layout(void **state)
 	apply_batch_encode(&b, &c, &out);
 	parse(out.data, out.len, &cmd);
 	assert_int_equal(cmd.bytes, out.len);
-	check_head(&cmd, &c, 6 + 6 + 3 + 1 + 1 + 6, 4);
-	arg_is(&cmd, 18, "gr:in:commands"); /* the dead letter's source */
-	arg_is(&cmd, 19, "gr:in:alert");    /* the acknowledgement's */
-	arg_is(&cmd, 20, "gr:inc:alert-1700000000000-5");
-	arg_is(&cmd, 25, "gr:in:none"); /* a deadline's placeholder source */
-	size_t i = 26 + 5;
-	arg_is(&cmd, i, "c");
-	i += 16;
-	skip_list(&cmd, &i, 2);
-	skip_list(&cmd, &i, 1);
-	skip_list(&cmd, &i, 1);
-	skip_list(&cmd, &i, 1);
-	skip_list(&cmd, &i, 4);
+	check_head(&cmd, &c, 7 + 3 + 6 + 1 + 1 + 6, 4, 3);
+	arg_is(&cmd, 19, "gr:in:commands"); /* the dead letter's source */
+	arg_is(&cmd, 20, "gr:in:alert");    /* the acknowledgement's */
+	arg_is(&cmd, 21, "gr:inc:alert-1700000000000-5");
+	arg_is(&cmd, 26, "gr:in:none"); /* a deadline's placeholder source */
+	size_t i = 3 + 24 + 6;
+	for (size_t n = 0; n < 3; n++) /* the counters of the creation */
+		i += 3 + 2 * (size_t)strtoul(cmd.argv[i + 2], NULL, 10);
+	assert_int_equal(cmd.argv[i][0], 'c');
+	i += 10 + 11 + 2 * head_n(&cmd, i, 0) + 3;
 	arg_is(&cmd, i, "d");
 	arg_is(&cmd, i + 1, "1700000000000-6");
 	arg_is(&cmd, i + 2, "invalid_json");
@@ -288,25 +306,21 @@ static void test_batch_layout(void **state)
 	arg_is(&cmd, i, "a");
 	arg_is(&cmd, i + 1, "1700000000000-5");
 	i += 2;
-	arg_is(&cmd, i, "u");
+	/* gr:due removed, the rest kept, the keys persisted; the version alone, no list */
+	head_is(&cmd, i, "urkkkp", 1, 0, 0, 0);
 	arg_is(&cmd, i + 1, "alert-1700000000000-5");
 	arg_is(&cmd, i + 2, "");
-	arg_is(&cmd, i + 3, "");
-	arg_is(&cmd, i + 4, "7");
-	arg_is(&cmd, i + 6, "r");
-	arg_is(&cmd, i + 8, "k");
-	arg_is(&cmd, i + 10, "k");
-	arg_is(&cmd, i + 13, "p");
-	arg_is(&cmd, i + 14, ""); /* the document unchanged */
-	i += 16;
-	assert_int_equal(skip_list(&cmd, &i, 2), 1); /* the version alone */
-	arg_is(&cmd, i - 1, "8");
-	for (int list = 0; list < 4; list++)
-		assert_int_equal(skip_list(&cmd, &i, list == 3 ? 4 : 1), 0);
-	assert_int_equal(i, cmd.argc);
+	arg_is(&cmd, i + 3, "7");
+	arg_is(&cmd, i + 8, ""); /* the document unchanged */
+	arg_is(&cmd, i + 9, ""); /* no counter */
+	i += 10;
+	arg_is(&cmd, i, "version");
+	arg_is(&cmd, i + 1, "8");
+	assert_int_equal(i + 2, cmd.argc);
 	/* reset: an empty batch again */
 	apply_batch_reset(&b);
 	assert_int_equal(b.nsteps, 0);
+	assert_int_equal(b.ncnt, 0);
 	assert_int_equal(apply_batch_bytes(&b), 0);
 	apply_batch_free(&b);
 	buf_free(&out);
@@ -432,22 +446,26 @@ static void test_created_defaults(void **state)
 {
 	const char *text = apply_script_text(AS_APPLY);
 	const char *p = strstr(text, "local CREATED = {");
+	const char *const *lists[] = {lc_create_written, lc_create_defaults};
 	size_t n = 0;
 
 	(void)state;
 	assert_non_null(p);
 	p += strlen("local CREATED = {");
-	for (; lc_create_defaults[n] != NULL; n++) {
-		while (*p == ' ' || *p == ',' || *p == '\n')
-			p++;
-		assert_int_equal(*p, '\'');
-		size_t len = strlen(lc_create_defaults[n]);
-		assert_memory_equal(p + 1, lc_create_defaults[n], len);
-		assert_int_equal(p[1 + len], '\'');
-		p += len + 2;
+	for (size_t l = 0; l < 2; l++) {
+		for (size_t i = 0; lists[l][i] != NULL; i++, n++) {
+			while (*p == ' ' || *p == ',' || *p == '\n')
+				p++;
+			assert_int_equal(*p, '\'');
+			size_t len = strlen(lists[l][i]);
+			assert_memory_equal(p + 1, lists[l][i], len);
+			assert_int_equal(p[1 + len], '\'');
+			p += len + 2;
+		}
 	}
 	assert_int_equal(*p, '}');
-	assert_int_equal(n, 34); /* 16 fields of §7 and the version */
+	/* 14 fields every creation writes, 16 fields of §7 and the version */
+	assert_int_equal(n, 2 * (14 + 16 + 1));
 }
 
 /* Any command: bulk strings with their lengths, binary-safe. */
