@@ -126,6 +126,9 @@ extern const char *const lc_create_written[];
  */
 size_t lc_stat_unit(const char *unit);
 
+/* gr:deadlines' score for a case with no deadline to meet: +inf */
+#define LC_DEADLINE_NONE INT64_MAX
+
 struct effects {
 	struct lc_list fields;             /* hash field, value, field, value, ... to HSET */
 	struct lc_list events;             /* event JSON texts, oldest first */
@@ -141,7 +144,11 @@ struct effects {
 	int64_t due_score;
 	enum lc_op open; /* gr:open: SET (score open_score) or REM */
 	int64_t open_score;
-	/* gr:deadlines: SET to the deadline the case must meet now (breached or not), or REM */
+	/*
+	 * gr:deadlines: SET to the deadline the case must meet now (breached or not) when it
+	 * is not its gr:due score, LC_DEADLINE_NONE when it has none but a gr:due score
+	 * (parked); REM when it is its gr:due score or the case has neither
+	 */
 	enum lc_op deadlines;
 	int64_t deadlines_score;
 	enum lc_op dedup; /* SET: gr:dedup:<key> -> this id; REM: delete it if it names this id */

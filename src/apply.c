@@ -357,7 +357,10 @@ static void add_incident_step(struct apply_batch *b, const struct apply_ctx *c,
 	bulks(a, create && st->report_sha1 != NULL ? st->report_sha1 : "");
 	bulk_int(a, e->due_score);
 	bulk_int(a, e->open_score);
-	bulk_int(a, e->deadlines_score);
+	if (e->deadlines_score == LC_DEADLINE_NONE)
+		bulks(a, "+inf");
+	else
+		bulk_int(a, e->deadlines_score);
 	bulk(a, e->doc != NULL ? e->doc : "", e->doc != NULL ? e->doc_len : 0);
 	add_counts(b, e);
 	bulk(a, b->counts.data, b->counts.len);

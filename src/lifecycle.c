@@ -1435,6 +1435,19 @@ static void live_counters(struct step *s)
 	}
 }
 
+/*
+ * What gr:deadlines holds for a case whose must-meet deadline is mm and
+ * whose gr:due score is due (TIME_NONE: none): TIME_NONE for no member,
+ * when the two are the same (a new case's, most cases' most of the time:
+ * no write) or both none; else mm, LC_DEADLINE_NONE for none (parked).
+ */
+static int64_t deadlines_member(int64_t mm, int64_t due)
+{
+	if (mm == due)
+		return TIME_NONE;
+	return mm == TIME_NONE ? LC_DEADLINE_NONE : mm;
+}
+
 static void step_end(struct step *s)
 {
 	int64_t was, when;
@@ -1448,9 +1461,14 @@ static void step_end(struct step *s)
 	if (s->out->unit[0] == '\0')
 		copy_id(s->out->unit, sizeof(s->out->unit), unit_id(s));
 	int64_t mm_was = s->created ? TIME_NONE : must_meet(&s->old), mm = must_meet(&s->v);
-	if (s->created || mm_was != mm) {
-		s->out->deadlines = mm != TIME_NONE ? LC_SET : LC_REM;
-		s->out->deadlines_score = mm != TIME_NONE ? mm : 0;
+	int64_t st_was = s->created ? TIME_NONE
+	                            : deadlines_member(mm_was, before != DL_NONE ? was : TIME_NONE);
+	int64_t st = deadlines_member(mm, after_ != DL_NONE ? when : TIME_NONE);
+	/* (a member a store of an earlier build kept for a deadline equal to gr:due's goes
+	 * when the deadline changes) */
+	if (st != st_was || (st == TIME_NONE && !s->created && mm != mm_was)) {
+		s->out->deadlines = st != TIME_NONE ? LC_SET : LC_REM;
+		s->out->deadlines_score = st != TIME_NONE ? st : 0;
 	}
 	/* gr:due holds the earliest pending deadline: written when it changed */
 	if (!s->created && before == after_ && was == when)

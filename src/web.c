@@ -254,6 +254,7 @@ struct wreq {
 	size_t nmatch;
 	/* the overview's */
 	struct rval stats, breached, kpi_units, ovd;
+	struct rval due_ids; /* gr:due's members due now, while their gr:deadlines is asked */
 	long long noverdue;
 	const char **ovd_units;
 	size_t novd_units, nunit_gets;
@@ -283,6 +284,7 @@ static void wreq_free(struct wreq *q)
 	rval_free(&q->breached);
 	rval_free(&q->kpi_units);
 	rval_free(&q->ovd);
+	rval_free(&q->due_ids);
 	free(q->ovd_units);
 	free(q->fetched);
 	free(q);
@@ -517,9 +519,97 @@ static void send_kpi_hashes(struct wreq *q, const char *month, const struct rval
 	}
 }
 
+/* ---- the overdue cases ---------------------------------------------------------------------
+ *
+ * gr:deadlines holds a case only when the deadline it must meet is not its
+ * gr:due score (spec-deviations.md): the overdue cases are its members
+ * scored up to now and gr:due's members scored up to now that it does not
+ * hold. Phase one asks both ranges (overdue_ask); when gr:due has some,
+ * phase two asks their gr:deadlines scores (due_phase) and due_merge adds
+ * those with none to the first.
+ */
+
+/* The two ranges, as the next two commands of the phase. */
+static void overdue_ask(struct wreq *q, const char *now)
+{
+	char *dl = key(q->w, "deadlines"), *due = key(q->w, "due");
+	const char *a1[] = {"ZRANGEBYSCORE", dl, "-inf", now};
+	const char *a2[] = {"ZRANGEBYSCORE", due, "-inf", now};
+
+	cmd(q, 4, a1);
+	cmd(q, 4, a2);
+	free(dl);
+	free(due);
+}
+
+/* Reply i of the phase, taken: rv[i] left empty. */
+static struct rval rv_take(struct wreq *q, size_t i)
+{
+	struct rval v = q->rv[i];
+
+	memset(&q->rv[i], 0, sizeof(q->rv[i]));
+	return v;
+}
+
+/*
+ * Keeps gr:due's range (reply i) and, in phase ph, asks gr:deadlines
+ * about it: true when asked (the phase's answer will come), false when
+ * the range is empty.
+ */
+static bool due_phase(struct wreq *q, int ph, size_t i)
+{
+	rval_free(&q->due_ids);
+	q->due_ids = rv_take(q, i);
+	phase(q, ph);
+	if (q->due_ids.type != RV_ARR || q->due_ids.n == 0)
+		return false;
+	const char **argv = xcalloc(q->due_ids.n + 2, sizeof(*argv));
+	char *dl = key(q->w, "deadlines");
+	size_t n = 0;
+	argv[n++] = "ZMSCORE";
+	argv[n++] = dl;
+	for (size_t k = 0; k < q->due_ids.n; k++) {
+		const char *id = rval_str(&q->due_ids.e[k]);
+		if (id != NULL)
+			argv[n++] = id;
+	}
+	if (n > 2)
+		cmd(q, (int)n, argv);
+	free(argv);
+	free(dl);
+	if (n > 2)
+		send_phase(q);
+	return n > 2;
+}
+
+/* Adds to ids the members of q->due_ids that scores (ZMSCORE's answer) says gr:deadlines lacks. */
+static void due_merge(struct wreq *q, struct rval *ids, const struct rval *scores)
+{
+	size_t k = 0;
+
+	if (ids->type != RV_ARR) {
+		rval_free(ids);
+		memset(ids, 0, sizeof(*ids));
+		ids->type = RV_ARR;
+	}
+	if (scores->type != RV_ARR)
+		return;
+	ids->e = xreallocarray(ids->e, ids->n + q->due_ids.n + 1, sizeof(*ids->e));
+	for (size_t i = 0; i < q->due_ids.n; i++) {
+		struct rval *id = &q->due_ids.e[i];
+		if (rval_str(id) == NULL)
+			continue;
+		if (k < scores->n && scores->e[k].type == RV_NIL) {
+			ids->e[ids->n++] = *id;
+			memset(id, 0, sizeof(*id));
+		}
+		k++;
+	}
+}
+
 /* ---- the overview -------------------------------------------------------------------------- */
 
-enum { OV_START, OV_UNITS, OV_DONE };
+enum { OV_START, OV_DUE, OV_UNITS, OV_DONE };
 
 static void overview_step(struct wreq *q)
 {
@@ -528,7 +618,7 @@ static void overview_step(struct wreq *q)
 
 	switch (q->phase) {
 	case -1: {
-		char *stats = key(w, "stats"), *dl = key(w, "deadlines"), *daily, *ku;
+		char *stats = key(w, "stats"), *daily, *ku;
 		wm_date(w->r, q->now, date);
 		wm_month(w->r, q->now, q->month);
 		daily = key(w, "daily:%s", date);
@@ -536,33 +626,41 @@ static void overview_step(struct wreq *q)
 		fmt_int64(now, q->now);
 		phase(q, OV_START);
 		const char *a1[] = {"HGETALL", stats};
-		const char *a2[] = {"ZCOUNT", dl, "-inf", now};
-		const char *a3[] = {"ZRANGEBYSCORE", dl, "-inf", now};
 		const char *a4[] = {"HGET", daily, "breached"};
 		const char *a5[] = {"SMEMBERS", ku};
 		cmd(q, 2, a1);
-		cmd(q, 4, a2);
-		cmd(q, 4, a3);
+		overdue_ask(q, now);
 		cmd(q, 3, a4);
 		q->kpi_fetch = strcmp(w->kpi.month, q->month) != 0 || w->kpi.doc == NULL ||
 		               q->now - w->kpi.at > KPI_FRESH_MS;
 		if (q->kpi_fetch)
 			cmd(q, 2, a5);
 		free(stats);
-		free(dl);
 		free(daily);
 		free(ku);
 		send_phase(q);
 		return;
 	}
 	case OV_START: {
-		q->stats = q->rv[0];
-		q->noverdue = q->rv[1].type == RV_INT ? q->rv[1].i : 0;
-		q->ovd = q->rv[2];
-		q->breached = q->rv[3];
+		q->stats = rv_take(q, 0);
+		q->ovd = rv_take(q, 1);
+		q->breached = rv_take(q, 3);
 		if (q->kpi_fetch)
-			q->kpi_units = q->rv[4];
-		memset(q->rv, 0, q->nrv * sizeof(*q->rv));
+			q->kpi_units = rv_take(q, 4);
+		if (due_phase(q, OV_DUE, 2))
+			return;
+		/* nothing in gr:due is due: on at once */
+	}
+		/* fallthrough */
+	case OV_DUE: {
+		if (q->nrv > 0)
+			due_merge(q, &q->ovd, &q->rv[0]);
+		if (q->ovd.type != RV_ARR) {
+			rval_free(&q->ovd);
+			memset(&q->ovd, 0, sizeof(q->ovd));
+			q->ovd.type = RV_ARR;
+		}
+		q->noverdue = (long long)q->ovd.n;
 		phase(q, OV_UNITS);
 		/* the units of the overdue cases not remembered yet */
 		q->ovd_units = xcalloc(q->ovd.n + 1, sizeof(*q->ovd_units));
@@ -625,7 +723,7 @@ static void overview_step(struct wreq *q)
 /* ---- the case list ----------------------------------------------------------------------------
  */
 
-enum { IL_START, IL_CHUNK, IL_FIELDS, IL_ROWS };
+enum { IL_START, IL_DUE, IL_CHUNK, IL_FIELDS, IL_ROWS };
 
 static bool needs_fields(const struct wreq *q, const char *id)
 {
@@ -734,22 +832,50 @@ static long long stat_sum(const struct rval *stats, const char *kind, const char
 	return n;
 }
 
+/* The overdue cases known (--overdue), the walk through gr:open begins. */
+static void il_walk(struct wreq *q)
+{
+	if (q->f.overdue) {
+		if (q->overdue_ids.type != RV_ARR) {
+			rval_free(&q->overdue_ids);
+			memset(&q->overdue_ids, 0, sizeof(q->overdue_ids));
+			q->overdue_ids.type = RV_ARR;
+		}
+		htab_init(&q->overdue, q->overdue_ids.n + 16);
+		q->have_overdue = true;
+		for (size_t i = 0; i < q->overdue_ids.n; i++) {
+			const struct rval *e = &q->overdue_ids.e[i];
+			if (e->type == RV_STR)
+				htab_put(&q->overdue, e->s, e->len, 1);
+		}
+		long long n = (long long)q->overdue_ids.n;
+		if (!q->has_cur)
+			q->bound = q->bound < 0 || n < q->bound ? n : q->bound;
+	}
+	if (q->bound == 0) {
+		send_rows(q);
+		return;
+	}
+	q->lo = q->has_cur ? q->cur_ms : 0;
+	q->off = 0;
+	q->chunk = CHUNK_MIN;
+	send_chunk(q);
+}
+
 static void incidents_step(struct wreq *q)
 {
 	struct web *w = q->w;
 
 	switch (q->phase) {
 	case -1: {
-		char *stats = key(w, "stats"), *dl = key(w, "deadlines"), now[24];
+		char *stats = key(w, "stats"), now[24];
 		fmt_int64(now, q->now);
 		phase(q, IL_START);
 		const char *a1[] = {"HGETALL", stats};
-		const char *a2[] = {"ZRANGEBYSCORE", dl, "-inf", now};
 		cmd(q, 2, a1);
 		if (q->f.overdue)
-			cmd(q, 4, a2);
+			overdue_ask(q, now);
 		free(stats);
-		free(dl);
 		send_phase(q);
 		return;
 	}
@@ -776,29 +902,17 @@ static void incidents_step(struct wreq *q)
 			q->bound = b;
 		}
 		if (q->f.overdue) {
-			q->overdue_ids = q->rv[1];
-			memset(&q->rv[1], 0, sizeof(q->rv[1]));
-			htab_init(&q->overdue, q->overdue_ids.n + 16);
-			q->have_overdue = true;
-			for (size_t i = 0; i < q->overdue_ids.n; i++) {
-				const struct rval *e = &q->overdue_ids.e[i];
-				if (e->type == RV_STR)
-					htab_put(&q->overdue, e->s, e->len, 1);
-			}
-			long long n = (long long)q->overdue_ids.n;
-			if (!q->has_cur)
-				q->bound = q->bound < 0 || n < q->bound ? n : q->bound;
+			q->overdue_ids = rv_take(q, 1);
+			if (due_phase(q, IL_DUE, 2))
+				return;
 		}
-		if (q->bound == 0) {
-			send_rows(q);
-			return;
-		}
-		q->lo = q->has_cur ? q->cur_ms : 0;
-		q->off = 0;
-		q->chunk = CHUNK_MIN;
-		send_chunk(q);
+		il_walk(q);
 		return;
 	}
+	case IL_DUE:
+		due_merge(q, &q->overdue_ids, &q->rv[0]);
+		il_walk(q);
+		return;
 	case IL_CHUNK: {
 		const struct rval *z = &q->rv[0];
 		for (size_t i = 0; i < q->nids; i++)

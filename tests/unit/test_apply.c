@@ -197,10 +197,10 @@ static void test_create_layout(void **state)
 	arg_is(&cmd, i + 15, "level:member");
 	arg_is(&cmd, i + 17, "unit:x/s");
 	i += 19;
-	/* the step: a positional creation; gr:due, gr:open, gr:deadlines and the dedup key set,
-	 * no expiry */
+	/* the step: a positional creation; gr:due, gr:open and the dedup key set, no member
+	 * in gr:deadlines (its deadline is its gr:due score), no expiry */
 	size_t nf = head_n(&cmd, i, 0);
-	head_is(&cmd, i, "cssssk", nf, 1, 1, 1);
+	head_is(&cmd, i, "cssksk", nf, 1, 1, 1);
 	arg_is(&cmd, i + 1, "p-1");
 	arg_is(&cmd, i + 2, "1700000000000-0");
 	arg_is(&cmd, i + 3, "");                   /* the dedup key must name no incident */

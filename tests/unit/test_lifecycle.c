@@ -568,6 +568,7 @@ static void test_create(void **state)
 	                    "sms:+8613800000003");
 
 	assert_due(&e, LC_SET, t0 + 30 * MIN);
+	assert_int_equal(e.deadlines, LC_KEEP); /* its deadline is its gr:due score: no member */
 	assert_int_equal(e.open, LC_SET);
 	assert_int_equal(e.open_score, t0);
 	assert_int_equal(e.dedup, LC_SET);

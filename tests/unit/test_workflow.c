@@ -632,6 +632,51 @@ static void test_case_deadline(void **state)
 }
 
 /*
+ * gr:deadlines holds a case only while the deadline it must meet is not
+ * its gr:due score: no write for a new case, +inf while parked, the
+ * member taken out again when the two agree.
+ */
+static void test_deadlines_member(void **state)
+{
+	struct store st;
+	struct rejection rj = {REASON_NONE, ""};
+	struct effects e;
+
+	(void)state;
+	reach(&st, S_OPEN);
+	assert_int_equal(run_with(&st, rules, CMD("park", "\"disp\",\"note\":\"等审批\""),
+	                          t0 + HOUR, &rj, &e),
+	                 0);
+	/* parked with no end: in neither */
+	assert_int_equal(e.due, LC_REM);
+	assert_int_equal(e.deadlines, LC_REM);
+	effects_free(&e);
+	store_free(&st);
+	/* parked until a time: in gr:due for the unpark, no deadline to meet (+inf) */
+	reach(&st, S_OPEN);
+	assert_int_equal(run_with(&st, rules,
+	                          CMD("park", "\"disp\",\"note\":\"等审批\","
+	                                      "\"until\":\"2026-12-10T00:00:00Z\""),
+	                          t0 + HOUR, &rj, &e),
+	                 0);
+	assert_int_equal(e.due, LC_SET);
+	assert_int_equal(e.deadlines, LC_SET);
+	assert_true(e.deadlines_score == LC_DEADLINE_NONE);
+	effects_free(&e);
+	assert_int_equal(run_with(&st, rules, CMD("unpark", "\"disp\""), t0 + 2 * HOUR, &rj, &e),
+	                 0);
+	/* open again: its deadline is gr:due's next one, so no member */
+	assert_int_equal(e.due, LC_SET);
+	assert_int_equal(e.deadlines, LC_REM);
+	effects_free(&e);
+	assert_int_equal(run_with(&st, rules, CMD("ack", "\"ly\""), t0 + 3 * HOUR, &rj, &e), 0);
+	assert_true(e.deadlines == LC_REM ||
+	            (e.deadlines == LC_SET && e.deadlines_score != e.due_score));
+	effects_free(&e);
+	store_free(&st);
+}
+
+/*
  * After a rules edit the people the chain holds at the current level now
  * are current assignees too (SPEC §5): both the stored and the new one
  * may act; the one who acks is added to the assignees.
@@ -722,6 +767,7 @@ int main(void)
 	        cmocka_unit_test(test_refusals),
 	        cmocka_unit_test(test_the_workflow),
 	        cmocka_unit_test(test_case_deadline),
+	        cmocka_unit_test(test_deadlines_member),
 	        cmocka_unit_test(test_current_assignees_after_an_edit),
 	        cmocka_unit_test(test_kpis),
 	};
