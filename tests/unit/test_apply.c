@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "apply.h"
+#include "incident.h"
 #include "route.h"
 
 #define BASIC "tests/unit/data/lifecycle_basic.yaml"
@@ -133,6 +134,15 @@ static void head_is(const struct cmd *c, size_t i, const char *ops, size_t nf, s
 		const unsigned char *b = (const unsigned char *)c->argv[i] + 6 + 2 * k;
 		assert_int_equal((size_t)b[0] * 256 + b[1], n[k]);
 	}
+}
+
+/* The index after n counters (kind, expiry, items, then item and count each) from i. */
+static size_t skip_counters(const struct cmd *c, size_t i, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		i += 3 + 2 * (size_t)strtoul(c->argv[i + 2], NULL, 10);
+	assert_true(i <= c->argc);
+	return i;
 }
 
 /* The count in a head (0 fields, 1 events, 2 assignments, 3 notifications). */
@@ -292,8 +302,7 @@ static void test_batch_layout(void **state)
 	arg_is(&cmd, 21, "gr:inc:alert-1700000000000-5");
 	arg_is(&cmd, 26, "gr:in:none"); /* a deadline's placeholder source */
 	size_t i = 3 + 24 + 6;
-	for (size_t n = 0; n < 3; n++) /* the counters of the creation */
-		i += 3 + 2 * (size_t)strtoul(cmd.argv[i + 2], NULL, 10);
+	i = skip_counters(&cmd, i, 3); /* the creation's */
 	assert_int_equal(cmd.argv[i][0], 'c');
 	i += 10 + 11 + 2 * head_n(&cmd, i, 0) + 3;
 	arg_is(&cmd, i, "d");
@@ -322,6 +331,61 @@ static void test_batch_layout(void **state)
 	assert_int_equal(b.nsteps, 0);
 	assert_int_equal(b.ncnt, 0);
 	assert_int_equal(apply_batch_bytes(&b), 0);
+	apply_batch_free(&b);
+	buf_free(&out);
+	rules_free(r);
+}
+
+/* A creation the positional form cannot carry (no SHA-1 here): mode 'C', every field a pair. */
+static void test_create_with_pairs(void **state)
+{
+	struct apply_ctx c = ctx();
+	struct rules *r = load();
+	struct apply_batch b;
+	struct buf out;
+	struct cmd cmd;
+	struct effects e;
+	struct incident inc;
+	struct route_result rt;
+	struct rejection rj;
+	struct incident_ctx ictx = {.entry_id = "1700000000000-1", .entry_ms = 1700000000000};
+	struct lc_source src = {"gr:in:patrol", "1700000000000-1"};
+	static const char doc[] = "{\"category\":\"urban_management\",\"unit\":\"x/s/c/g03\","
+	                          "\"title\":\"t\"}";
+
+	(void)state;
+	apply_batch_init(&b);
+	buf_init(&out);
+	assert_int_equal(channel_parse("patrol", &ictx.channel), 0);
+	assert_int_equal(incident_parse(doc, strlen(doc), &ictx, &inc, &rj), 0);
+	assert_int_equal(route_incident(r, &inc, 1700000000001, &rt, &rj), 0);
+	effects_init(&e);
+	struct lc_env env = {r, 1700000000001, 0, &src, NULL};
+	lifecycle_create(&env, &inc, &rt, NULL, &e);
+	struct apply_step st = {.mode = AM_CREATE, .src = &src, .id = inc.id, .e = &e};
+	apply_batch_add(&b, &c, &st);
+	apply_batch_encode(&b, &c, &out);
+	parse(out.data, out.len, &cmd);
+	check_head(&cmd, &c, 7 + 3 + 6, 1, 3);
+	size_t i = 19 + 6;
+	i = skip_counters(&cmd, i, 3);
+	size_t nf = head_n(&cmd, i, 0);
+	head_is(&cmd, i, "Csskkk", nf, 1, 1, 1);
+	arg_is(&cmd, i + 4, ""); /* no SHA-1 */
+	i += 10;
+	/* every field a pair, those a 'c' step sends by position among them */
+	bool seen_channel = false, seen_unit = false;
+	for (size_t k = 0; k < nf; k++) {
+		const char *f = cmd.argv[i + 2 * k];
+		size_t fl = cmd.len[i + 2 * k];
+		seen_channel |= fl == 7 && memcmp(f, "channel", 7) == 0;
+		seen_unit |= fl == 4 && memcmp(f, "unit", 4) == 0;
+		assert_false(fl == 11 && memcmp(f, "report_sha1", 11) == 0);
+	}
+	assert_true(seen_channel && seen_unit);
+	assert_int_equal(i + 2 * nf + 3, cmd.argc);
+	effects_free(&e);
+	incident_free(&inc);
 	apply_batch_free(&b);
 	buf_free(&out);
 	rules_free(r);
@@ -492,7 +556,7 @@ int main(void)
 	        cmocka_unit_test(test_create_layout),    cmocka_unit_test(test_batch_layout),
 	        cmocka_unit_test(test_results),          cmocka_unit_test(test_evalsha_to_eval),
 	        cmocka_unit_test(test_plan_rejects),     cmocka_unit_test(test_argv),
-	        cmocka_unit_test(test_created_defaults),
+	        cmocka_unit_test(test_created_defaults), cmocka_unit_test(test_create_with_pairs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
