@@ -259,48 +259,67 @@ static bool in_defaults(const char *const *l, const char *f, size_t flen, const 
 	return false;
 }
 
+/* What a creation's field i goes as: FIELD_POS + k (positional k), FIELD_PAIR or FIELD_SKIP. */
+enum { FIELD_SKIP = -2, FIELD_PAIR = -1, FIELD_POS = 0 };
+
+static int field_class(const struct apply_step *st, size_t i)
+{
+	const struct lc_list *f = &st->e->fields;
+	const char *name = lc_item(f, i), *val = lc_item(f, i + 1);
+	size_t nl = f->len[i], vl = f->len[i + 1];
+
+	for (size_t k = 0; k < NPOS; k++) {
+		if (strlen(create_pos[k]) == nl && memcmp(create_pos[k], name, nl) == 0)
+			return FIELD_POS + (int)k;
+	}
+	if (nl == 11 && memcmp(name, "report_sha1", 11) == 0)
+		return FIELD_SKIP; /* the sha argument: create_fields checked they agree */
+	if (in_defaults(lc_create_written, name, nl, val, vl) ||
+	    in_defaults(lc_create_defaults, name, nl, val, vl))
+		return FIELD_SKIP; /* gr:defaults has it */
+	return FIELD_PAIR;
+}
+
 /*
- * A creation's fields sorted out: the positional ones into pos[], the
- * others that differ from gr:defaults into extra[] (as indexes of
- * e->fields); false when a positional one is missing or the SHA-1 field
- * is not the step's (then every field goes as a pair).
+ * A creation's positional fields into pos[] (indexes of their values in
+ * e->fields) and the number of its other pairs; false when a positional
+ * one is missing or the SHA-1 field is not the step's: then every field
+ * goes as a pair ('C').
  */
-static bool create_fields(const struct apply_step *st, size_t pos[NPOS], size_t *extra,
-                          size_t *nextra)
+static bool create_fields(const struct apply_step *st, size_t pos[NPOS], size_t *npairs)
 {
 	const struct lc_list *f = &st->e->fields;
 	size_t have = 0;
 
-	*nextra = 0;
+	*npairs = 0;
 	for (size_t k = 0; k < NPOS; k++)
 		pos[k] = SIZE_MAX;
 	if (st->report_sha1 == NULL)
 		return false;
 	for (size_t i = 0; i + 1 < f->n; i += 2) {
-		const char *name = lc_item(f, i), *val = lc_item(f, i + 1);
-		size_t nl = f->len[i], vl = f->len[i + 1], k;
-		for (k = 0; k < NPOS; k++) {
-			if (strlen(create_pos[k]) == nl && memcmp(create_pos[k], name, nl) == 0)
-				break;
-		}
-		if (k < NPOS) {
-			if (pos[k] == SIZE_MAX)
+		size_t nl = f->len[i], vl = f->len[i + 1];
+		if (nl == 11 && memcmp(lc_item(f, i), "report_sha1", 11) == 0 &&
+		    (vl != strlen(st->report_sha1) ||
+		     memcmp(lc_item(f, i + 1), st->report_sha1, vl) != 0))
+			return false;
+		int cl = field_class(st, i);
+		if (cl >= FIELD_POS) {
+			if (pos[cl] == SIZE_MAX)
 				have++;
-			pos[k] = i + 1;
-		} else if (nl == 11 && memcmp(name, "report_sha1", 11) == 0) {
-			if (vl != strlen(st->report_sha1) || memcmp(val, st->report_sha1, vl) != 0)
-				return false;
-		} else if (!in_defaults(lc_create_written, name, nl, val, vl) &&
-		           !in_defaults(lc_create_defaults, name, nl, val, vl)) {
-			extra[(*nextra)++] = i;
+			pos[cl] = i + 1;
+		} else if (cl == FIELD_PAIR) {
+			(*npairs)++;
 		}
 	}
 	return have == NPOS;
 }
 
-/* The step's head: mode, the five ops, then four counts of two bytes each. */
-static void head(struct buf *a, char mode, const struct effects *e, const struct apply_step *st,
-                 size_t nf)
+/*
+ * The step's head: mode, the five ops, then four counts of two bytes each
+ * (fields and lists are far below 65,536: a step has at most
+ * LC_MAX_EVENTS events and the fields of §7).
+ */
+static void head(struct buf *a, char mode, const struct effects *e, size_t nf)
 {
 	const size_t n[4] = {nf, e->events.n, e->assignments.n, e->notifications.n};
 	char h[14];
@@ -311,7 +330,6 @@ static void head(struct buf *a, char mode, const struct effects *e, const struct
 	h[3] = op_code(e->deadlines)[0];
 	h[4] = e->dedup_key != NULL ? op_code(e->dedup)[0] : 'k';
 	h[5] = expire_code(e->expire)[0];
-	(void)st;
 	for (size_t i = 0; i < 4; i++) {
 		h[6 + 2 * i] = (char)(unsigned char)(n[i] >> 8);
 		h[7 + 2 * i] = (char)(unsigned char)(n[i] & 0xff);
@@ -326,11 +344,10 @@ static void add_incident_step(struct apply_batch *b, const struct apply_ctx *c,
 	const char *id = st->id;
 	bool create = st->mode == AM_CREATE, src = has_source(st->src);
 	struct buf *k = &b->keys, *a = &b->args;
-	size_t pos[NPOS], nextra = 0;
-	size_t *extra = xmalloc((e->fields.n / 2 + 1) * sizeof(*extra));
-	bool positional = create && create_fields(st, pos, extra, &nextra);
+	size_t pos[NPOS], npairs = 0;
+	bool positional = create && create_fields(st, pos, &npairs);
 	/* the pairs: a positional creation's others; else all, and an update's version */
-	size_t nf = positional ? nextra : e->fields.n / 2 + (create ? 0 : 1);
+	size_t nf = positional ? npairs : e->fields.n / 2 + (create ? 0 : 1);
 
 	buf_reserve(a, 512 + e->fields.text.len + e->events.text.len + e->assignments.text.len +
 	                       e->notifications.text.len + e->doc_len +
@@ -347,7 +364,7 @@ static void add_incident_step(struct apply_batch *b, const struct apply_ctx *c,
 		bulk_cat(k, c->prefix, "in:none", NULL, NULL);
 	b->nkeys += 6;
 
-	head(a, create ? (positional ? 'c' : 'C') : 'u', e, st, nf);
+	head(a, create ? (positional ? 'c' : 'C') : 'u', e, nf);
 	bulks(a, id);
 	bulks(a, src ? st->src->entry : "");
 	if (create)
@@ -370,8 +387,9 @@ static void add_incident_step(struct apply_batch *b, const struct apply_ctx *c,
 		for (size_t i = 0; i < NPOS; i++)
 			bulk(a, lc_item(&e->fields, pos[i]), e->fields.len[pos[i]]);
 		b->nargs += NPOS;
-		for (size_t x = 0; x < nextra; x++) {
-			size_t i = extra[x];
+		for (size_t i = 0; i + 1 < e->fields.n; i += 2) {
+			if (field_class(st, i) != FIELD_PAIR)
+				continue;
 			bulk(a, lc_item(&e->fields, i), e->fields.len[i]);
 			bulk(a, lc_item(&e->fields, i + 1), e->fields.len[i + 1]);
 		}
@@ -385,7 +403,6 @@ static void add_incident_step(struct apply_batch *b, const struct apply_ctx *c,
 			bulk_int(a, st->expect_version + 1);
 		}
 	}
-	free(extra);
 	b->nargs += 2 * nf;
 	for (size_t i = 0; i < e->events.n; i++)
 		bulk(a, lc_item(&e->events, i), e->events.len[i]);

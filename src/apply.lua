@@ -46,8 +46,8 @@
 --
 -- A creation's hash is a COPY of gr:defaults (the fields of §7 at their
 -- first value, and version 1: CREATED, checked and written again when it
--- is not exactly that), then its own fields (lc_create_defaults in
--- lifecycle.c leaves those at CREATED's value out). A copy costs less than
+-- is not exactly that), then its own fields (those at CREATED's value are
+-- left out: lifecycle.c's lc_create_defaults, apply.c's field_class). A copy costs less than
 -- writing the fields: a new small hash scans its fields on every insert.
 --
 -- Answers, per step: ok, seen, exists, same, conflict, retry, gone,

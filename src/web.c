@@ -542,6 +542,16 @@ static void overdue_ask(struct wreq *q, const char *now)
 	free(due);
 }
 
+/* v made an array: a reply that is not one (an error) counts as empty. */
+static void rv_array(struct rval *v)
+{
+	if (v->type != RV_ARR) {
+		rval_free(v);
+		memset(v, 0, sizeof(*v));
+		v->type = RV_ARR;
+	}
+}
+
 /* Reply i of the phase, taken: rv[i] left empty. */
 static struct rval rv_take(struct wreq *q, size_t i)
 {
@@ -587,11 +597,7 @@ static void due_merge(struct wreq *q, struct rval *ids, const struct rval *score
 {
 	size_t k = 0;
 
-	if (ids->type != RV_ARR) {
-		rval_free(ids);
-		memset(ids, 0, sizeof(*ids));
-		ids->type = RV_ARR;
-	}
+	rv_array(ids);
 	if (scores->type != RV_ARR)
 		return;
 	ids->e = xreallocarray(ids->e, ids->n + q->due_ids.n + 1, sizeof(*ids->e));
@@ -655,11 +661,7 @@ static void overview_step(struct wreq *q)
 	case OV_DUE: {
 		if (q->nrv > 0)
 			due_merge(q, &q->ovd, &q->rv[0]);
-		if (q->ovd.type != RV_ARR) {
-			rval_free(&q->ovd);
-			memset(&q->ovd, 0, sizeof(q->ovd));
-			q->ovd.type = RV_ARR;
-		}
+		rv_array(&q->ovd);
 		q->noverdue = (long long)q->ovd.n;
 		phase(q, OV_UNITS);
 		/* the units of the overdue cases not remembered yet */
@@ -836,11 +838,7 @@ static long long stat_sum(const struct rval *stats, const char *kind, const char
 static void il_walk(struct wreq *q)
 {
 	if (q->f.overdue) {
-		if (q->overdue_ids.type != RV_ARR) {
-			rval_free(&q->overdue_ids);
-			memset(&q->overdue_ids, 0, sizeof(q->overdue_ids));
-			q->overdue_ids.type = RV_ARR;
-		}
+		rv_array(&q->overdue_ids);
 		htab_init(&q->overdue, q->overdue_ids.n + 16);
 		q->have_overdue = true;
 		for (size_t i = 0; i < q->overdue_ids.n; i++) {

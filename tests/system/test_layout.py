@@ -202,7 +202,14 @@ def test_a_new_incident_is_a_copy_of_the_defaults_put_right(r, daemon):
     inc, h = created("一")
     assert set(h) == set(WRITTEN) | set(DEFAULTS) | {"report_sha1"}
     assert all(h[f] != "" for f in WRITTEN)  # no first value left
-    assert h["unit"] == G03 and h["channel"] == "patrol" and h["created_at"] == h["updated_at"]
+    # each value under its own name (the daemon sends them by position)
+    assert h["unit"] == G03 and h["channel"] == "patrol" and h["category"] == "urban_management"
+    assert h["created_at"] == h["updated_at"] == h["last_seen_at"]
+    assert h["created_at"] == "%d" % r.zscore("gr:open", inc)
+    assert h["ack_deadline"] == "%d" % r.zscore("gr:due", inc)
+    assert int(h["resolve_deadline"]) > int(h["ack_deadline"]) > int(h["created_at"])
+    assert h["level_key"] == "member" and json.loads(h["assignees"]) == ["liuyang"]
+    assert h["policy"] and not h["policy"].isdigit() and h["policy"] != h["level_key"]
     assert {f: h[f] for f in DEFAULTS} == DEFAULTS
     assert r.pttl("gr:inc:" + inc) == -1
     for spoil in (lambda: r.hset("gr:defaults", mapping={"late": "1", "extra": "x"}),
